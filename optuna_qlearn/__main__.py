@@ -1,0 +1,3 @@
+from optuna_qlearn.cli import main
+
+raise SystemExit(main())
