@@ -1,0 +1,26 @@
+"""Ready-made Optuna objectives: FID reconstruction models and LR-schedule studies.
+
+The objectives need PyTorch (``pip install "optuna-qlearn[vision]"``); names are
+imported lazily so that ``import optuna_qlearn.objectives`` itself stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY: dict[str, str] = {
+    "VAEReconstruction": "optuna_qlearn.objectives.vae",
+    "DGMMReconstruction": "optuna_qlearn.objectives.dgmm",
+    "LRScheduleObjective": "optuna_qlearn.objectives.lr_schedule",
+    "CharGPT": "optuna_qlearn.objectives.chargpt",
+    "GPTConfig": "optuna_qlearn.objectives.chargpt",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
