@@ -1,0 +1,398 @@
+"""Pure tabular Q-learning on a grid: moves, Q-table, epsilon schedule, Bellman update.
+
+Nothing here knows about Optuna. A *state* is a tuple of grid indices, an
+*action* is a row of :attr:`MoveSet.deltas` (how many grid steps to move along
+each axis), and the agent learns
+
+.. math::
+
+    Q(s, a) \\leftarrow Q(s, a) + \\alpha \\left(r + \\gamma \\max_{a'} Q(s', a') - Q(s, a)\\right)
+
+with :math:`\\gamma \\max_{a'} Q(s', a')` dropped on the last step of an episode.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+State = tuple[int, ...]
+
+#: Joint moves have 3**d actions; above this many axes the table is refused.
+MAX_JOINT_DIMS = 8
+
+
+class MoveSet:
+    """The action space: neighbour moves on a grid.
+
+    Args:
+        shape: Number of points per axis.
+        moves: ``"axis"`` moves one axis by ``±step`` for each step in ``step_sizes``
+            (``1 + 2 * d * len(step_sizes)`` actions); ``"joint"`` moves every axis by
+            -1, 0 or +1 at once (``3**d`` actions, the original design).
+        step_sizes: Grid steps per axis move (``"axis"`` only), e.g. ``(1, 2, 4)``.
+        names: Axis names, used for readable action labels.
+        allow_stay: Whether the no-op move is allowed.
+
+    Raises:
+        ValueError: For ``"joint"`` with more than :data:`MAX_JOINT_DIMS` axes, or
+            bad arguments.
+
+    Example:
+
+        .. code-block:: python
+
+            from optuna_qlearn.qlearning import MoveSet
+
+            moves = MoveSet((3, 3), names=("x", "y"))
+            assert moves.n_actions == 5  # stay, x-1, x+1, y-1, y+1
+            mask = moves.valid_mask((0, 2))  # at a corner: x-1 and y+1 leave the grid
+            assert mask.tolist() == [True, False, True, True, False]
+    """
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        moves: str = "axis",
+        step_sizes: Sequence[int] = (1,),
+        names: Sequence[str] | None = None,
+        allow_stay: bool = True,
+    ) -> None:
+        self.shape = np.asarray(shape, dtype=np.int64)
+        d = len(self.shape)
+        self.names = tuple(names) if names is not None else tuple(f"x{i}" for i in range(d))
+        if len(self.names) != d:
+            raise ValueError(f"Got {len(self.names)} names for {d} axes.")
+        if moves == "joint":
+            if d > MAX_JOINT_DIMS:
+                raise ValueError(
+                    f'moves="joint" needs 3**d actions; with d={d} parameters that is {3**d:,}, '
+                    f'more than a Q-table can learn from trials. Use moves="axis" '
+                    f"(1 + 2*d actions), or at most {MAX_JOINT_DIMS} parameters."
+                )
+            deltas = np.array(list(itertools.product((-1, 0, 1), repeat=d)), dtype=np.int64)
+            deltas = deltas.reshape(-1, d)
+            # Put "stay" first so that action 0 is always the no-op.
+            zero = np.flatnonzero(~deltas.any(axis=1))[0]
+            order = [zero, *[i for i in range(len(deltas)) if i != zero]]
+            deltas = deltas[order]
+        elif moves == "axis":
+            sizes = sorted({int(s) for s in step_sizes})
+            if not sizes or sizes[0] < 1:
+                raise ValueError(f"step_sizes must be positive integers, got {step_sizes!r}.")
+            rows = [np.zeros(d, dtype=np.int64)]
+            for axis in range(d):
+                for s in sizes:
+                    for sign in (-1, 1):
+                        row = np.zeros(d, dtype=np.int64)
+                        row[axis] = sign * s
+                        rows.append(row)
+            deltas = np.stack(rows).reshape(-1, d)
+        else:
+            raise ValueError(f'moves must be "axis" or "joint", got {moves!r}.')
+        self.kind = moves
+        self.allow_stay = allow_stay
+        self.deltas: np.ndarray = deltas
+        self.n_actions = len(deltas)
+
+    def label(self, action: int) -> str:
+        """A readable label such as ``"stay"``, ``"lr+1"`` or ``"x+1,y-1"``."""
+        row = self.deltas[action]
+        parts = [f"{n}{int(v):+d}" for n, v in zip(self.names, row) if v != 0]
+        return ",".join(parts) if parts else "stay"
+
+    def labels(self) -> list[str]:
+        """Labels of all actions, in order."""
+        return [self.label(a) for a in range(self.n_actions)]
+
+    def apply(self, state: Sequence[int], action: int) -> State:
+        """The state reached by ``action`` from ``state`` (not checked against the grid)."""
+        return tuple(int(v) for v in np.asarray(state, dtype=np.int64) + self.deltas[action])
+
+    def valid_mask(self, state: Sequence[int]) -> np.ndarray:
+        """Boolean mask of the actions that keep ``state`` on the grid."""
+        nxt = np.asarray(state, dtype=np.int64)[None, :] + self.deltas
+        mask = np.all((nxt >= 0) & (nxt < self.shape[None, :]), axis=1)
+        if not self.allow_stay:
+            mask[0] = False
+        return mask
+
+    def neighbours(self, state: Sequence[int]) -> Iterator[tuple[int, State]]:
+        """``(action, next_state)`` for every valid action."""
+        for a in np.flatnonzero(self.valid_mask(state)):
+            yield int(a), self.apply(state, int(a))
+
+
+def epsilon_at(n: int, start: float, end: float, decay: float) -> float:
+    """Exponentially decaying exploration rate.
+
+    Args:
+        n: Number of completed steps so far.
+        start: Epsilon at ``n = 0``.
+        end: The floor (``epsilon_min``).
+        decay: Multiplicative decay per completed step, in ``(0, 1]``.
+
+    Returns:
+        ``max(end, start * decay**n)``.
+    """
+    return float(max(end, start * decay**n))
+
+
+def epsilon_greedy(
+    q: np.ndarray, mask: np.ndarray, epsilon: float, rng: np.random.RandomState
+) -> tuple[int, bool]:
+    """Pick an action epsilon-greedily among the valid ones.
+
+    Ties among greedy actions are broken uniformly at random.
+
+    Args:
+        q: Q-values, one per action.
+        mask: Which actions are allowed; at least one must be.
+        epsilon: Probability of a uniformly random valid action.
+        rng: The random number generator.
+
+    Returns:
+        ``(action, explored)``, where ``explored`` says the random branch was taken.
+
+    Raises:
+        ValueError: If no action is allowed.
+    """
+    valid = np.flatnonzero(mask)
+    if valid.size == 0:
+        raise ValueError("No valid action: every move leaves the grid or is masked.")
+    if rng.random_sample() < epsilon:
+        return int(valid[rng.randint(valid.size)]), True
+    qv = q[valid]
+    best = valid[np.flatnonzero(qv >= qv.max() - 1e-12)]
+    return int(best[rng.randint(best.size)]), False
+
+
+def bellman_target(reward: float, gamma: float, next_q: np.ndarray | None, done: bool) -> float:
+    """The one-step target ``r + gamma * max_a' Q(s', a')`` (just ``r`` when ``done``).
+
+    Args:
+        reward: The observed reward.
+        gamma: The discount factor.
+        next_q: Q-values of the next state's *valid* actions.
+        done: Whether the episode ended with this step.
+
+    Returns:
+        The target.
+    """
+    if done or next_q is None or next_q.size == 0:
+        return float(reward)
+    return float(reward + gamma * float(np.max(next_q)))
+
+
+@dataclass
+class QTable:
+    """A sparse Q-table: only visited states are stored.
+
+    Args:
+        n_actions: Size of the action space.
+        q_init: Q-value of an action never updated.
+
+    Example:
+
+        .. code-block:: python
+
+            import numpy as np
+            from optuna_qlearn.qlearning import QTable
+
+            table = QTable(n_actions=3)
+            table.update((0,), 1, reward=1.0, next_state=(1,), next_mask=np.ones(3, bool),
+                         alpha=0.5, gamma=0.9, done=False)
+            assert table.get((0,))[1] == 0.5
+    """
+
+    n_actions: int
+    q_init: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.q: dict[State, np.ndarray] = {}
+        self.visits: dict[State, np.ndarray] = {}
+        self.n_updates = 0
+
+    def get(self, state: State) -> np.ndarray:
+        """Q-values of ``state`` (a fresh ``q_init`` row if never visited; do not mutate)."""
+        row = self.q.get(state)
+        if row is None:
+            return np.full(self.n_actions, self.q_init)
+        return row
+
+    def _row(self, state: State) -> np.ndarray:
+        row = self.q.get(state)
+        if row is None:
+            row = self.q[state] = np.full(self.n_actions, self.q_init)
+            self.visits[state] = np.zeros(self.n_actions, dtype=np.int64)
+        return row
+
+    def update(
+        self,
+        state: State,
+        action: int,
+        reward: float,
+        next_state: State,
+        next_mask: np.ndarray,
+        alpha: float,
+        gamma: float,
+        done: bool,
+    ) -> float:
+        """Apply one Bellman update and return the TD error.
+
+        Args:
+            state: ``s``.
+            action: ``a``.
+            reward: ``r``.
+            next_state: ``s'``.
+            next_mask: Valid actions at ``s'`` (the max runs over these only).
+            alpha: Learning rate.
+            gamma: Discount factor.
+            done: Whether ``s'`` ends the episode (no bootstrap).
+
+        Returns:
+            ``target - Q(s, a)`` before the update.
+        """
+        next_q = None if done else self.get(next_state)[next_mask]
+        target = bellman_target(reward, gamma, next_q, done)
+        row = self._row(state)
+        td = target - row[action]
+        row[action] += alpha * td
+        self.visits[state][action] += 1
+        self.n_updates += 1
+        return float(td)
+
+    def set(self, state: State, values: np.ndarray, visits: np.ndarray | None = None) -> None:
+        """Overwrite a row (used to warm-start from a saved table)."""
+        self._row(state)[:] = values
+        if visits is not None:
+            self.visits[state][:] = visits
+
+    def __len__(self) -> int:
+        return len(self.q)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, QTable):
+            return NotImplemented
+        return (
+            self.n_actions == other.n_actions
+            and self.q.keys() == other.q.keys()
+            and all(np.array_equal(self.q[s], other.q[s]) for s in self.q)
+            and all(np.array_equal(self.visits[s], other.visits[s]) for s in self.visits)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+# --------------------------------------------------------------------- persistence
+TABLE_FORMAT = "optuna-qlearn/q-table"
+TABLE_VERSION = 1
+
+
+@dataclass
+class SavedTable:
+    """A Q-table detached from any study, as written by :func:`save_table`.
+
+    Args:
+        axes: ``[{"name", "values", "categorical"}, ...]``: what each state index means.
+        actions: Action labels (see :meth:`MoveSet.label`).
+        states: ``(n_states, d)`` int array of grid indices.
+        q: ``(n_states, n_actions)`` Q-values.
+        visits: ``(n_states, n_actions)`` update counts.
+    """
+
+    axes: list[dict[str, object]]
+    actions: list[str]
+    states: np.ndarray
+    q: np.ndarray
+    visits: np.ndarray
+
+    @classmethod
+    def from_table(
+        cls, table: QTable, actions: list[str], axes: list[dict[str, object]]
+    ) -> SavedTable:
+        """Snapshot a :class:`QTable`."""
+        keys = sorted(table.q)
+        d = len(axes)
+        return cls(
+            axes=axes,
+            actions=list(actions),
+            states=np.array(keys, dtype=np.int64).reshape(len(keys), d),
+            q=np.array([table.q[s] for s in keys], dtype=float).reshape(len(keys), len(actions)),
+            visits=np.array([table.visits[s] for s in keys], dtype=np.int64).reshape(
+                len(keys), len(actions)
+            ),
+        )
+
+
+def save_table(path: str, saved: SavedTable) -> None:
+    """Write a Q-table as JSON (``.json``) or NumPy ``.npz``; never pickle.
+
+    Args:
+        path: Destination; the suffix picks the format.
+        saved: The table.
+
+    Raises:
+        ValueError: For another suffix.
+    """
+    import json
+
+    header = {
+        "format": TABLE_FORMAT,
+        "version": TABLE_VERSION,
+        "axes": saved.axes,
+        "actions": saved.actions,
+    }
+    if path.endswith(".json"):
+        doc = dict(
+            header, states=saved.states.tolist(), q=saved.q.tolist(), visits=saved.visits.tolist()
+        )
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1)
+    elif path.endswith(".npz"):
+        np.savez(
+            path,
+            header=np.array(json.dumps(header)),
+            states=saved.states,
+            q=saved.q,
+            visits=saved.visits,
+        )
+    else:
+        raise ValueError(f"Q-table path must end with .json or .npz, got {path!r}.")
+
+
+def load_table(path: str) -> SavedTable:
+    """Read a table written by :func:`save_table` (``allow_pickle=False``).
+
+    Args:
+        path: A ``.json`` or ``.npz`` file.
+
+    Returns:
+        The table.
+
+    Raises:
+        ValueError: If the file is not an optuna-qlearn Q-table or is inconsistent.
+    """
+    import json
+
+    if path.endswith(".json"):
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+        arrays = {k: np.asarray(doc.get(k, []), dtype=float) for k in ("states", "q", "visits")}
+    elif path.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as z:
+            doc = json.loads(str(z["header"]))
+            arrays = {k: z[k] for k in ("states", "q", "visits")}
+    else:
+        raise ValueError(f"Q-table path must end with .json or .npz, got {path!r}.")
+    if not isinstance(doc, dict) or doc.get("format") != TABLE_FORMAT:
+        raise ValueError(f"{path} is not an optuna-qlearn Q-table (format {TABLE_FORMAT!r}).")
+    axes, actions = list(doc["axes"]), list(doc["actions"])
+    n = len(arrays["q"])
+    states = np.asarray(arrays["states"], dtype=np.int64).reshape(n, len(axes))
+    q = np.asarray(arrays["q"], dtype=float).reshape(n, len(actions))
+    visits = np.asarray(arrays["visits"], dtype=np.int64).reshape(n, len(actions))
+    return SavedTable(axes, actions, states, q, visits)

@@ -1,0 +1,257 @@
+"""Study trials -> the Q-learning agent: the storage <-> RL boundary.
+
+Every trial the sampler proposes carries its RL record in the trial's system
+attributes (written while the trial is RUNNING). :class:`StudyReplay` reads
+trials from storage *incrementally* and feeds the finished ones to a
+:class:`~optuna_qlearn.agent.QLearningAgent` in trial-number order, so every
+worker, and a new process resuming a stored study, rebuilds the same Q-table.
+
+A trial that is still running holds the learning cursor until it finishes;
+other trials keep being used for decisions meanwhile. A trial left RUNNING by a
+killed worker on a storage without heartbeat would block learning for ever: once
+``stale_after`` later trials have finished it is marked ``qlearn:stale`` in
+storage (so every worker skips it alike) and learning moves on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from optuna_qlearn.agent import QLearningAgent, Step
+from optuna_qlearn.grid import Grid, State
+
+if TYPE_CHECKING:
+    from optuna.study import Study
+
+#: System attribute holding a trial's record (one JSON object, one storage write).
+KEY_RECORD = "qlearn:record"
+#: System attribute marking a trial abandoned by its worker (see the module docstring).
+KEY_STALE = "qlearn:stale"
+
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class Record:
+    """The sampler's record of one trial, parsed from its system attributes."""
+
+    state: State
+    episode: int
+    step: int
+    parent: int | None
+    path: tuple[tuple[State, int], ...]
+
+
+def record_attrs(
+    grid: Grid,
+    state: State,
+    episode: int,
+    step: int,
+    parent: int | None,
+    path: Sequence[tuple[State, int]],
+) -> dict[str, Any]:
+    """The JSON-serializable record of one proposed trial (stored under :data:`KEY_RECORD`)."""
+    return {
+        "grid": grid.signature,
+        "state": list(state),
+        "episode": int(episode),
+        "step": int(step),
+        "parent": parent,
+        "path": [[list(s), int(a)] for s, a in path],
+    }
+
+
+def parse_record(trial: FrozenTrial, grid: Grid) -> Record | None:
+    """The record of ``trial`` if the sampler proposed it on this grid, else ``None``."""
+    attrs = trial.system_attrs.get(KEY_RECORD)
+    if not isinstance(attrs, dict) or attrs.get("grid") != grid.signature:
+        return None
+    return Record(
+        state=tuple(int(i) for i in attrs["state"]),
+        episode=int(attrs["episode"]),
+        step=int(attrs["step"]),
+        parent=attrs["parent"],
+        path=tuple((tuple(int(i) for i in s), int(a)) for s, a in attrs["path"]),
+    )
+
+
+def trial_value(trial: FrozenTrial) -> float | None:
+    """The value the agent learns from: ``None`` for failed trials and NaN/inf.
+
+    Pruned trials count with their last intermediate value.
+    """
+    if trial.state == TrialState.FAIL:
+        return None
+    value = trial.value if trial.values is not None and len(trial.values) == 1 else None
+    if value is None and trial.state == TrialState.PRUNED and trial.intermediate_values:
+        value = trial.intermediate_values[max(trial.intermediate_values)]
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+class StudyReplay:
+    """Incremental replay of one study's trials into one agent.
+
+    Args:
+        grid: The grid the agent works on.
+        agent: The agent to feed.
+        stale_after: Finished later trials after which a still-RUNNING trial is
+            skipped for learning (see the module docstring).
+    """
+
+    def __init__(self, grid: Grid, agent: QLearningAgent, stale_after: int = 64) -> None:
+        self.grid = grid
+        self.agent = agent
+        self.stale_after = stale_after
+        self.cursor = 0  # next trial number to learn from
+        self.next_unseen = 0  # next trial number never fetched
+        self.unfinished: set[int] = set()
+        self.finished: dict[int, FrozenTrial] = {}  # fetched, finished, not yet learned
+        self.records: dict[int, Record] = {}
+        self.in_flight: dict[int, State] = {}
+        self.claimed: set[int] = set()  # trial numbers some trial continued from
+        self.heads: dict[int, tuple[State, int]] = {}  # number -> (state, step)
+        self.n_learned_transitions = 0
+
+    # ----------------------------------------------------------- fetching
+    def _fetch(self, study: Study, upto: int) -> list[FrozenTrial]:
+        storage = study._storage
+        wanted = sorted(self.unfinished) + list(range(self.next_unseen, upto))
+        if len(wanted) > 32:
+            wanted_set = set(wanted)
+            trials = storage.get_all_trials(study._study_id, deepcopy=False)
+            return [t for t in trials if t.number in wanted_set]
+        out = []
+        for number in wanted:
+            tid = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+            out.append(storage.get_trial(tid))
+        return out
+
+    def _state_of(self, trial: FrozenTrial, rec: Record | None) -> State | None:
+        if rec is not None:
+            return rec.state
+        if not all(n in trial.params for n in self.grid.names):
+            return None
+        for name in self.grid.names:
+            dist = trial.distributions[name]
+            if dist != self.grid.distributions[name]:
+                return None
+        return self.grid.encode(trial.params)
+
+    def sync(self, study: Study, upto: int) -> None:
+        """Bring the agent up to date with every trial numbered below ``upto``.
+
+        Args:
+            study: The study.
+            upto: Usually the number of the trial being sampled.
+        """
+        if upto <= self.next_unseen and not self.unfinished and self.cursor >= upto:
+            return
+        for trial in self._fetch(study, upto):
+            self._see(trial)
+        self.next_unseen = max(self.next_unseen, upto)
+        self._advance(study, upto)
+
+    def _see(self, trial: FrozenTrial) -> None:
+        n = trial.number
+        rec = self.records.get(n)
+        if rec is None:
+            rec = parse_record(trial, self.grid)
+            if rec is not None:
+                self.records[n] = rec
+                if rec.parent is not None:
+                    self.claimed.add(rec.parent)
+                    self.heads.pop(rec.parent, None)
+        state = self._state_of(trial, rec)
+        if trial.state in _FINISHED:
+            self.unfinished.discard(n)
+            self.in_flight.pop(n, None)
+            self.finished[n] = trial
+            if state is None:
+                return
+            value = trial_value(trial)
+            self.agent.note_finished(n, state, value)
+            step = rec.step if rec is not None else 0
+            if value is not None and n not in self.claimed:
+                self.heads[n] = (state, step)
+        else:
+            self.unfinished.add(n)
+            if state is not None:
+                self.in_flight[n] = state
+
+    def _advance(self, study: Study, upto: int) -> None:
+        while self.cursor < upto:
+            n = self.cursor
+            trial = self.finished.pop(n, None)
+            if trial is None:
+                if not self._skip_if_stale(study, n):
+                    return
+                self.cursor += 1
+                continue
+            self._learn(trial)
+            self.cursor += 1
+
+    def _skip_if_stale(self, study: Study, number: int) -> bool:
+        later_done = sum(1 for m in self.finished if m > number)
+        if later_done < self.stale_after:
+            return False
+        storage = study._storage
+        tid = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+        trial = storage.get_trial(tid)
+        if trial.system_attrs.get(KEY_STALE):
+            self.unfinished.discard(number)
+            self.in_flight.pop(number, None)
+            return True
+        if trial.state in _FINISHED:
+            self._see(trial)
+            self.finished.pop(number, None)
+            self._learn(trial)
+            return True
+        try:
+            storage.set_trial_system_attr(tid, KEY_STALE, True)
+        except (RuntimeError, ValueError):  # finished meanwhile: learn from it
+            trial = storage.get_trial(tid)
+            self._see(trial)
+            self.finished.pop(number, None)
+            self._learn(trial)
+            return True
+        self.unfinished.discard(number)
+        self.in_flight.pop(number, None)
+        return True
+
+    def _learn(self, trial: FrozenTrial) -> None:
+        if trial.system_attrs.get(KEY_STALE):
+            return
+        rec = self.records.get(trial.number)
+        state = self._state_of(trial, rec)
+        if state is None:
+            return
+        value = trial_value(trial)
+        path = rec.path if rec is not None else ()
+        step = rec.step if rec is not None else 0
+        self.agent.learn(Step(trial.number, state, value, path, step))
+        self.n_learned_transitions += len(path)
+
+    # ----------------------------------------------------------- decisions
+    def pick_head(self) -> tuple[int, State, int] | None:
+        """The most recent finished trial nobody has continued from yet."""
+        if not self.heads:
+            return None
+        n = max(self.heads)
+        state, step = self.heads[n]
+        return n, state, step
+
+    def claim(self, number: int, parent: int | None, state: State) -> None:
+        """Register a trial this process just proposed."""
+        if parent is not None:
+            self.claimed.add(parent)
+            self.heads.pop(parent, None)
+        self.in_flight[number] = state
+        self.unfinished.add(number)
+        self.next_unseen = max(self.next_unseen, number + 1)

@@ -1,0 +1,456 @@
+"""``QLearningSampler``: the Optuna glue around the tabular Q-learning agent."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.samplers._base import _INDEPENDENT_SAMPLING_WARNING_TEMPLATE
+from optuna.search_space import IntersectionSearchSpace
+from optuna.trial import FrozenTrial, TrialState
+
+from optuna_qlearn.agent import AgentConfig, Proposal, QLearningAgent
+from optuna_qlearn.grid import Grid, State
+from optuna_qlearn.qlearning import MoveSet, SavedTable, load_table, save_table
+from optuna_qlearn.replay import KEY_RECORD, StudyReplay, record_attrs
+
+if TYPE_CHECKING:
+    from optuna.study import Study
+
+_logger = optuna.logging.get_logger(__name__)
+
+#: Prefix of the human-readable user attributes (shown by optuna-dashboard).
+USER_ATTR_PREFIX = "qlearn:"
+
+#: The original design, one argument away: ``QLearningSampler(preset="seed")``.
+SEED_PRESET: dict[str, Any] = {
+    "moves": "joint",
+    "step_sizes": (1,),
+    "reward": "value",
+    "walk_known": False,
+    "dyna": False,
+    "restart_best_prob": 0.0,
+}
+
+
+class QLearningSampler(BaseSampler):
+    """Sampler that walks a discretized search space with tabular Q-learning.
+
+    Each trial is one step of an agent on a grid: every parameter is discretized
+    into an axis, the grid point is the *state*, and the *actions* are neighbour
+    moves (raise / lower one parameter by 1, 2 or 4 grid steps by default). The
+    agent picks moves epsilon-greedily from a Q-table learned from trial values
+    with the Bellman update
+    ``Q(s, a) += alpha * (r + gamma * max_a' Q(s', a') - Q(s, a))``, in episodes of
+    ``episode_length`` trials.
+
+    By default the agent never spends a trial on a point already evaluated: moves
+    that land on a known point walk on, learning from its stored value, until an
+    unvisited point is reached; new episodes mostly restart from one of the best
+    points so far. ``preset="seed"`` gives the original design instead (joint
+    -1/0/+1 moves on every axis, reward = negative value, random restarts).
+
+    The sampler keeps no learning state of its own: each trial's state, action
+    path, episode and parent are stored on the trial (system attribute
+    ``qlearn:record``), and the Q-table is rebuilt by replaying finished trials
+    in trial-number order, incrementally. Workers sharing a storage therefore
+    learn the same table, a resumed study continues exactly, and crashed workers
+    lose nothing. Human-readable ``qlearn:*`` user attributes (state, action,
+    epsilon, Q-value) appear in optuna-dashboard.
+
+    Parameters outside the relative search space (conditional or dynamic ones) are
+    sampled by ``independent_sampler``.
+
+    Example:
+
+        .. testcode::
+
+            import optuna
+            from optuna_qlearn import QLearningSampler
+
+
+            def objective(trial):
+                k = trial.suggest_int("K", 2, 10)
+                dim = trial.suggest_categorical("intermediate_dim", [64, 128, 256])
+                return (k - 6) ** 2 + abs(dim - 128) / 64
+
+
+            study = optuna.create_study(sampler=QLearningSampler(seed=0))
+            study.optimize(objective, n_trials=30)
+
+    Args:
+        alpha: Learning rate of the Bellman update, in ``(0, 1]``.
+        gamma: Discount factor, in ``[0, 1]``.
+        epsilon: Initial probability of a random move.
+        epsilon_min: Floor of epsilon.
+        epsilon_decay: Epsilon is multiplied by this after each finished trial.
+        episode_length: Trials per episode before a restart.
+        reward: ``"rank"`` (default; scale-free, in ``[-1, 1]``), ``"improvement"``
+            (previous minus new value, for minimization) or ``"value"`` (negative
+            value, centred on the median); the last two are divided by the
+            interquartile range of the values so far. The study direction is
+            respected.
+        moves: ``"axis"`` (one parameter per move; ``1 + 2 * d * len(step_sizes)``
+            actions) or ``"joint"`` (every combination of -1/0/+1; ``3**d`` actions,
+            refused above 8 parameters).
+        step_sizes: Grid steps of an axis move.
+        n_bins: Grid points of a float parameter without ``step``.
+        max_bins: Most grid points of an int or stepped-float parameter.
+        q_init: Q-value of untried actions.
+        walk_known: Walk on through evaluated points instead of re-evaluating.
+        dyna: Score an untried move into an evaluated point by its stored value.
+        restart_best_prob: Probability that an episode restarts from one of the
+            ``restart_top_k`` best points instead of a random one.
+        restart_top_k: Number of best points restarts choose among.
+        preset: ``None`` or ``"seed"`` (see above); explicit arguments override it.
+        warm_start: Path of a Q-table saved by :meth:`save_q_table` (``.json`` or
+            ``.npz``) whose values initialize the table; states are matched by
+            parameter values and actions by label, so the grid may differ.
+        independent_sampler: Sampler for parameters outside the relative search
+            space; :class:`~optuna.samplers.RandomSampler` by default.
+        warn_independent_sampling: Log a warning when the independent sampler is used.
+        stale_after: Later finished trials after which a trial still RUNNING (a
+            worker killed on a storage without heartbeat) is skipped for learning.
+        seed: Seed of the random number generator.
+    """
+
+    def __init__(
+        self,
+        *,
+        alpha: float | None = None,
+        gamma: float | None = None,
+        epsilon: float | None = None,
+        epsilon_min: float | None = None,
+        epsilon_decay: float | None = None,
+        episode_length: int | None = None,
+        reward: str | None = None,
+        moves: str | None = None,
+        step_sizes: Sequence[int] | None = None,
+        n_bins: int = 16,
+        max_bins: int = 64,
+        q_init: float | None = None,
+        walk_known: bool | None = None,
+        dyna: bool | None = None,
+        restart_best_prob: float | None = None,
+        restart_top_k: int | None = None,
+        preset: str | None = None,
+        warm_start: str | None = None,
+        independent_sampler: BaseSampler | None = None,
+        warn_independent_sampling: bool = True,
+        stale_after: int = 64,
+        seed: int | None = None,
+    ) -> None:
+        if preset not in (None, "seed"):
+            raise ValueError(f'preset must be None or "seed", got {preset!r}.')
+        base: dict[str, Any] = {"moves": "axis", "step_sizes": (1, 2, 4)}
+        if preset == "seed":
+            base.update(SEED_PRESET)
+        given = {
+            "alpha": alpha, "gamma": gamma, "epsilon": epsilon, "epsilon_min": epsilon_min,
+            "epsilon_decay": epsilon_decay, "episode_length": episode_length, "reward": reward,
+            "q_init": q_init, "walk_known": walk_known, "dyna": dyna,
+            "restart_best_prob": restart_best_prob, "restart_top_k": restart_top_k,
+            "moves": moves, "step_sizes": step_sizes,
+        }  # fmt: skip
+        base.update({k: v for k, v in given.items() if v is not None})
+        self._moves_kind: str = base.pop("moves")
+        self._step_sizes: tuple[int, ...] = tuple(int(s) for s in base.pop("step_sizes"))
+        self._config = AgentConfig(**base)
+        self._allow_stay = not self._config.walk_known
+        self._n_bins = n_bins
+        self._max_bins = max_bins
+        self._stale_after = stale_after
+        self._warm_start = load_table(warm_start) if warm_start is not None else None
+        self._seed = seed
+        self._rng = np.random.RandomState(seed)
+        self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
+        self._warn_independent_sampling = warn_independent_sampling
+        self._search_space = IntersectionSearchSpace(include_pruned=True)
+        self._lock = threading.RLock()
+        self._replays: dict[tuple[int, int, str], StudyReplay] = {}
+        # Validate grid-independent arguments now rather than at the first trial.
+        Grid({}, n_bins=n_bins, max_bins=max_bins)
+        MoveSet((2,), self._moves_kind, self._step_sizes)
+
+    @property
+    def config(self) -> AgentConfig:
+        """The agent's hyperparameters."""
+        return self._config
+
+    # ------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        state["_replays"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    def reseed_rng(self) -> None:
+        self._rng.seed()
+        self._independent_sampler.reseed_rng()
+
+    # ------------------------------------------------------------ Optuna API
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        self._raise_error_if_multi_objective(study)
+        space: dict[str, BaseDistribution] = {}
+        for name, dist in self._search_space.calculate(study).items():
+            if dist.single():
+                continue  # a single value needs no axis; the independent path returns it
+            space[name] = dist
+        return space
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        self._raise_error_if_multi_objective(study)
+        if not search_space:
+            return {}
+        grid = self._grid(search_space)
+        with self._lock:
+            replay = self._replay(study, grid)
+            replay.sync(study, trial.number)
+            proposal = replay.agent.propose(
+                self._rng, replay.pick_head(), busy=replay.in_flight.values()
+            )
+            proposal = self._apply_fixed_params(grid, trial, proposal)
+            replay.claim(trial.number, proposal.parent, proposal.state)
+            episode = self._episode_of(replay, proposal, trial.number)
+        self._write(study, trial, grid, replay, proposal, episode)
+        return grid.decode(proposal.state)
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        self._raise_error_if_multi_objective(study)
+        if self._warn_independent_sampling and not param_distribution.single():
+            complete = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if complete:
+                _logger.warning(
+                    _INDEPENDENT_SAMPLING_WARNING_TEMPLATE.format(
+                        param_name=param_name,
+                        trial_number=trial.number,
+                        independent_sampler_name=type(self._independent_sampler).__name__,
+                        sampler_name=type(self).__name__,
+                        fallback_reason=(
+                            "the parameter is not in the search space shared by all trials "
+                            "(conditional or dynamic search space)"
+                        ),
+                    )
+                )
+        return self._independent_sampler.sample_independent(
+            study, trial, param_name, param_distribution
+        )
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self._independent_sampler.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        # Learning state is rebuilt from storage, never kept from this callback: it
+        # is not called for crashed workers.
+        self._independent_sampler.after_trial(study, trial, state, values)
+
+    # ------------------------------------------------------------ internals
+    def _grid(self, search_space: dict[str, BaseDistribution]) -> Grid:
+        return Grid(search_space, n_bins=self._n_bins, max_bins=self._max_bins)
+
+    def _replay(self, study: Study, grid: Grid) -> StudyReplay:
+        key = (id(study._storage), study._study_id, grid.signature)
+        replay = self._replays.get(key)
+        if replay is None:
+            moves = MoveSet(
+                grid.shape, self._moves_kind, self._step_sizes, grid.names, self._allow_stay
+            )
+            minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
+            agent = QLearningAgent(moves, self._config, minimize=minimize)
+            if self._warm_start is not None:
+                _load_into(agent, grid, self._warm_start)
+            replay = self._replays[key] = StudyReplay(grid, agent, self._stale_after)
+        return replay
+
+    @staticmethod
+    def _apply_fixed_params(grid: Grid, trial: FrozenTrial, proposal: Proposal) -> Proposal:
+        fixed = trial.system_attrs.get("fixed_params") or {}
+        fixed = {k: v for k, v in fixed.items() if k in grid.names}
+        if not fixed:
+            return proposal
+        state = list(proposal.state)
+        for i, axis in enumerate(grid.axes):
+            if axis.name in fixed:
+                state[i] = axis.encode(fixed[axis.name])
+        if tuple(state) == proposal.state:
+            return proposal
+        # An enqueued point is not reached by a move: it starts an episode.
+        return Proposal(tuple(state), None, True, 0, [], proposal.epsilon, None, False, "fixed")
+
+    @staticmethod
+    def _episode_of(replay: StudyReplay, proposal: Proposal, number: int) -> int:
+        if proposal.parent is None:
+            return number
+        rec = replay.records.get(proposal.parent)
+        return rec.episode if rec is not None else proposal.parent
+
+    @staticmethod
+    def _write(
+        study: Study,
+        trial: FrozenTrial,
+        grid: Grid,
+        replay: StudyReplay,
+        proposal: Proposal,
+        episode: int,
+    ) -> None:
+        storage = study._storage
+        storage.set_trial_system_attr(
+            trial._trial_id,
+            KEY_RECORD,
+            record_attrs(
+                grid, proposal.state, episode, proposal.step, proposal.parent, proposal.path
+            ),
+        )
+        moves = replay.agent.moves
+        action = " > ".join(moves.label(a) for _, a in proposal.path) or proposal.reason
+        user = {
+            "state": list(proposal.state),
+            "action": action,
+            "epsilon": round(proposal.epsilon, 6),
+            "q": None if proposal.q_value is None else round(proposal.q_value, 6),
+            "explored": proposal.explored,
+            "episode": episode,
+            "step": proposal.step,
+        }
+        for key, value in user.items():
+            storage.set_trial_user_attr(trial._trial_id, USER_ATTR_PREFIX + key, value)
+
+    # ------------------------------------------------------------ policy views
+    def agent(self, study: Study) -> tuple[Grid, QLearningAgent]:
+        """The study's grid and its agent, brought up to date with every finished trial.
+
+        Args:
+            study: A study this sampler (or any worker with the same settings) ran.
+
+        Returns:
+            ``(grid, agent)``.
+
+        Raises:
+            ValueError: If the study has no trials with a common search space.
+        """
+        space = {
+            k: v for k, v in IntersectionSearchSpace(include_pruned=True).calculate(study).items()
+            if not v.single()
+        }  # fmt: skip
+        if not space:
+            raise ValueError(
+                f"Study {study.study_name!r} has no finished trials with a shared search space; "
+                "run some trials first."
+            )
+        grid = self._grid(space)
+        with self._lock:
+            replay = self._replay(study, grid)
+            n = len(study._storage.get_all_trials(study._study_id, deepcopy=False))
+            replay.sync(study, n)
+        return grid, replay.agent
+
+    def q_table(self, study: Study) -> list[dict[str, Any]]:
+        """The learned Q-table in readable form.
+
+        Args:
+            study: The study.
+
+        Returns:
+            One entry per visited state, sorted by state:
+            ``{"params": {...}, "state": [...], "q": {action: value}, "visits": {action: n}}``,
+            with actions labelled like ``"K+1"`` or ``"stay"`` and only the actions
+            valid at that state.
+        """
+        grid, agent = self.agent(study)
+        labels = agent.moves.labels()
+        rows = []
+        for state in sorted(agent.table.q):
+            mask = agent.moves.valid_mask(state)
+            q, visits = agent.table.q[state], agent.table.visits[state]
+            rows.append(
+                {
+                    "params": grid.decode(state),
+                    "state": list(state),
+                    "q": {labels[a]: float(q[a]) for a in np.flatnonzero(mask)},
+                    "visits": {labels[a]: int(visits[a]) for a in np.flatnonzero(mask)},
+                }
+            )
+        return rows
+
+    def greedy_policy(self, study: Study) -> list[dict[str, Any]]:
+        """The best action in every visited state.
+
+        Args:
+            study: The study.
+
+        Returns:
+            ``{"params", "action", "q", "next_params"}`` per visited state.
+        """
+        grid, agent = self.agent(study)
+        out = []
+        for state in sorted(agent.table.q):
+            a = agent.greedy_action(state)
+            out.append(
+                {
+                    "params": grid.decode(state),
+                    "action": agent.moves.label(a),
+                    "q": float(agent.table.q[state][a]),
+                    "next_params": grid.decode(agent.moves.apply(state, a)),
+                }
+            )
+        return out
+
+    def save_q_table(self, study: Study, path: str) -> None:
+        """Save the study's learned Q-table as ``.json`` or ``.npz`` (never pickle).
+
+        Args:
+            study: The study.
+            path: Destination file; its suffix picks the format.
+        """
+        grid, agent = self.agent(study)
+        axes = grid.to_dict()["axes"]
+        save_table(path, SavedTable.from_table(agent.table, agent.moves.labels(), axes))
+
+
+def _load_into(agent: QLearningAgent, grid: Grid, saved: SavedTable) -> None:
+    """Warm-start ``agent`` with a saved table, matching states by values, actions by label."""
+    names = [str(a["name"]) for a in saved.axes]
+    if sorted(names) != sorted(grid.names):
+        raise ValueError(
+            f"The warm-start Q-table has parameters {sorted(names)}, the study {list(grid.names)}."
+        )
+    labels = agent.moves.labels()
+    col = {lab: i for i, lab in enumerate(saved.actions)}
+    cols = [col.get(lab) for lab in labels]
+    if all(c is None for c in cols):
+        raise ValueError("The warm-start Q-table shares no action with this sampler's moves.")
+    saved_values = [list(a["values"]) for a in saved.axes]  # type: ignore[call-overload]
+    for row_state, q_row, v_row in zip(saved.states, saved.q, saved.visits):
+        params = {n: vals[int(i)] for n, vals, i in zip(names, saved_values, row_state)}
+        state: State = grid.encode(params)
+        q = np.array(agent.table.get(state), dtype=float)
+        visits = np.zeros(agent.moves.n_actions, dtype=np.int64)
+        for a, c in enumerate(cols):
+            if c is not None:
+                q[a], visits[a] = q_row[c], v_row[c]
+        agent.table.set(state, q, visits)
