@@ -281,11 +281,15 @@ class QLearningSampler(BaseSampler):
                 grid.shape, self._moves_kind, self._step_sizes, grid.names, self._allow_stay
             )
             minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
-            agent = QLearningAgent(moves, self._config, minimize=minimize)
+            agent = self._make_agent(moves, minimize)
             if self._warm_start is not None:
                 _load_into(agent, grid, self._warm_start)
             replay = self._replays[key] = StudyReplay(grid, agent, self._stale_after)
         return replay
+
+    def _make_agent(self, moves: MoveSet, minimize: bool) -> QLearningAgent:
+        """Create the learner for one study and grid (subclasses swap the Q-function)."""
+        return QLearningAgent(moves, self._config, minimize=minimize)
 
     @staticmethod
     def _apply_fixed_params(grid: Grid, trial: FrozenTrial, proposal: Proposal) -> Proposal:
