@@ -1,0 +1,459 @@
+"""A tabular Q-learning learning-rate controller, as a PyTorch LR scheduler.
+
+:class:`QLearningLRScheduler` is a :class:`torch.optim.lr_scheduler.LRScheduler` that, like
+:class:`~torch.optim.lr_scheduler.ReduceLROnPlateau`, reads the validation loss from
+``step(val_loss)``. At each such call a Q-learning agent
+
+1. turns the loss into a discrete state: the *trend* of the validation loss (relative change
+   since the previous evaluation, bucketed by ``trend_thresholds``) and the *LR level* (the
+   agent's current multiplier, bucketed on a log scale between its bounds);
+2. turns the change into a reward (``"improvement"``: relative decrease of the loss, or
+   ``"neg_val_loss"``: minus the loss relative to the first one seen) and does one Q-learning
+   update of the previous (state, action);
+3. picks an action epsilon-greedily; an action multiplies the agent's LR multiplier (by
+   default x0.5, x1 or x2), which is kept within ``[min_multiplier, max_multiplier]``.
+
+The learning rate of every parameter group is then
+``initial_lr * base_lr_fn(last_epoch) * multiplier``: the agent rides on top of a base schedule
+(for example warmup and cosine decay from :func:`warmup_cosine_factor`); without
+``base_lr_fn`` it scales the initial LR alone.
+
+Calling convention (PyTorch's: scheduler after optimizer):
+
+.. code-block:: python
+
+    for it in range(1, max_iters + 1):
+        train_step(); optimizer.step()
+        if it % eval_interval == 0:
+            scheduler.step(evaluate())   # the agent decides; the next step uses its LR
+        else:
+            scheduler.step()             # the base schedule advances
+
+Each call, with or without a loss, advances ``last_epoch`` by one, so ``base_lr_fn`` sees the
+optimizer-step index. A loop that calls ``step(val_loss)`` only once per epoch (the
+ReduceLROnPlateau way) works too; ``last_epoch`` then counts epochs.
+
+The whole state -- Q-table, multiplier, previous state/action/loss, the agent's random number
+generator and its decision history -- is in :meth:`~QLearningLRScheduler.state_dict` as plain
+tensors, numbers and lists, so ``torch.save``/``torch.load(weights_only=True)`` round-trips it,
+training resumes exactly, and a learned table warm-starts the next run
+(``QLearningLRScheduler(opt, q_table=old.q_table)``). This module needs PyTorch only, not Optuna.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
+
+REWARD_MODES = ("improvement", "neg_val_loss")
+
+
+@dataclass(frozen=True)
+class WarmupCosine:
+    """LR factor of nanoGPT's schedule: linear warmup, cosine decay, then constant.
+
+    ``factor(t) = (t + 1) / (warmup_iters + 1)`` for ``t < warmup_iters``, then a half cosine
+    from 1 down to ``min_factor`` at ``decay_iters``, and ``min_factor`` afterwards. It equals
+    PyTorch's ``SequentialLR([LinearLR(start_factor=1/(w+1), total_iters=w),
+    CosineAnnealingLR(T_max=decay_iters-w, eta_min=min_factor*lr)], milestones=[w])`` up to
+    floating-point rounding (tested), but as a closed-form function of the step it can be
+    multiplied by the Q-agent's factor and stored as three numbers.
+
+    Attributes:
+        warmup_iters: Steps of linear warmup.
+        decay_iters: Step at which the factor reaches ``min_factor``.
+        min_factor: Final factor (``min_lr / lr``).
+    """
+
+    warmup_iters: int
+    decay_iters: int
+    min_factor: float
+
+    def __post_init__(self) -> None:
+        if self.warmup_iters < 0:
+            raise ValueError(f"warmup_iters must be >= 0, got {self.warmup_iters}")
+        if self.decay_iters < self.warmup_iters:
+            raise ValueError(
+                f"decay_iters ({self.decay_iters}) must be >= warmup_iters ({self.warmup_iters})"
+            )
+        if not 0.0 <= self.min_factor <= 1.0:
+            raise ValueError(f"min_factor must be in [0, 1], got {self.min_factor}")
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_iters:
+            return (step + 1) / (self.warmup_iters + 1)
+        if step >= self.decay_iters:
+            return self.min_factor
+        ratio = (step - self.warmup_iters) / (self.decay_iters - self.warmup_iters)
+        return self.min_factor + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (1.0 - self.min_factor)
+
+
+def warmup_cosine_factor(warmup_iters: int, decay_iters: int, min_factor: float) -> WarmupCosine:
+    """Return the warmup+cosine LR factor ``step -> lr / initial_lr`` (see :class:`WarmupCosine`).
+
+    Args:
+        warmup_iters: Steps of linear warmup.
+        decay_iters: Step at which the cosine reaches ``min_factor``.
+        min_factor: Final factor, ``min_lr / lr``.
+
+    Returns:
+        A picklable callable usable as ``base_lr_fn`` or as a :class:`LambdaLR` lambda.
+    """
+    return WarmupCosine(warmup_iters, decay_iters, min_factor)
+
+
+def warmup_cosine_scheduler(
+    optimizer: Optimizer, warmup_iters: int, decay_iters: int, min_factor: float
+) -> LambdaLR:
+    """The baseline schedule (linear warmup, then cosine decay) as a :class:`LambdaLR`.
+
+    Example:
+        .. code-block:: python
+
+            sched = warmup_cosine_scheduler(opt, warmup_iters=100, decay_iters=2000, min_factor=0.1)
+    """
+    return LambdaLR(optimizer, warmup_cosine_factor(warmup_iters, decay_iters, min_factor))
+
+
+def parse_actions(spec: str | Sequence[float]) -> tuple[float, ...]:
+    """Parse an action set such as ``"0.5,1,2"`` into multipliers.
+
+    Raises:
+        ValueError: If the set is empty or has a non-positive or non-finite multiplier.
+    """
+    if isinstance(spec, str):
+        try:
+            values = tuple(float(v) for v in spec.split(",") if v.strip())
+        except ValueError:
+            raise ValueError(f"cannot parse action set {spec!r}; expected e.g. '0.5,1,2'") from None
+    else:
+        values = tuple(float(v) for v in spec)
+    if not values:
+        raise ValueError("the action set is empty")
+    if any(not (math.isfinite(v) and v > 0) for v in values):
+        raise ValueError(f"actions must be positive finite multipliers, got {values}")
+    return values
+
+
+class QLearningLRScheduler(LRScheduler):
+    """Adjust the learning rate with a tabular Q-learning agent driven by the validation loss.
+
+    Args:
+        optimizer: The wrapped optimizer.
+        base_lr_fn: Base schedule as a factor ``step -> float`` (like a :class:`LambdaLR`
+            lambda), applied to every group's initial LR; ``None`` means a constant 1. It is
+            not saved in :meth:`state_dict` (pass the same one when resuming).
+        actions: Multipliers the agent can apply at a decision (default x0.5, x1, x2).
+        min_multiplier: Lower bound of the agent's cumulative multiplier.
+        max_multiplier: Upper bound of the agent's cumulative multiplier.
+        initial_multiplier: Multiplier before the first decision.
+        n_lr_levels: LR-level buckets, evenly spaced in ``log(multiplier)`` between the bounds
+            (the default 7 gives one level per factor of 2 between 1/8 and 8).
+        trend_thresholds: Ascending edges for the relative improvement
+            ``(prev_loss - loss) / prev_loss``; ``k`` edges make ``k + 1`` trend buckets, plus
+            one "start" bucket for the first decision.
+        alpha: Q-learning step size.
+        gamma: Discount factor.
+        epsilon: Exploration rate (the start value when ``epsilon_end`` is given).
+        epsilon_end: Final exploration rate of a linear decay; ``None`` keeps ``epsilon``.
+        epsilon_decay_decisions: Decisions over which epsilon decays to ``epsilon_end``.
+        reward: ``"improvement"`` -- ``reward_scale * (prev_loss - loss) / prev_loss`` -- or
+            ``"neg_val_loss"`` -- ``-reward_scale * loss / first_loss``.
+        reward_scale: Multiplies the reward (100 turns relative improvements into percent).
+        reward_clip: Rewards are clipped to ``[-reward_clip, reward_clip]``; a non-finite
+            loss (divergence) earns ``-reward_clip``.
+        q_init: Initial value of every Q-table entry (ignored when ``q_table`` is given).
+        q_table: A learned table of shape ``(n_states, n_actions)`` to warm-start from.
+        seed: Seed of the agent's exploration.
+        last_epoch: As for every :class:`LRScheduler`; ``-1`` starts fresh.
+
+    Raises:
+        ValueError: On an invalid argument, named in the message.
+
+    Example:
+        .. code-block:: python
+
+            import torch
+            from optuna_qlearn.lr import QLearningLRScheduler, warmup_cosine_factor
+
+            model = torch.nn.Linear(4, 1)
+            opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+            sched = QLearningLRScheduler(
+                opt, base_lr_fn=warmup_cosine_factor(100, 2000, 0.1), seed=0
+            )
+            for it in range(1, 2001):
+                opt.zero_grad()
+                model(torch.randn(8, 4)).pow(2).mean().backward()
+                opt.step()
+                sched.step(val_loss=1.0 / it) if it % 100 == 0 else sched.step()
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        base_lr_fn: Callable[[int], float] | None = None,
+        *,
+        actions: Sequence[float] | str = (0.5, 1.0, 2.0),
+        min_multiplier: float = 0.125,
+        max_multiplier: float = 8.0,
+        initial_multiplier: float = 1.0,
+        n_lr_levels: int = 7,
+        trend_thresholds: Sequence[float] = (0.0, 0.005, 0.02),
+        alpha: float = 0.5,
+        gamma: float = 0.9,
+        epsilon: float = 0.1,
+        epsilon_end: float | None = None,
+        epsilon_decay_decisions: int = 10,
+        reward: str = "improvement",
+        reward_scale: float = 100.0,
+        reward_clip: float = 10.0,
+        q_init: float = 0.0,
+        q_table: torch.Tensor | None = None,
+        seed: int | None = None,
+        last_epoch: int = -1,
+    ) -> None:
+        self.actions = parse_actions(actions)
+        if not 0 < min_multiplier <= initial_multiplier <= max_multiplier:
+            raise ValueError(
+                "need 0 < min_multiplier <= initial_multiplier <= max_multiplier, got "
+                f"{min_multiplier}, {initial_multiplier}, {max_multiplier}"
+            )
+        if n_lr_levels < 1:
+            raise ValueError(f"n_lr_levels must be >= 1, got {n_lr_levels}")
+        thresholds = tuple(float(t) for t in trend_thresholds)
+        if list(thresholds) != sorted(thresholds):
+            raise ValueError(f"trend_thresholds must be ascending, got {thresholds}")
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+        if not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+        for name, eps in (("epsilon", epsilon), ("epsilon_end", epsilon_end)):
+            if eps is not None and not 0.0 <= eps <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {eps}")
+        if epsilon_decay_decisions < 1:
+            raise ValueError(f"epsilon_decay_decisions must be >= 1, got {epsilon_decay_decisions}")
+        if reward not in REWARD_MODES:
+            raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
+        if reward_scale <= 0 or reward_clip <= 0:
+            raise ValueError("reward_scale and reward_clip must be positive")
+
+        self.base_lr_fn = base_lr_fn
+        self.min_multiplier = float(min_multiplier)
+        self.max_multiplier = float(max_multiplier)
+        self.multiplier = float(initial_multiplier)
+        self.n_lr_levels = int(n_lr_levels)
+        self.trend_thresholds = thresholds
+        self.alpha = float(alpha)
+        self.gamma = float(gamma)
+        self.epsilon = float(epsilon)
+        self.epsilon_end = None if epsilon_end is None else float(epsilon_end)
+        self.epsilon_decay_decisions = int(epsilon_decay_decisions)
+        self.reward_mode = reward
+        self.reward_scale = float(reward_scale)
+        self.reward_clip = float(reward_clip)
+
+        shape = (self.n_states, len(self.actions))
+        if q_table is None:
+            self.q_table = torch.full(shape, float(q_init), dtype=torch.float64)
+        else:
+            q = torch.as_tensor(q_table, dtype=torch.float64)
+            if tuple(q.shape) != shape:
+                raise ValueError(
+                    f"q_table has shape {tuple(q.shape)}, expected {shape} "
+                    f"(n_states={self.n_states}, n_actions={len(self.actions)})"
+                )
+            self.q_table = q.clone()
+        self._rng = torch.Generator()
+        if seed is None:
+            self._rng.seed()
+        else:
+            self._rng.manual_seed(int(seed))
+
+        # Agent memory between decisions.
+        self.n_decisions = 0
+        self.first_loss: float | None = None
+        self.prev_loss: float | None = None
+        self.prev_state: int | None = None
+        self.prev_action: int | None = None
+        #: One entry per decision: step, val_loss, state, action, reward, multiplier after it.
+        self.history: list[dict[str, float | int | None]] = []
+        super().__init__(optimizer, last_epoch)
+
+    # ------------------------------------------------------------------ state and reward
+    @property
+    def n_trends(self) -> int:
+        """Trend buckets, the "start" bucket included."""
+        return len(self.trend_thresholds) + 2
+
+    @property
+    def n_states(self) -> int:
+        """Number of discrete states (trend buckets x LR levels)."""
+        return self.n_trends * self.n_lr_levels
+
+    @property
+    def current_epsilon(self) -> float:
+        """Exploration rate of the next decision (CleanRL's linear schedule)."""
+        if self.epsilon_end is None:
+            return self.epsilon
+        slope = (self.epsilon_end - self.epsilon) / self.epsilon_decay_decisions
+        value = self.epsilon + slope * self.n_decisions
+        return max(value, self.epsilon_end) if slope <= 0 else min(value, self.epsilon_end)
+
+    def trend_bucket(self, loss: float) -> int:
+        """Bucket of the relative improvement since the previous decision (last = "start")."""
+        if self.prev_loss is None:
+            return self.n_trends - 1
+        if not math.isfinite(loss):
+            return 0
+        rel = (self.prev_loss - loss) / max(abs(self.prev_loss), 1e-12)
+        return bisect.bisect_right(self.trend_thresholds, rel)
+
+    def lr_level(self, multiplier: float | None = None) -> int:
+        """Bucket of ``log(multiplier)`` between the bounds (0 = lowest)."""
+        m = self.multiplier if multiplier is None else multiplier
+        if self.n_lr_levels == 1 or self.max_multiplier == self.min_multiplier:
+            return 0
+        span = math.log(self.max_multiplier / self.min_multiplier)
+        pos = math.log(m / self.min_multiplier) / span
+        return min(self.n_lr_levels - 1, max(0, round(pos * (self.n_lr_levels - 1))))
+
+    def state_index(self, loss: float) -> int:
+        """Index of the state ``(trend_bucket(loss), lr_level())`` in the Q-table."""
+        return self.trend_bucket(loss) * self.n_lr_levels + self.lr_level()
+
+    def reward(self, loss: float) -> float:
+        """Reward of the last action, given the loss it led to."""
+        if not math.isfinite(loss):
+            return -self.reward_clip
+        if self.reward_mode == "improvement":
+            assert self.prev_loss is not None
+            r = self.reward_scale * (self.prev_loss - loss) / max(abs(self.prev_loss), 1e-12)
+        else:
+            ref = self.first_loss if self.first_loss is not None else loss
+            r = -self.reward_scale * loss / max(abs(ref), 1e-12)
+        return min(self.reward_clip, max(-self.reward_clip, r))
+
+    # ------------------------------------------------------------------ the agent
+    def _greedy(self, state: int) -> int:
+        row = self.q_table[state]
+        best = torch.nonzero(row == row.max()).flatten()  # ties broken at random
+        pick = torch.randint(len(best), (1,), generator=self._rng).item()
+        return int(best[int(pick)])
+
+    def select_action(self, state: int) -> int:
+        """Epsilon-greedy action in ``state`` (uses and advances the agent's RNG)."""
+        if torch.rand(1, generator=self._rng).item() < self.current_epsilon:
+            return int(torch.randint(len(self.actions), (1,), generator=self._rng).item())
+        return self._greedy(state)
+
+    def observe(self, val_loss: float) -> None:
+        """Learn from ``val_loss`` and set the multiplier for the next steps.
+
+        This is the agent half of ``step(val_loss)`` without advancing the base schedule;
+        prefer ``step(val_loss)`` in a training loop.
+        """
+        loss = float(val_loss)
+        if math.isnan(loss):
+            loss = math.inf
+        state = self.state_index(loss)
+        r: float | None = None
+        if self.prev_state is not None and self.prev_action is not None:
+            r = self.reward(loss)
+            # One-step Q-learning: Q(s,a) += alpha * (r + gamma * max_a' Q(s',a') - Q(s,a)).
+            td_target = r + self.gamma * float(self.q_table[state].max())
+            old = float(self.q_table[self.prev_state, self.prev_action])
+            self.q_table[self.prev_state, self.prev_action] = old + self.alpha * (td_target - old)
+        action = self.select_action(state)
+        self.multiplier = min(
+            self.max_multiplier, max(self.min_multiplier, self.multiplier * self.actions[action])
+        )
+        if self.first_loss is None and math.isfinite(loss):
+            self.first_loss = loss
+        if math.isfinite(loss):
+            self.prev_loss = loss
+        self.prev_state, self.prev_action = state, action
+        self.n_decisions += 1
+        self.history.append(
+            {
+                "step": self.last_epoch,
+                "val_loss": loss,
+                "state": state,
+                "action": action,
+                "reward": r,
+                "multiplier": self.multiplier,
+            }
+        )
+
+    # ------------------------------------------------------------------ LRScheduler API
+    def step(self, val_loss: float | torch.Tensor | None = None) -> None:
+        """Advance one step; with ``val_loss``, first let the agent learn and act.
+
+        Args:
+            val_loss: The validation loss just measured, or ``None`` on steps without an
+                evaluation (only the base schedule advances).
+        """
+        if val_loss is not None:
+            self.observe(float(val_loss))
+        super().step()
+
+    def get_lr(self) -> list[float | torch.Tensor]:
+        """``initial_lr * base_lr_fn(last_epoch) * multiplier`` for every parameter group."""
+        if not self._get_lr_called_within_step:
+            warnings.warn(
+                "To get the last learning rate computed by the scheduler, use `get_last_lr()`.",
+                UserWarning,
+                stacklevel=2,
+            )
+        factor = 1.0 if self.base_lr_fn is None else float(self.base_lr_fn(self.last_epoch))
+        return [base_lr * factor * self.multiplier for base_lr in self.base_lrs]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The scheduler's state: plain tensors, numbers, strings and lists only.
+
+        ``base_lr_fn`` is left out (as :class:`LambdaLR` leaves out its lambdas); the agent's
+        RNG is stored as its state tensor.
+        """
+        state = {
+            k: v for k, v in self.__dict__.items() if k not in ("optimizer", "base_lr_fn", "_rng")
+        }
+        state["q_table"] = self.q_table.clone()
+        state["history"] = [dict(h) for h in self.history]
+        state["rng_state"] = self._rng.get_state()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; the Q-table's shape must match this scheduler's.
+
+        Raises:
+            ValueError: If the Q-table or action set does not fit this scheduler.
+        """
+        state = dict(state_dict)
+        q = torch.as_tensor(state.pop("q_table"), dtype=torch.float64)
+        actions = tuple(float(a) for a in state.get("actions", self.actions))
+        n_states = (len(state.get("trend_thresholds", self.trend_thresholds)) + 2) * int(
+            state.get("n_lr_levels", self.n_lr_levels)
+        )
+        if tuple(q.shape) != (n_states, len(actions)):
+            raise ValueError(
+                f"q_table shape {tuple(q.shape)} does not match {n_states} states x "
+                f"{len(actions)} actions"
+            )
+        rng_state = state.pop("rng_state", None)
+        self.__dict__.update(state)
+        self.actions = actions
+        self.trend_thresholds = tuple(float(t) for t in self.trend_thresholds)
+        self.q_table = q.clone()
+        if rng_state is not None:
+            self._rng.set_state(torch.as_tensor(rng_state, dtype=torch.uint8))
+
+    def greedy_policy(self) -> list[float]:
+        """The multiplier the greedy policy applies in each state (ties -> first action)."""
+        return [self.actions[int(i)] for i in self.q_table.argmax(dim=1)]

@@ -1,0 +1,289 @@
+"""Tests of the Q-learning LR controller (optuna_qlearn.lr)."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+
+import pytest
+import torch
+from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LinearLR, SequentialLR
+
+from optuna_qlearn.lr import (
+    QLearningLRScheduler,
+    WarmupCosine,
+    parse_actions,
+    warmup_cosine_factor,
+    warmup_cosine_scheduler,
+)
+
+
+def _sgd(lr: float = 0.1) -> tuple[torch.nn.Parameter, torch.optim.SGD]:
+    p = torch.nn.Parameter(torch.zeros(3))
+    return p, torch.optim.SGD([p], lr=lr)
+
+
+def _roundtrip(state: dict) -> dict:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=True)
+
+
+def test_chosen_lr_is_the_lr_of_the_next_optimizer_step() -> None:
+    p, opt = _sgd(0.1)
+    base = warmup_cosine_factor(2, 40, 0.1)
+    sched = QLearningLRScheduler(opt, base_lr_fn=base, epsilon=1.0, seed=3)  # explores a lot
+    seen: list[float] = []
+    opt.register_step_pre_hook(lambda o, args, kwargs: seen.append(o.param_groups[0]["lr"]))
+    grad = torch.tensor([1.0, -2.0, 0.5])
+    expected: list[float] = []
+    multipliers = set()
+    for it in range(1, 41):
+        before = p.detach().clone()
+        p.grad = grad.clone()
+        opt.step()
+        # Plain SGD: the update really used the scheduled LR.
+        lr_used = seen[-1]
+        torch.testing.assert_close(p.detach(), before - lr_used * grad)
+        if it % 4 == 0:
+            sched.step(val_loss=1.0 / it)
+            # The agent's decision is on the optimizer before the next step...
+            assert sched.history[-1]["multiplier"] == sched.multiplier
+            multipliers.add(sched.multiplier)
+        else:
+            sched.step()
+        want = 0.1 * base(sched.last_epoch) * sched.multiplier
+        assert sched.get_last_lr() == [pytest.approx(want)]
+        assert opt.param_groups[0]["lr"] == pytest.approx(want)
+        expected.append(want)
+    # ... and it is exactly what the following optimizer.step() used.
+    assert seen[1:] == pytest.approx(expected[:-1])
+    assert len(multipliers) > 2  # the agent did change the LR
+
+
+def test_single_unit_action_reproduces_the_base_schedule() -> None:
+    _, opt_a = _sgd(0.3)
+    _, opt_b = _sgd(0.3)
+    fn = warmup_cosine_factor(5, 50, 0.1)
+    q = QLearningLRScheduler(opt_a, base_lr_fn=fn, actions=(1.0,), seed=0)
+    ref = LambdaLR(opt_b, fn)
+    for it in range(60):
+        opt_a.step()
+        opt_b.step()
+        q.step(2.0 - it * 0.01) if it % 5 == 0 else q.step()
+        ref.step()
+        assert q.get_last_lr() == ref.get_last_lr()
+
+
+def test_warmup_cosine_matches_torch_sequential_lr() -> None:
+    lr, warmup, decay, min_factor = 2e-3, 10, 100, 0.1
+    _, opt = _sgd(lr)
+    seq = SequentialLR(
+        opt,
+        [
+            LinearLR(opt, start_factor=1 / (warmup + 1), end_factor=1.0, total_iters=warmup),
+            CosineAnnealingLR(opt, T_max=decay - warmup, eta_min=min_factor * lr),
+        ],
+        milestones=[warmup],
+    )
+    fn = WarmupCosine(warmup, decay, min_factor)
+    for step in range(decay + 1):
+        assert opt.param_groups[0]["lr"] == pytest.approx(lr * fn(step), rel=1e-6), step
+        opt.step()
+        seq.step()
+    assert fn(decay + 50) == min_factor
+    _, opt2 = _sgd(lr)
+    helper = warmup_cosine_scheduler(opt2, warmup, decay, min_factor)
+    assert helper.get_last_lr() == [pytest.approx(lr / (warmup + 1))]
+
+
+def test_q_update_is_one_step_q_learning() -> None:
+    _, opt = _sgd(1.0)
+    sched = QLearningLRScheduler(
+        opt, alpha=0.5, gamma=0.9, epsilon=0.0, reward="improvement", reward_scale=100.0, seed=0
+    )
+    sched.q_table[:, 1] = 0.01  # greedy = x1 everywhere, so the multiplier stays 1
+    opt.step()
+    sched.step(2.0)
+    s0, a0 = sched.prev_state, sched.prev_action
+    assert s0 == (sched.n_trends - 1) * sched.n_lr_levels + sched.lr_level(1.0)  # start state
+    assert a0 == 1 and sched.multiplier == 1.0
+    assert sched.history[0]["reward"] is None  # nothing to learn from the first loss
+    q_before = sched.q_table.clone()
+    opt.step()
+    sched.step(1.9)  # 5% improvement -> reward 5
+    s1 = sched.prev_state
+    assert s1 is not None and s0 is not None
+    target = 5.0 + 0.9 * float(q_before[s1].max())
+    expected = float(q_before[s0, 1]) + 0.5 * (target - float(q_before[s0, 1]))
+    assert float(sched.q_table[s0, 1]) == pytest.approx(expected)
+    changed = (sched.q_table != q_before).sum().item()
+    assert changed == 1
+    assert sched.history[1]["reward"] == pytest.approx(5.0)
+
+
+def test_states_and_rewards() -> None:
+    _, opt = _sgd(1.0)
+    sched = QLearningLRScheduler(opt, trend_thresholds=(0.0, 0.01), n_lr_levels=7, seed=0)
+    assert sched.n_trends == 4 and sched.n_states == 28
+    assert sched.trend_bucket(1.0) == 3  # start
+    sched.prev_loss = 2.0
+    assert sched.trend_bucket(2.1) == 0  # worse
+    assert sched.trend_bucket(1.99) == 1  # 0.5% better
+    assert sched.trend_bucket(1.5) == 2  # 25% better
+    assert sched.trend_bucket(math.inf) == 0
+    assert [sched.lr_level(m) for m in (0.125, 0.25, 1.0, 8.0)] == [0, 1, 3, 6]
+    assert sched.reward(1.9) == pytest.approx(5.0)
+    assert sched.reward(0.1) == 10.0  # clipped
+    assert sched.reward(math.inf) == -10.0
+    _, opt2 = _sgd(1.0)
+    neg = QLearningLRScheduler(opt2, reward="neg_val_loss", reward_scale=1.0, seed=0)
+    opt2.step()
+    neg.step(4.0)
+    assert neg.reward(2.0) == pytest.approx(-0.5)
+
+
+def test_multiplier_is_bounded() -> None:
+    p, opt = _sgd(0.1)
+    sched = QLearningLRScheduler(
+        opt, actions=(2.0,), min_multiplier=0.5, max_multiplier=4.0, seed=0
+    )
+    for i in range(10):
+        opt.step()
+        sched.step(1.0 + i)
+    assert sched.multiplier == 4.0
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.4)
+    assert p.grad is None
+
+
+def test_epsilon_decays_linearly() -> None:
+    _, opt = _sgd()
+    sched = QLearningLRScheduler(
+        opt, epsilon=1.0, epsilon_end=0.1, epsilon_decay_decisions=9, seed=0
+    )
+    values = []
+    for i in range(12):
+        values.append(sched.current_epsilon)
+        opt.step()
+        sched.step(1.0 / (i + 1))
+    assert values[0] == 1.0
+    assert values[9] == pytest.approx(0.1)
+    assert values[11] == pytest.approx(0.1)
+    assert all(a >= b for a, b in itertools.pairwise(values))
+
+
+def _drive(sched: QLearningLRScheduler, opt: torch.optim.Optimizer, losses: list[float]) -> list:
+    lrs = []
+    for i, loss in enumerate(losses):
+        opt.step()
+        sched.step(loss) if i % 3 == 0 else sched.step()
+        lrs.append(sched.get_last_lr()[0])
+    return lrs
+
+
+def test_state_dict_resumes_exactly_with_weights_only_load() -> None:
+    losses = [3.0 - 0.05 * i + 0.03 * ((i * 7) % 5) for i in range(60)]
+    fn = warmup_cosine_factor(3, 60, 0.1)
+    kwargs = {"epsilon": 0.5, "seed": 11}
+    _, opt_full = _sgd()
+    full = QLearningLRScheduler(opt_full, base_lr_fn=fn, **kwargs)
+    lrs_full = _drive(full, opt_full, losses)
+
+    _, opt_a = _sgd()
+    first = QLearningLRScheduler(opt_a, base_lr_fn=fn, **kwargs)
+    lrs_a = _drive(first, opt_a, losses[:31])
+    saved = _roundtrip({"sched": first.state_dict(), "opt": opt_a.state_dict()})
+
+    _, opt_b = _sgd()
+    resumed = QLearningLRScheduler(opt_b, base_lr_fn=fn, seed=999)  # different seed: restored
+    opt_b.load_state_dict(saved["opt"])
+    resumed.load_state_dict(saved["sched"])
+    lrs_b = []
+    for i, loss in enumerate(losses[31:], start=31):
+        opt_b.step()
+        resumed.step(loss) if i % 3 == 0 else resumed.step()
+        lrs_b.append(resumed.get_last_lr()[0])
+    assert lrs_a + lrs_b == lrs_full
+    assert torch.equal(resumed.q_table, full.q_table)
+    assert resumed.history == full.history
+    assert resumed.last_epoch == full.last_epoch
+
+
+def test_warm_start_and_shape_checks() -> None:
+    _, opt = _sgd()
+    table = torch.zeros(5 * 7, 3)
+    table[:, 2] = 1.0  # always x2
+    sched = QLearningLRScheduler(opt, q_table=table, epsilon=0.0, seed=0)
+    opt.step()
+    sched.step(1.0)
+    assert sched.multiplier == 2.0
+    assert sched.greedy_policy() == [2.0] * 35
+    with pytest.raises(ValueError, match="q_table has shape"):
+        QLearningLRScheduler(opt, q_table=torch.zeros(4, 3))
+    other = QLearningLRScheduler(opt, actions=(0.5, 2.0))
+    with pytest.raises(ValueError, match="does not match"):
+        other.load_state_dict({**sched.state_dict(), "actions": (0.5, 2.0)})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"actions": ()}, "empty"),
+        ({"actions": (0.5, -1.0)}, "positive"),
+        ({"actions": "a,b"}, "cannot parse"),
+        ({"min_multiplier": 2.0}, "min_multiplier"),
+        ({"alpha": 0.0}, "alpha"),
+        ({"gamma": 1.5}, "gamma"),
+        ({"epsilon": -0.1}, "epsilon"),
+        ({"reward": "accuracy"}, "reward"),
+        ({"trend_thresholds": (0.1, 0.0)}, "ascending"),
+        ({"n_lr_levels": 0}, "n_lr_levels"),
+    ],
+)
+def test_invalid_arguments(kwargs: dict, match: str) -> None:
+    _, opt = _sgd()
+    with pytest.raises(ValueError, match=match):
+        QLearningLRScheduler(opt, **kwargs)
+
+
+def test_parse_actions() -> None:
+    assert parse_actions("0.5, 1,2") == (0.5, 1.0, 2.0)
+    assert parse_actions([1, 3]) == (1.0, 3.0)
+
+
+def test_agent_learns_the_best_lr_level_in_a_toy_problem() -> None:
+    """The loss falls 4x faster at multiplier 2; the agent must learn to steer there."""
+    _, opt = _sgd(1.0)
+    sched = QLearningLRScheduler(
+        opt,
+        min_multiplier=0.25,
+        max_multiplier=8.0,
+        n_lr_levels=6,
+        trend_thresholds=(0.0,),
+        epsilon=0.2,
+        alpha=0.3,
+        gamma=0.8,
+        q_init=20.0,  # optimistic: every action gets tried
+        seed=0,
+    )
+    loss = 10.0
+    for _ in range(800):
+        loss *= 0.98 if sched.multiplier == 2.0 else 0.995
+        if loss < 1.0:
+            loss = 10.0  # a new episode; the table carries over
+            sched.prev_loss, sched.prev_state, sched.prev_action = None, None, None
+        opt.step()
+        sched.step(loss)
+    policy = sched.greedy_policy()
+    improving = 1  # trend bucket "better" (0 = worse, 2 = start)
+
+    def action_at(m: float) -> float:
+        return policy[improving * sched.n_lr_levels + sched.lr_level(m)]
+
+    assert action_at(1.0) == 2.0  # below the best level: go up
+    assert action_at(2.0) == 1.0  # at it: stay
+    assert action_at(4.0) == 0.5  # above it: go down
+    late = [h["multiplier"] for h in sched.history[400:]]
+    assert late.count(2.0) / len(late) > 0.6
