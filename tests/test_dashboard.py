@@ -16,9 +16,6 @@ from optuna_qlearn import QLearningSampler
 from optuna_qlearn import dashboard as dash
 from optuna_qlearn.agent import QLearningAgent
 from optuna_qlearn.cli import build_parser
-from optuna_qlearn.grid import Grid
-from optuna_qlearn.qlearning import MoveSet
-from optuna_qlearn.replay import StudyReplay
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytest.importorskip("optuna_dashboard")
@@ -111,33 +108,40 @@ def test_arrow_points_along_the_greedy_move() -> None:
     assert seen > 0
 
 
+class _SpySampler(QLearningSampler):
+    """Records the reward of each trial's own (last) move as the agent learns it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.learned: dict[int, float] = {}
+
+    def _make_agent(self, *args: Any, **kwargs: Any) -> QLearningAgent:
+        agent = super()._make_agent(*args, **kwargs)
+        current: list[int] = []
+        reward_fn, learn_fn = agent.rewards.reward, agent.learn
+
+        def reward(new: float, previous: float | None = None) -> float:
+            r = reward_fn(new, previous)
+            self.learned[current[-1]] = r  # the last call of a trial is its own move
+            return r
+
+        def learn(step: Any) -> None:
+            current.append(step.number)
+            learn_fn(step)
+
+        agent.rewards.reward = reward  # type: ignore[method-assign]
+        agent.learn = learn  # type: ignore[method-assign]
+        return agent
+
+
 def test_rewards_are_those_the_agent_learned() -> None:
     study = make_study(50)
     view = dash.agent_view(study)
-    # Replay the study into a fresh agent and record the reward of each trial's last move.
-    space = optuna.search_space.IntersectionSearchSpace().calculate(study)
-    grid = Grid(space)
-    moves = MoveSet(grid.shape, "axis", (1, 2, 4), grid.names, allow_stay=False)
-    agent = QLearningAgent(moves, QLearningSampler().config, minimize=True)
-    learned: dict[int, float] = {}
-    current: list[int] = []
-    reward_fn, learn_fn = agent.rewards.reward, agent.learn
-
-    def spy_reward(new: float, previous: float | None) -> float:
-        r = reward_fn(new, previous)
-        learned[current[-1]] = r
-        return r
-
-    def spy_learn(step: Any) -> None:
-        current.append(step.number)
-        learn_fn(step)
-
-    agent.rewards.reward = spy_reward  # type: ignore[method-assign]
-    agent.learn = spy_learn  # type: ignore[method-assign]
-    StudyReplay(grid, agent).sync(study, len(study.trials))
-    assert len(learned) > 20
-    assert view.reward_numbers == sorted(learned)
-    assert view.rewards == pytest.approx([learned[n] for n in sorted(learned)])
+    spy = _SpySampler()
+    spy.agent(study)  # replays the study into a fresh agent
+    assert len(spy.learned) > 20
+    assert view.reward_numbers == sorted(spy.learned)
+    assert view.rewards == pytest.approx([spy.learned[n] for n in sorted(spy.learned)])
     assert all(-1.0 <= r <= 1.0 for r in view.rewards)  # rank rewards
 
 
@@ -223,11 +227,11 @@ def test_callback_refreshes_during_optimize_and_skips_young_studies() -> None:
         calls.append(len(args[0].trials))
         return orig(*args, **kwargs)
 
-    dash.publish = counting  # type: ignore[assignment]
+    dash.publish = counting
     try:
         study.optimize(failing_first, n_trials=10, callbacks=[callback], catch=(RuntimeError,))
     finally:
-        dash.publish = orig  # type: ignore[assignment]
+        dash.publish = orig
     assert calls == [4, 8]
     assert "after 8 finished trials" in optuna_dashboard.get_note(study)
     young = optuna.create_study(sampler=QLearningSampler())
