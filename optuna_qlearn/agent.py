@@ -102,6 +102,17 @@ class Step:
     step: int = 0
 
 
+@dataclass(frozen=True)
+class Transition:
+    """One learnable move: ``(s, a, r, s', done)``."""
+
+    state: State
+    action: int
+    reward: float
+    next_state: State
+    done: bool
+
+
 @dataclass
 class Proposal:
     """The agent's choice for the next trial."""
@@ -148,15 +159,22 @@ class QLearningAgent:
         c = self.config
         return epsilon_at(self.n_steps, c.epsilon, c.epsilon_min, c.epsilon_decay)
 
-    def learn(self, step: Step) -> None:
-        """Apply the Bellman updates of one finished trial (call in trial-number order).
+    def transitions(self, step: Step) -> list[Transition]:
+        """The transitions ``(s, a, r, s', done)`` one finished trial teaches.
+
+        Rewards are computed against the values learned so far, so call this in
+        trial-number order, before :meth:`finish_step` of the same trial.
 
         Args:
             step: The trial. Its path's moves through known points are learned from
                 those points' stored values, its last move from ``step.value``.
+
+        Returns:
+            One transition per learnable move of the path, in path order.
         """
         c = self.config
         path = list(step.path)
+        out: list[Transition] = []
         for i, (s, a) in enumerate(path):
             last = i == len(path) - 1
             s_next = step.state if last else path[i + 1][0]
@@ -173,9 +191,25 @@ class QLearningAgent:
                 r = self.rewards.failure_reward()
             else:
                 r = self.rewards.reward(value, previous)
+            out.append(Transition(s, a, r, s_next, done))
+        return out
+
+    def learn(self, step: Step) -> None:
+        """Apply the Bellman updates of one finished trial (call in trial-number order).
+
+        Args:
+            step: The trial (see :meth:`transitions`).
+        """
+        c = self.config
+        for t in self.transitions(step):
+            mask = self.moves.valid_mask(t.next_state)
             self.table.update(
-                s, a, r, s_next, self.moves.valid_mask(s_next), c.alpha, c.gamma, done
+                t.state, t.action, t.reward, t.next_state, mask, c.alpha, c.gamma, t.done
             )
+        self.finish_step(step)
+
+    def finish_step(self, step: Step) -> None:
+        """Record a learned trial's value (rewards, epsilon schedule, decisions)."""
         if step.value is not None:
             self.rewards.observe(step.value)
             self.learned_values.setdefault(step.state, step.value)
@@ -253,14 +287,14 @@ class QLearningAgent:
 
         path: list[tuple[State, int]] = []
         on_path = {current}
+        n_actions = self.moves.n_actions
         for _ in range(c.max_walk):
-            mask = self.moves.valid_mask(current)
-            if c.walk_known:
-                mask[0] = False  # "stay" would re-evaluate a known point
-            for a in np.flatnonzero(mask):
-                nxt = self.moves.apply(current, int(a))
-                if nxt in busy_set or nxt in self.failed or (c.walk_known and nxt in on_path):
-                    mask[a] = False
+            mask = np.zeros(n_actions, dtype=bool)
+            for a, nxt in self.moves.neighbours(current):
+                if c.walk_known and (a == 0 or nxt in on_path):
+                    continue  # "stay" or a loop would re-evaluate a known point
+                if nxt not in busy_set and nxt not in self.failed:
+                    mask[a] = True
             if not mask.any():
                 break
             scores = self._scores(current)

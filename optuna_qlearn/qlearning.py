@@ -97,6 +97,7 @@ class MoveSet:
         self.allow_stay = allow_stay
         self.deltas: np.ndarray = deltas
         self.n_actions = len(deltas)
+        self._cache: dict[State, tuple[np.ndarray, list[int], list[State]]] = {}
 
     def label(self, action: int) -> str:
         """A readable label such as ``"stay"``, ``"lr+1"`` or ``"x+1,y-1"``."""
@@ -113,17 +114,28 @@ class MoveSet:
         return tuple(int(v) for v in np.asarray(state, dtype=np.int64) + self.deltas[action])
 
     def valid_mask(self, state: Sequence[int]) -> np.ndarray:
-        """Boolean mask of the actions that keep ``state`` on the grid."""
-        nxt = np.asarray(state, dtype=np.int64)[None, :] + self.deltas
-        mask = np.all((nxt >= 0) & (nxt < self.shape[None, :]), axis=1)
-        if not self.allow_stay:
-            mask[0] = False
-        return mask
+        """Boolean mask of the actions that keep ``state`` on the grid (a fresh array)."""
+        return self._valid(tuple(state))[0].copy()
 
     def neighbours(self, state: Sequence[int]) -> Iterator[tuple[int, State]]:
         """``(action, next_state)`` for every valid action."""
-        for a in np.flatnonzero(self.valid_mask(state)):
-            yield int(a), self.apply(state, int(a))
+        _, actions, nexts = self._valid(tuple(state))
+        yield from zip(actions, nexts)
+
+    def _valid(self, state: State) -> tuple[np.ndarray, list[int], list[State]]:
+        # Cached: the sampler asks about the same states many times per trial.
+        hit = self._cache.get(state)
+        if hit is None:
+            nxt = np.asarray(state, dtype=np.int64)[None, :] + self.deltas
+            mask = np.all((nxt >= 0) & (nxt < self.shape[None, :]), axis=1)
+            if not self.allow_stay:
+                mask[0] = False
+            actions = np.flatnonzero(mask)
+            hit = (mask, actions.tolist(), [tuple(r) for r in nxt[actions].tolist()])
+            if len(self._cache) >= 200_000:
+                self._cache.clear()
+            self._cache[state] = hit
+        return hit
 
 
 def epsilon_at(n: int, start: float, end: float, decay: float) -> float:

@@ -95,6 +95,58 @@ def trial_value(trial: FrozenTrial) -> float | None:
     return float(value)
 
 
+class TrialFeed:
+    """Incremental reads of one study's trials, by trial number.
+
+    Each :meth:`poll` fetches only trials never seen and trials seen unfinished,
+    so its cost does not grow with the length of the study (one bulk read when
+    many trials are new, e.g. when a process resumes a stored study).
+    """
+
+    def __init__(self) -> None:
+        self.next_unseen = 0
+        self.unfinished: set[int] = set()
+
+    def poll(self, study: Study, upto: int) -> list[FrozenTrial]:
+        """Trials numbered below ``upto`` that are new or were unfinished last time.
+
+        Args:
+            study: The study.
+            upto: Usually the number of the trial being sampled.
+
+        Returns:
+            The fetched trials, in number order.
+        """
+        wanted = sorted(n for n in self.unfinished if n < upto)
+        wanted += range(self.next_unseen, upto)
+        if not wanted:
+            return []
+        storage = study._storage
+        if len(wanted) > 32:
+            wanted_set = set(wanted)
+            trials = [
+                t
+                for t in storage.get_all_trials(study._study_id, deepcopy=False)
+                if t.number in wanted_set
+            ]
+        else:
+            trials = []
+            for number in wanted:
+                tid = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+                trials.append(storage.get_trial(tid))
+        for t in trials:
+            if t.state in _FINISHED:
+                self.unfinished.discard(t.number)
+            else:
+                self.unfinished.add(t.number)
+        self.next_unseen = max(self.next_unseen, upto)
+        return trials
+
+    def add_own(self, number: int) -> None:
+        """Register the trial being sampled in this process (re-read until it finishes)."""
+        self.unfinished.add(number)
+
+
 class StudyReplay:
     """Incremental replay of one study's trials into one agent.
 
@@ -110,7 +162,6 @@ class StudyReplay:
         self.agent = agent
         self.stale_after = stale_after
         self.cursor = 0  # next trial number to learn from
-        self.next_unseen = 0  # next trial number never fetched
         self.unfinished: set[int] = set()
         self.finished: dict[int, FrozenTrial] = {}  # fetched, finished, not yet learned
         self.records: dict[int, Record] = {}
@@ -118,20 +169,6 @@ class StudyReplay:
         self.claimed: set[int] = set()  # trial numbers some trial continued from
         self.heads: dict[int, tuple[State, int]] = {}  # number -> (state, step)
         self.n_learned_transitions = 0
-
-    # ----------------------------------------------------------- fetching
-    def _fetch(self, study: Study, upto: int) -> list[FrozenTrial]:
-        storage = study._storage
-        wanted = sorted(self.unfinished) + list(range(self.next_unseen, upto))
-        if len(wanted) > 32:
-            wanted_set = set(wanted)
-            trials = storage.get_all_trials(study._study_id, deepcopy=False)
-            return [t for t in trials if t.number in wanted_set]
-        out = []
-        for number in wanted:
-            tid = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
-            out.append(storage.get_trial(tid))
-        return out
 
     def _state_of(self, trial: FrozenTrial, rec: Record | None) -> State | None:
         if rec is not None:
@@ -144,18 +181,16 @@ class StudyReplay:
                 return None
         return self.grid.encode(trial.params)
 
-    def sync(self, study: Study, upto: int) -> None:
-        """Bring the agent up to date with every trial numbered below ``upto``.
+    def update(self, study: Study, trials: Sequence[FrozenTrial], upto: int) -> None:
+        """Take in new or changed trials, then learn from all finished ones in order.
 
         Args:
-            study: The study.
-            upto: Usually the number of the trial being sampled.
+            study: The study (used only to mark abandoned trials stale).
+            trials: Trials fetched since the last call (see :class:`TrialFeed`).
+            upto: Learn from trials numbered below this.
         """
-        if upto <= self.next_unseen and not self.unfinished and self.cursor >= upto:
-            return
-        for trial in self._fetch(study, upto):
+        for trial in trials:
             self._see(trial)
-        self.next_unseen = max(self.next_unseen, upto)
         self._advance(study, upto)
 
     def _see(self, trial: FrozenTrial) -> None:
@@ -254,4 +289,3 @@ class StudyReplay:
             self.heads.pop(parent, None)
         self.in_flight[number] = state
         self.unfinished.add(number)
-        self.next_unseen = max(self.next_unseen, number + 1)

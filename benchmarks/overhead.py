@@ -1,0 +1,179 @@
+"""Sampler CPU time per trial with a zero-cost objective.
+
+Measures the time spent inside the sampler's own methods (search-space
+inference, relative and independent sampling, before/after hooks) with
+``time.process_time``, for QLearningSampler, RandomSampler and TPESampler at
+100, 1,000 and 10,000 trials on a 4-parameter and a 6-parameter grid
+(in-memory storage, ``study.ask``/``study.tell``).
+
+Run: ``python -m benchmarks.overhead`` (``--quick`` for 100/1,000 only).
+Writes ``benchmarks/results/overhead.md`` and ``overhead.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, RandomSampler, TPESampler
+from optuna.trial import FrozenTrial, TrialState
+
+from optuna_qlearn import QLearningSampler
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class TimedSampler(BaseSampler):
+    """Delegates to ``inner`` and accumulates the CPU seconds spent in it per trial."""
+
+    def __init__(self, inner: BaseSampler) -> None:
+        self.inner = inner
+        self.per_trial: dict[int, float] = {}
+
+    def _timed(self, number: int, fn: Callable[[], Any]) -> Any:
+        t0 = time.process_time()
+        try:
+            return fn()
+        finally:
+            self.per_trial[number] = self.per_trial.get(number, 0.0) + time.process_time() - t0
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self._timed(
+            trial.number, lambda: self.inner.infer_relative_search_space(study, trial)
+        )
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self._timed(
+            trial.number, lambda: self.inner.sample_relative(study, trial, search_space)
+        )
+
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, name: str, dist: BaseDistribution
+    ) -> Any:
+        return self._timed(
+            trial.number, lambda: self.inner.sample_independent(study, trial, name, dist)
+        )
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._timed(trial.number, lambda: self.inner.before_trial(study, trial))
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Any,
+    ) -> None:
+        self._timed(trial.number, lambda: self.inner.after_trial(study, trial, state, values))
+
+
+def grid_space(d: int) -> dict[str, BaseDistribution]:
+    """A ``d``-parameter grid: ints, stepped floats, a log float and a categorical."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    kinds: list[BaseDistribution] = [
+        IntDistribution(2, 10),
+        CategoricalDistribution([64, 128, 256]),
+        FloatDistribution(-5.0, 5.0, step=0.5),
+        FloatDistribution(1e-4, 1e-1, log=True),
+        IntDistribution(1, 64, log=True),
+        FloatDistribution(0.0, 1.0, step=0.1),
+    ]
+    return {f"p{i}": kinds[i % len(kinds)] for i in range(d)}
+
+
+def objective_value(params: dict[str, Any]) -> float:
+    """A cheap deterministic value so that learning samplers have something to learn."""
+    return float(sum((hash(repr(v)) % 1000) / 1000.0 for v in params.values()))
+
+
+def measure(make: Callable[[], BaseSampler], d: int, n_trials: int) -> dict[str, float]:
+    """Run ``n_trials`` ask/tell steps and summarize the sampler's CPU ms per trial."""
+    timed = TimedSampler(make())
+    study = optuna.create_study(sampler=timed)
+    space = grid_space(d)
+    for _ in range(n_trials):
+        trial = study.ask(space)
+        study.tell(trial, objective_value(trial.params))
+    costs = [timed.per_trial.get(i, 0.0) * 1e3 for i in range(n_trials)]
+    tenth = max(1, n_trials // 10)
+    return {
+        "ms_per_trial": sum(costs) / n_trials,
+        "first10_ms": sum(costs[:tenth]) / tenth,
+        "last10_ms": sum(costs[-tenth:]) / tenth,
+    }
+
+
+SAMPLERS: dict[str, Callable[[], BaseSampler]] = {
+    "QLearningSampler": lambda: QLearningSampler(seed=0),
+    "RandomSampler": lambda: RandomSampler(seed=0),
+    "TPESampler": lambda: TPESampler(seed=0),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and write the results table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="100 and 1,000 trials only")
+    parser.add_argument(
+        "--tpe-max", type=int, default=1000, help="largest budget run for TPESampler (slow)"
+    )
+    args = parser.parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    budgets = [100, 1000] if args.quick else [100, 1000, 10000]
+    results: list[dict[str, Any]] = []
+    for d in (4, 6):
+        for n in budgets:
+            for name, make in SAMPLERS.items():
+                if name == "TPESampler" and n > args.tpe_max:
+                    continue
+                r = measure(make, d, n)
+                r.update(sampler=name, params=d, trials=n)
+                results.append(r)
+                print(
+                    f"d={d} n={n:>6} {name:<17} {r['ms_per_trial']:8.3f} ms/trial "
+                    f"(first 10%: {r['first10_ms']:.3f}, last 10%: {r['last10_ms']:.3f})",
+                    flush=True,
+                )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "overhead.json").write_text(json.dumps(results, indent=1))
+    lines = [
+        "# Sampler overhead (CPU ms per trial, zero-cost objective)",
+        "",
+        f"One run each, in-memory storage, `python -m benchmarks.overhead`; "
+        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+        f"Optuna {optuna.__version__}. TPESampler only up to {args.tpe_max} trials (its cost "
+        "grows with the history).",
+        "",
+        "| params | trials | QLearning ms | Random ms | TPE ms | QL / Random | QL last10% / first10% |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for d in (4, 6):
+        for n in budgets:
+            by = {r["sampler"]: r for r in results if r["params"] == d and r["trials"] == n}
+            ql, rnd = by["QLearningSampler"], by["RandomSampler"]
+            tpe = by.get("TPESampler")
+            tpe_ms = f"{tpe['ms_per_trial']:.3f}" if tpe else "not run"
+            lines.append(
+                f"| {d} | {n:,} | {ql['ms_per_trial']:.3f} | {rnd['ms_per_trial']:.3f} | {tpe_ms} "
+                f"| {ql['ms_per_trial'] / rnd['ms_per_trial']:.2f}x "
+                f"| {ql['last10_ms'] / ql['first10_ms']:.2f}x |"
+            )
+    (RESULTS / "overhead.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
