@@ -287,14 +287,14 @@ class QLearningAgent:
 
         path: list[tuple[State, int]] = []
         on_path = {current}
+        n_actions = self.moves.n_actions
         for _ in range(c.max_walk):
-            mask = self.moves.valid_mask(current)
-            if c.walk_known:
-                mask[0] = False  # "stay" would re-evaluate a known point
-            for a in np.flatnonzero(mask):
-                nxt = self.moves.apply(current, int(a))
-                if nxt in busy_set or nxt in self.failed or (c.walk_known and nxt in on_path):
-                    mask[a] = False
+            mask = np.zeros(n_actions, dtype=bool)
+            for a, nxt in self.moves.neighbours(current):
+                if c.walk_known and (a == 0 or nxt in on_path):
+                    continue  # "stay" or a loop would re-evaluate a known point
+                if nxt not in busy_set and nxt not in self.failed:
+                    mask[a] = True
             if not mask.any():
                 break
             scores = self._scores(current)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -11,13 +12,12 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.samplers._base import _INDEPENDENT_SAMPLING_WARNING_TEMPLATE
-from optuna.search_space import IntersectionSearchSpace
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_qlearn.agent import AgentConfig, Proposal, QLearningAgent
 from optuna_qlearn.grid import Grid, State
 from optuna_qlearn.qlearning import MoveSet, SavedTable, load_table, save_table
-from optuna_qlearn.replay import KEY_RECORD, StudyReplay, record_attrs
+from optuna_qlearn.replay import KEY_RECORD, StudyReplay, TrialFeed, record_attrs
 
 if TYPE_CHECKING:
     from optuna.study import Study
@@ -36,6 +36,36 @@ SEED_PRESET: dict[str, Any] = {
     "dyna": False,
     "restart_best_prob": 0.0,
 }
+
+
+class _StudyView:
+    """What one process knows of one study: an incremental trial feed, the
+    intersection search space of its finished trials, and one replay per grid."""
+
+    def __init__(self, storage: object) -> None:
+        self.storage = weakref.ref(storage)
+        self.feed = TrialFeed()
+        self.space: dict[str, BaseDistribution] | None = None
+        self.replays: dict[str, StudyReplay] = {}
+
+    def poll(self, study: Study, upto: int) -> None:
+        trials = self.feed.poll(study, upto)
+        if not trials:
+            return
+        for t in trials:
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+                if self.space is None:
+                    self.space = dict(t.distributions)
+                else:
+                    self.space = {
+                        k: v for k, v in self.space.items() if t.distributions.get(k) == v
+                    }
+        for replay in self.replays.values():
+            replay.update(study, trials, upto)
+
+    def search_space(self) -> dict[str, BaseDistribution]:
+        space = self.space or {}
+        return {k: space[k] for k in sorted(space) if not space[k].single()}
 
 
 class QLearningSampler(BaseSampler):
@@ -170,9 +200,9 @@ class QLearningSampler(BaseSampler):
         self._rng = np.random.RandomState(seed)
         self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
         self._warn_independent_sampling = warn_independent_sampling
-        self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._lock = threading.RLock()
-        self._replays: dict[tuple[int, int, str], StudyReplay] = {}
+        self._views: dict[tuple[int, int], _StudyView] = {}
+        self._grids: dict[tuple[tuple[str, BaseDistribution], ...], Grid] = {}
         # Validate grid-independent arguments now rather than at the first trial.
         Grid({}, n_bins=n_bins, max_bins=max_bins)
         MoveSet((2,), self._moves_kind, self._step_sizes)
@@ -186,7 +216,7 @@ class QLearningSampler(BaseSampler):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         del state["_lock"]
-        state["_replays"] = {}
+        state["_views"] = {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -202,12 +232,10 @@ class QLearningSampler(BaseSampler):
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
         self._raise_error_if_multi_objective(study)
-        space: dict[str, BaseDistribution] = {}
-        for name, dist in self._search_space.calculate(study).items():
-            if dist.single():
-                continue  # a single value needs no axis; the independent path returns it
-            space[name] = dist
-        return space
+        with self._lock:
+            view = self._view(study)
+            view.poll(study, trial.number)
+            return view.search_space()
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -217,13 +245,15 @@ class QLearningSampler(BaseSampler):
             return {}
         grid = self._grid(search_space)
         with self._lock:
-            replay = self._replay(study, grid)
-            replay.sync(study, trial.number)
+            view = self._view(study)
+            view.poll(study, trial.number)
+            replay = self._replay(study, view, grid, trial.number)
             proposal = replay.agent.propose(
                 self._rng, replay.pick_head(), busy=replay.in_flight.values()
             )
             proposal = self._apply_fixed_params(grid, trial, proposal)
             replay.claim(trial.number, proposal.parent, proposal.state)
+            view.feed.add_own(trial.number)
             episode = self._episode_of(replay, proposal, trial.number)
         self._write(study, trial, grid, replay, proposal, episode)
         return grid.decode(proposal.state)
@@ -271,11 +301,21 @@ class QLearningSampler(BaseSampler):
 
     # ------------------------------------------------------------ internals
     def _grid(self, search_space: dict[str, BaseDistribution]) -> Grid:
-        return Grid(search_space, n_bins=self._n_bins, max_bins=self._max_bins)
+        key = tuple(sorted(search_space.items()))
+        grid = self._grids.get(key)
+        if grid is None:
+            grid = self._grids[key] = Grid(search_space, self._n_bins, self._max_bins)
+        return grid
 
-    def _replay(self, study: Study, grid: Grid) -> StudyReplay:
-        key = (id(study._storage), study._study_id, grid.signature)
-        replay = self._replays.get(key)
+    def _view(self, study: Study) -> _StudyView:
+        key = (id(study._storage), study._study_id)
+        view = self._views.get(key)
+        if view is None or view.storage() is not study._storage:
+            view = self._views[key] = _StudyView(study._storage)
+        return view
+
+    def _replay(self, study: Study, view: _StudyView, grid: Grid, upto: int) -> StudyReplay:
+        replay = view.replays.get(grid.signature)
         if replay is None:
             moves = MoveSet(
                 grid.shape, self._moves_kind, self._step_sizes, grid.names, self._allow_stay
@@ -284,7 +324,10 @@ class QLearningSampler(BaseSampler):
             agent = self._make_agent(moves, minimize, grid)
             if self._warm_start is not None:
                 _load_into(agent, grid, self._warm_start)
-            replay = self._replays[key] = StudyReplay(grid, agent, self._stale_after)
+            replay = view.replays[grid.signature] = StudyReplay(grid, agent, self._stale_after)
+            # A new grid starts from the whole history once; the feed keeps it current.
+            history = study._storage.get_all_trials(study._study_id, deepcopy=False)
+            replay.update(study, [t for t in history if t.number < upto], upto)
         return replay
 
     def _make_agent(self, moves: MoveSet, minimize: bool, grid: Grid) -> QLearningAgent:
@@ -357,20 +400,18 @@ class QLearningSampler(BaseSampler):
         Raises:
             ValueError: If the study has no trials with a common search space.
         """
-        space = {
-            k: v for k, v in IntersectionSearchSpace(include_pruned=True).calculate(study).items()
-            if not v.single()
-        }  # fmt: skip
-        if not space:
-            raise ValueError(
-                f"Study {study.study_name!r} has no finished trials with a shared search space; "
-                "run some trials first."
-            )
-        grid = self._grid(space)
+        n = len(study._storage.get_all_trials(study._study_id, deepcopy=False))
         with self._lock:
-            replay = self._replay(study, grid)
-            n = len(study._storage.get_all_trials(study._study_id, deepcopy=False))
-            replay.sync(study, n)
+            view = self._view(study)
+            view.poll(study, n)
+            space = view.search_space()
+            if not space:
+                raise ValueError(
+                    f"Study {study.study_name!r} has no finished trials with a shared search "
+                    "space; run some trials first."
+                )
+            grid = self._grid(space)
+            replay = self._replay(study, view, grid, n)
         return grid, replay.agent
 
     def q_table(self, study: Study) -> list[dict[str, Any]]:
