@@ -562,7 +562,8 @@ def note_markdown(view: AgentView, study_name: str = "") -> str:
 
 
 def _merge_note(old: str, section: str) -> str:
-    block = f"{NOTE_BEGIN}\n{section}\n{NOTE_END}"
+    # Blank lines keep the markers out of the section's last table or paragraph.
+    block = f"{NOTE_BEGIN}\n\n{section}\n\n{NOTE_END}"
     start, end = old.find(NOTE_BEGIN), old.find(NOTE_END)
     if start >= 0 and end > start:
         return old[:start] + block + old[end + len(NOTE_END) :]
