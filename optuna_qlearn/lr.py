@@ -167,7 +167,8 @@ class QLearningLRScheduler(LRScheduler):
         epsilon_decay_decisions: Decisions over which epsilon decays to ``epsilon_end``.
         reward: ``"improvement"`` -- ``reward_scale * (prev_loss - loss) / prev_loss`` -- or
             ``"neg_val_loss"`` -- ``-reward_scale * loss / first_loss``.
-        reward_scale: Multiplies the reward (100 turns relative improvements into percent).
+        reward_scale: Multiplies the reward; ``None`` means 100 for ``"improvement"`` (relative
+            improvements in percent) and 1 for ``"neg_val_loss"`` (rewards near -1).
         reward_clip: Rewards are clipped to ``[-reward_clip, reward_clip]``; a non-finite
             loss (divergence) earns ``-reward_clip``.
         q_init: Initial value of every Q-table entry (ignored when ``q_table`` is given).
@@ -213,7 +214,7 @@ class QLearningLRScheduler(LRScheduler):
         epsilon_end: float | None = None,
         epsilon_decay_decisions: int = 10,
         reward: str = "improvement",
-        reward_scale: float = 100.0,
+        reward_scale: float | None = None,
         reward_clip: float = 10.0,
         q_init: float = 0.0,
         q_table: torch.Tensor | None = None,
@@ -242,6 +243,8 @@ class QLearningLRScheduler(LRScheduler):
             raise ValueError(f"epsilon_decay_decisions must be >= 1, got {epsilon_decay_decisions}")
         if reward not in REWARD_MODES:
             raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
+        if reward_scale is None:
+            reward_scale = 100.0 if reward == "improvement" else 1.0
         if reward_scale <= 0 or reward_clip <= 0:
             raise ValueError("reward_scale and reward_clip must be positive")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -186,7 +187,7 @@ def _drive(sched: QLearningLRScheduler, opt: torch.optim.Optimizer, losses: list
 def test_state_dict_resumes_exactly_with_weights_only_load() -> None:
     losses = [3.0 - 0.05 * i + 0.03 * ((i * 7) % 5) for i in range(60)]
     fn = warmup_cosine_factor(3, 60, 0.1)
-    kwargs = {"epsilon": 0.5, "seed": 11}
+    kwargs: dict[str, Any] = {"epsilon": 0.5, "seed": 11}
     _, opt_full = _sgd()
     full = QLearningLRScheduler(opt_full, base_lr_fn=fn, **kwargs)
     lrs_full = _drive(full, opt_full, losses)

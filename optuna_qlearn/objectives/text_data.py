@@ -165,7 +165,23 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "optuna_qlearn" / "data"
 
 
-def _from_text(name: str, text: str, train_frac: float) -> CharCorpus:
+def corpus_from_text(name: str, text: str, train_frac: float = 0.9) -> CharCorpus:
+    """Tokenize ``text`` by character: the first ``train_frac`` for training, the rest validation.
+
+    Args:
+        name: Corpus name.
+        text: The text (at most 256 distinct characters).
+        train_frac: Fraction of the text used for training.
+
+    Returns:
+        The corpus (sorted characters as vocabulary; empty test split).
+
+    Raises:
+        ValueError: If the text has more than 256 distinct characters or ``train_frac`` is
+            not in (0, 1).
+    """
+    if not 0.0 < train_frac < 1.0:
+        raise ValueError(f"train_frac must be in (0, 1), got {train_frac}")
     vocab = tuple(sorted(set(text)))
     if len(vocab) > 256:
         raise ValueError(f"{name}: {len(vocab)} distinct characters; at most 256 are supported")
@@ -211,7 +227,7 @@ def load_shakespeare_char(
                 f"{p} is not tiny Shakespeare: sha256 {got}, expected {SHAKESPEARE_SHA256} "
                 "(pass verify=False to use a modified copy)"
             )
-    return _from_text("shakespeare_char", p.read_text(encoding="utf-8"), 0.9)
+    return corpus_from_text("shakespeare_char", p.read_text(encoding="utf-8"), 0.9)
 
 
 def _read_zip_member(path: Path, member: str) -> bytes:

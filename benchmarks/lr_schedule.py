@@ -1,0 +1,442 @@
+"""LR-schedule study on shakespeare_char: warmup+cosine baseline vs Q-learning LR controllers.
+
+Part 1 (``--part table``) reproduces the seed experiment's table with the CPU config: the
+baseline schedule (linear warmup, cosine decay) and Q-controller runs 1-4 (plus run 5, a
+warm-started Q-table), each over ``--seeds`` training seeds, with final_train_loss,
+best_val_loss, total_train_time and inference tokens/s (mean ± sd over seeds), the
+per-seed paired difference of best_val_loss against the baseline, and the plots
+``train_loss_shakespeare_char.png``, ``val_loss_shakespeare_char.png`` and
+``lr_shakespeare_char.png``. Every Q-controller really drives the optimizer: the plotted LR is
+read from ``optimizer.param_groups`` at each step.
+
+Part 2 (``--part study``) tunes the controller's parameters (alpha, gamma, epsilon, action
+set, reward mode) with Optuna: QLearningSampler against TPE at an equal number of trials.
+
+Runs are saved after each training run to ``benchmarks/results/lr_runs_<corpus>.json`` and a
+rerun skips what is already there (``--fresh`` starts over).
+
+Usage::
+
+    python benchmarks/lr_schedule.py --part table --seeds 5
+    python benchmarks/lr_schedule.py --part study --trials 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from optuna_qlearn.lr import QLearningLRScheduler
+from optuna_qlearn.objectives.chargpt import GPTConfig, SchedulerFactory, train_chargpt
+from optuna_qlearn.objectives.text_data import CharCorpus, load_corpus
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "shakespeare_char"
+
+#: The controller every Q run shares unless it says otherwise.
+Q_DEFAULTS: dict[str, Any] = {
+    "actions": (0.5, 1.0, 2.0),
+    "min_multiplier": 0.125,
+    "max_multiplier": 8.0,
+    "alpha": 0.5,
+    "gamma": 0.9,
+    "epsilon": 0.1,
+    "reward": "neg_val_loss",
+}
+#: Seeds of the training runs that pre-train the warm-started table of run 5.
+PRETRAIN_SEEDS = (100, 101)
+
+
+@dataclasses.dataclass
+class Run:
+    """One row of the table."""
+
+    name: str
+    description: str
+    q_kwargs: dict[str, Any] | None  # None = the baseline schedule
+    warm_start: bool = False
+
+
+RUNS: list[Run] = [
+    Run("baseline", "linear warmup + cosine decay (LambdaLR), LR 2e-3 -> 2e-4", None),
+    Run(
+        "run1_qlearn",
+        "Q-controller on top of warmup+cosine, baseline's initial LR, reward -val_loss, eps 0.1",
+        {},
+    ),
+    Run(
+        "run2_initial_lr",
+        "run 1 with a different initial LR: multiplier 0.5 (LR 1e-3)",
+        {"initial_multiplier": 0.5, "min_multiplier": 0.0625, "max_multiplier": 4.0},
+    ),
+    Run(
+        "run3_improvement",
+        "run 1 with reward = relative val-loss improvement (%)",
+        {"reward": "improvement"},
+    ),
+    Run(
+        "run4_eps_decay",
+        "run 3 with epsilon decaying 0.5 -> 0.02 over 10 decisions",
+        {
+            "reward": "improvement",
+            "epsilon": 0.5,
+            "epsilon_end": 0.02,
+            "epsilon_decay_decisions": 10,
+        },
+    ),
+    Run(
+        "run5_warm_start",
+        "improvement reward, eps 0.05, Q-table warm-started from 2 pure-exploration "
+        "(eps 1.0) pre-training runs on seeds 100, 101",
+        {"reward": "improvement", "epsilon": 0.05},
+        warm_start=True,
+    ),
+]
+
+
+def q_factory(kwargs: dict[str, Any], seed: int, q_table: torch.Tensor | None) -> SchedulerFactory:
+    """Factory of a Q-controller with the run's settings over the config's warmup+cosine."""
+    merged = {**Q_DEFAULTS, **kwargs}
+
+    def factory(optimizer: torch.optim.Optimizer, config: GPTConfig) -> QLearningLRScheduler:
+        return QLearningLRScheduler(
+            optimizer, base_lr_fn=config.base_lr_fn(), seed=seed, q_table=q_table, **merged
+        )
+
+    return factory
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan
+    return statistics.fmean(finite), statistics.stdev(finite) if len(finite) > 1 else 0.0
+
+
+def _load(path: Path) -> dict[str, Any]:
+    if path.is_file():
+        return dict(json.loads(path.read_text()))
+    return {}
+
+
+def _save(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
+
+
+def _one_run(
+    corpus: CharCorpus,
+    config: GPTConfig,
+    run: Run,
+    seed: int,
+    q_table: torch.Tensor | None = None,
+) -> tuple[dict[str, Any], torch.Tensor | None]:
+    schedule: SchedulerFactory | str = (
+        "baseline" if run.q_kwargs is None else q_factory(run.q_kwargs, seed, q_table)
+    )
+    res = train_chargpt(corpus, config, schedule=schedule, seed=seed)
+    out = res.to_dict()
+    table = None
+    if run.q_kwargs is not None and res.scheduler_state is not None:
+        table = res.scheduler_state["q_table"]
+        out["multipliers"] = [h["multiplier"] for h in res.scheduler_state["history"]]
+        out["actions"] = [h["action"] for h in res.scheduler_state["history"]]
+    return out, table
+
+
+def run_table(args: argparse.Namespace, corpus: CharCorpus, config: GPTConfig) -> dict[str, Any]:
+    """Train every run on every seed (resuming from the JSON file) and return the data."""
+    path = RESULTS / f"lr_runs_{corpus.name}.json"
+    data = {} if args.fresh else _load(path)
+    if data.get("config") not in (None, dataclasses.asdict(config)):
+        print(f"{path} holds another config; pass --fresh to start over", file=sys.stderr)
+        raise SystemExit(2)
+    data["config"] = dataclasses.asdict(config)
+    data.setdefault("runs", {})
+    seeds = list(range(args.seeds))
+    selected = [r for r in RUNS if args.runs is None or r.name in args.runs]
+    for run in selected:
+        entry = data["runs"].setdefault(run.name, {"description": run.description, "seeds": {}})
+        q_table = None
+        if run.warm_start:
+            pre = entry.setdefault("pretrain", {})
+            for s in PRETRAIN_SEEDS:
+                if str(s) in pre:
+                    q_table = torch.tensor(pre[str(s)]["q_table"], dtype=torch.float64)
+                    continue
+                t0 = time.perf_counter()
+                explore = dataclasses.replace(
+                    run, q_kwargs={**(run.q_kwargs or {}), "epsilon": 1.0, "epsilon_end": None}
+                )
+                out, q_table = _one_run(corpus, config, explore, s, q_table)
+                assert q_table is not None
+                out["q_table"] = q_table.tolist()
+                pre[str(s)] = out
+                _save(path, data)
+                print(f"{run.name} pretrain seed {s}: best_val_loss={out['best_val_loss']:.4f} "
+                      f"({time.perf_counter() - t0:.0f}s)", flush=True)  # fmt: skip
+        for seed in seeds:
+            if str(seed) in entry["seeds"]:
+                continue
+            t0 = time.perf_counter()
+            out, _ = _one_run(corpus, config, run, seed, q_table)
+            entry["seeds"][str(seed)] = out
+            _save(path, data)
+            print(
+                f"{run.name} seed {seed}: best_val_loss={out['best_val_loss']:.4f} "
+                f"final_train_loss={out['final_train_loss']:.4f} "
+                f"train_time={out['train_time']:.1f}s ({time.perf_counter() - t0:.0f}s)",
+                flush=True,
+            )
+    return data
+
+
+def summarize(data: dict[str, Any], corpus_name: str, seeds: int) -> str:
+    """The Markdown table (mean ± sd over seeds) and the paired comparison with the baseline."""
+    runs = data["runs"]
+    base = runs.get("baseline", {}).get("seeds", {})
+    lines = [
+        "| run | best_val_loss | final_train_loss | total_train_time (s) | inference tok/s "
+        "| Δ best_val vs baseline (paired) | seeds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    verdicts = []
+    base_vals = [base[k]["best_val_loss"] for k in sorted(base)]
+    _, base_sd = _mean_sd(base_vals)
+    for run in RUNS:
+        if run.name not in runs:
+            continue
+        per_seed = runs[run.name]["seeds"]
+        keys = sorted(per_seed, key=int)[:seeds]
+        cols = []
+        for metric, fmt in (
+            ("best_val_loss", "{:.4f} ± {:.4f}"),
+            ("final_train_loss", "{:.4f} ± {:.4f}"),
+            ("train_time", "{:.1f} ± {:.1f}"),
+            ("tokens_per_sec", "{:.0f} ± {:.0f}"),
+        ):
+            cols.append(fmt.format(*_mean_sd([per_seed[k][metric] for k in keys])))
+        paired = [
+            per_seed[k]["best_val_loss"] - base[k]["best_val_loss"] for k in keys if k in base
+        ]
+        if run.name == "baseline" or not paired:
+            cols.append("—")
+        else:
+            d_mean, d_sd = _mean_sd(paired)
+            cols.append(f"{d_mean:+.4f} ± {d_sd:.4f}")
+            run_sd = _mean_sd([per_seed[k]["best_val_loss"] for k in keys])[1]
+            spread = max(base_sd, run_sd)
+            beats = -d_mean > spread
+            verdicts.append(
+                f"- {run.name}: mean best_val_loss {'lower' if d_mean < 0 else 'higher'} than "
+                f"the baseline by {abs(d_mean):.4f}; seed-to-seed spread (larger sd of the two) "
+                f"{spread:.4f} -> target {'MET' if beats else 'not met'}"
+            )
+        lines.append(f"| {run.name} | " + " | ".join(cols) + f" | {len(keys)} |")
+    desc = [f"- **{r.name}**: {r.description}" for r in RUNS if r.name in runs]
+    return "\n".join([*desc, "", *lines, "", *verdicts])
+
+
+def plot(data: dict[str, Any], corpus_name: str) -> list[Path]:
+    """Mean ± sd loss curves per run and the LR each run used (seed 0)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    paths = []
+    for key, title in (("train_losses", "train"), ("val_losses", "val")):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for run in RUNS:
+            if run.name not in data["runs"]:
+                continue
+            seeds = data["runs"][run.name]["seeds"]
+            if not seeds:
+                continue
+            curves = np.array([seeds[k][key] for k in sorted(seeds, key=int)], dtype=float)
+            iters = seeds[next(iter(seeds))]["iters"]
+            mean, sd = curves.mean(0), curves.std(0)
+            ax.plot(iters[1:], mean[1:], label=f"{run.name} (n={len(curves)})")
+            ax.fill_between(iters[1:], (mean - sd)[1:], (mean + sd)[1:], alpha=0.2)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(f"{title} loss (fixed eval batches)")
+        ax.set_title(f"{corpus_name}: {title} loss, mean ± sd over seeds")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        out = RESULTS / f"{title}_loss_{corpus_name}.png"
+        fig.tight_layout()
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+        paths.append(out)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for run in RUNS:
+        seeds = data["runs"].get(run.name, {}).get("seeds", {})
+        if "0" in seeds:
+            ax.plot(seeds["0"]["lrs"], label=run.name, lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("learning rate in optimizer.param_groups")
+    ax.set_title(f"{corpus_name}: learning rate actually used (seed 0)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    out = RESULTS / f"lr_{corpus_name}.png"
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    paths.append(out)
+    return paths
+
+
+def run_study(args: argparse.Namespace, corpus: CharCorpus, config: GPTConfig) -> str:
+    """QLearningSampler vs TPE over the controller's parameters, equal trials; Markdown."""
+    import optuna
+
+    from optuna_qlearn import QLearningSampler
+    from optuna_qlearn.objectives.lr_schedule import LRScheduleObjective
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study_cfg = dataclasses.replace(
+        config, max_iters=args.study_iters, eval_interval=max(1, args.study_iters // 15),
+        warmup_iters=max(1, args.study_iters // 20), lr_decay_iters=None,
+    )  # fmt: skip
+    objective = LRScheduleObjective(corpus, config=study_cfg, search_space="qlearning", seed=0)
+    path = RESULTS / "lr_study.json"
+    saved = {} if args.fresh else _load(path)
+    samplers: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
+        "QLearningSampler": lambda: QLearningSampler(seed=args.study_seed),
+        "TPESampler": lambda: optuna.samplers.TPESampler(seed=args.study_seed),
+    }
+    storage = f"sqlite:///{RESULTS / 'lr_study.db'}"
+    for name, make in samplers.items():
+        study = optuna.create_study(
+            storage=storage, study_name=f"lr-{name}-{args.study_seed}", sampler=make(),
+            load_if_exists=True,
+        )  # fmt: skip
+        done = len([t for t in study.trials if t.state.is_finished()])
+        if done < args.trials:
+            t0 = time.perf_counter()
+            study.optimize(objective, n_trials=args.trials - done)
+            print(f"{name}: {args.trials} trials, best {study.best_value:.4f} "
+                  f"({time.perf_counter() - t0:.0f}s)", flush=True)  # fmt: skip
+        values = [t.value for t in study.trials if t.value is not None][: args.trials]
+        best_so_far = [min(values[: i + 1]) for i in range(len(values))]
+        saved[name] = {
+            "values": values,
+            "best_so_far": best_so_far,
+            "best_params": study.best_params,
+            "best_value": study.best_value,
+        }
+        _save(path, saved)
+    saved["config"] = dataclasses.asdict(study_cfg)
+    _save(path, saved)
+    lines = [
+        f"Study: {args.trials} trials per sampler, sampler seed {args.study_seed}, "
+        "training seed 0, "
+        f"{study_cfg.max_iters} iterations per trial (eval every {study_cfg.eval_interval}).",
+        "",
+        "| sampler | best best_val_loss | median trial | best-so-far after 25/50/75/100% |"
+        " best params |",
+        "|---|---|---|---|---|",
+    ]
+    for name in samplers:
+        s = saved[name]
+        v, b = s["values"], s["best_so_far"]
+        marks = [b[max(0, math.ceil(len(b) * f) - 1)] for f in (0.25, 0.5, 0.75, 1.0)]
+        params = ", ".join(
+            f"{k}={val:.3g}" if isinstance(val, float) else f"{k}={val}"
+            for k, val in s["best_params"].items()
+        )
+        lines.append(
+            f"| {name} | {s['best_value']:.4f} | {statistics.median(v):.4f} | "
+            + " / ".join(f"{m:.4f}" for m in marks)
+            + f" | {params} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; see the module docstring."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--part", choices=("table", "study", "report", "all"), default="all")
+    parser.add_argument("--data", default=str(DEFAULT_DATA / "input.txt"))
+    parser.add_argument("--corpus", default="shakespeare_char")
+    parser.add_argument("--config", choices=("cpu", "full"), default="cpu")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--runs", nargs="*", default=None, help="subset of run names")
+    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--study-iters", type=int, default=150)
+    parser.add_argument("--study-seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--fresh", action="store_true", help="ignore saved results")
+    parser.add_argument("--max-iters", type=int, default=None, help="override (smoke runs)")
+    parser.add_argument("--out", default=None, help="results directory (default: ./results)")
+    args = parser.parse_args(argv)
+    global RESULTS
+    if args.out is not None:
+        RESULTS = Path(args.out)
+    torch.set_num_threads(args.threads)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    corpus = load_corpus(args.corpus, args.data)
+    config: GPTConfig = getattr(GPTConfig, args.config)()
+    if args.max_iters is not None:
+        config = dataclasses.replace(
+            config, max_iters=args.max_iters, eval_interval=max(1, args.max_iters // 20)
+        )
+    suffix = "" if args.config == "cpu" else f"_{args.config}"
+    report = RESULTS / f"lr_schedule{suffix}.md"
+    sections: dict[str, str] = {}
+    if args.part in ("table", "all"):
+        run_table(args, corpus, config)
+    if args.part in ("table", "report", "all"):
+        data = _load(RESULTS / f"lr_runs_{corpus.name}.json")
+        if data:
+            c = data["config"]
+            sections["table"] = (
+                f"## {corpus.name}, {args.config} config\n\n"
+                f"{c['n_layer']} layers, {c['n_head']} heads, {c['n_embd']} wide, block "
+                f"{c['block_size']}, batch {c['batch_size']}, {c['max_iters']} iterations, "
+                f"eval every {c['eval_interval']} on {c['eval_iters']} fixed batches per split, "
+                f"LR {c['learning_rate']:g} -> {c['min_lr']:g}, warmup {c['warmup_iters']}; "
+                f"torch threads {args.threads}. Mean ± sd over seeds 0..{args.seeds - 1}.\n\n"
+                + summarize(data, corpus.name, args.seeds)
+            )
+            for p in plot(data, corpus.name):
+                print("wrote", p)
+    if args.part in ("study", "all"):
+        sections["study"] = "## Optuna study over the controller's parameters\n\n" + run_study(
+            args, corpus, config
+        )
+    if sections:
+        old = report.read_text() if report.is_file() else ""
+        parts = {k: v for k, v in _split_sections(old).items() if k not in sections}
+        parts.update(sections)
+        text = "# LR-schedule benchmark\n\n" + "\n\n".join(
+            parts[k] for k in ("table", "study") if k in parts
+        )
+        report.write_text(text + "\n")
+        print(text)
+    return 0
+
+
+def _split_sections(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for chunk in text.split("\n## ")[1:]:
+        key = "study" if chunk.startswith("Optuna study") else "table"
+        out[key] = "## " + chunk.strip()
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
