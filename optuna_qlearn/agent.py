@@ -232,14 +232,18 @@ class QLearningAgent:
         """The ``k`` best evaluated points, best first."""
         return [s for _, _, s in self._best[:k]]
 
-    def _scores(self, state: State) -> np.ndarray:
-        scores = np.array(self.table.get(state), dtype=float)
+    def _scores(self, state: State) -> list[float]:
+        """Q-values used to choose at ``state``; with ``dyna``, an untried move into a
+        known point scores the reward that point's stored value would give."""
+        scores: list[float] = self.table.get(state).tolist()
         if self.config.dyna:
             visits = self.table.visits.get(state)
             prev = self.known.get(state)
             for a, nxt in self.moves.neighbours(state):
-                if (visits is None or visits[a] == 0) and nxt in self.known:
-                    scores[a] = self.rewards.reward(self.known[nxt], prev)
+                if visits is None or visits[a] == 0:
+                    value = self.known.get(nxt)
+                    if value is not None:
+                        scores[a] = self.rewards.reward(value, prev)
         return scores
 
     def _random_unvisited(
@@ -287,18 +291,17 @@ class QLearningAgent:
 
         path: list[tuple[State, int]] = []
         on_path = {current}
-        n_actions = self.moves.n_actions
         for _ in range(c.max_walk):
-            mask = np.zeros(n_actions, dtype=bool)
+            allowed = []
             for a, nxt in self.moves.neighbours(current):
                 if c.walk_known and (a == 0 or nxt in on_path):
                     continue  # "stay" or a loop would re-evaluate a known point
                 if nxt not in busy_set and nxt not in self.failed:
-                    mask[a] = True
-            if not mask.any():
+                    allowed.append(a)
+            if not allowed:
                 break
             scores = self._scores(current)
-            action, explored = epsilon_greedy(scores, mask, eps, rng)
+            action, explored = epsilon_greedy(scores, allowed, eps, rng)
             nxt = self.moves.apply(current, action)
             path.append((current, action))
             if c.walk_known and nxt in self.known:

@@ -154,16 +154,19 @@ def epsilon_at(n: int, start: float, end: float, decay: float) -> float:
 
 
 def epsilon_greedy(
-    q: np.ndarray, mask: np.ndarray, epsilon: float, rng: np.random.RandomState
+    q: Sequence[float] | np.ndarray,
+    allowed: np.ndarray | Sequence[int],
+    epsilon: float,
+    rng: np.random.RandomState,
 ) -> tuple[int, bool]:
-    """Pick an action epsilon-greedily among the valid ones.
+    """Pick an action epsilon-greedily among the allowed ones.
 
     Ties among greedy actions are broken uniformly at random.
 
     Args:
         q: Q-values, one per action.
-        mask: Which actions are allowed; at least one must be.
-        epsilon: Probability of a uniformly random valid action.
+        allowed: A boolean mask over actions, or the list of allowed action indices.
+        epsilon: Probability of a uniformly random allowed action.
         rng: The random number generator.
 
     Returns:
@@ -172,14 +175,14 @@ def epsilon_greedy(
     Raises:
         ValueError: If no action is allowed.
     """
-    valid = np.flatnonzero(mask)
-    if valid.size == 0:
+    valid = np.flatnonzero(allowed).tolist() if isinstance(allowed, np.ndarray) else allowed
+    if len(valid) == 0:
         raise ValueError("No valid action: every move leaves the grid or is masked.")
     if rng.random_sample() < epsilon:
-        return int(valid[rng.randint(valid.size)]), True
-    qv = q[valid]
-    best = valid[np.flatnonzero(qv >= qv.max() - 1e-12)]
-    return int(best[rng.randint(best.size)]), False
+        return int(valid[rng.randint(len(valid))]), True
+    best = max(q[a] for a in valid)
+    ties = [a for a in valid if q[a] >= best - 1e-12]
+    return int(ties[rng.randint(len(ties))]), False
 
 
 def bellman_target(reward: float, gamma: float, next_q: np.ndarray | None, done: bool) -> float:

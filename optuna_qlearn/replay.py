@@ -62,7 +62,8 @@ def record_attrs(
         "episode": int(episode),
         "step": int(step),
         "parent": parent,
-        "path": [[list(s), int(a)] for s, a in path],
+        # One string ("action@i,j,k;..."): compact, and cheap for storages to copy.
+        "path": ";".join(f"{int(a)}@{','.join(str(int(i)) for i in s)}" for s, a in path),
     }
 
 
@@ -76,8 +77,16 @@ def parse_record(trial: FrozenTrial, grid: Grid) -> Record | None:
         episode=int(attrs["episode"]),
         step=int(attrs["step"]),
         parent=attrs["parent"],
-        path=tuple((tuple(int(i) for i in s), int(a)) for s, a in attrs["path"]),
+        path=_parse_path(attrs["path"]),
     )
+
+
+def _parse_path(text: str) -> tuple[tuple[State, int], ...]:
+    steps = []
+    for item in text.split(";") if text else ():
+        action, _, state = item.partition("@")
+        steps.append((tuple(int(i) for i in state.split(",")), int(action)))
+    return tuple(steps)
 
 
 def trial_value(trial: FrozenTrial) -> float | None:
@@ -117,7 +126,7 @@ class TrialFeed:
         Returns:
             The fetched trials, in number order.
         """
-        wanted = sorted(n for n in self.unfinished if n < upto)
+        wanted = sorted(n for n in self.unfinished if n < min(upto, self.next_unseen))
         wanted += range(self.next_unseen, upto)
         if not wanted:
             return []
