@@ -1,8 +1,8 @@
 """LR-schedule study on shakespeare_char: warmup+cosine baseline vs Q-learning LR controllers.
 
 Part 1 (``--part table``) reproduces the seed experiment's table with the CPU config: the
-baseline schedule (linear warmup, cosine decay) and Q-controller runs 1-4 (plus run 5, a
-warm-started Q-table), each over ``--seeds`` training seeds, with final_train_loss,
+baseline schedule (linear warmup, cosine decay) and Q-controller runs 1-4 (plus run 5, an
+"improvement_delta" reward, and run 6, run 5 with a warm-started Q-table), each over ``--seeds`` training seeds, with final_train_loss,
 best_val_loss, total_train_time and inference tokens/s (mean ± sd over seeds), the
 per-seed paired difference of best_val_loss against the baseline, and the plots
 ``train_loss_shakespeare_char.png``, ``val_loss_shakespeare_char.png`` and
@@ -53,7 +53,7 @@ Q_DEFAULTS: dict[str, Any] = {
     "epsilon": 0.1,
     "reward": "neg_val_loss",
 }
-#: Seeds of the training runs that pre-train the warm-started table of run 5.
+#: Seeds of the training runs that pre-train the warm-started table of run 6.
 PRETRAIN_SEEDS = (100, 101)
 
 
@@ -95,10 +95,16 @@ RUNS: list[Run] = [
         },
     ),
     Run(
-        "run5_warm_start",
-        "improvement reward, eps 0.05, Q-table warm-started from 2 pure-exploration "
-        "(eps 1.0) pre-training runs on seeds 100, 101",
-        {"reward": "improvement", "epsilon": 0.05},
+        "run5_delta",
+        "reward = change of the relative improvement across the decision "
+        "(improvement_delta), gamma 0.5, eps 0.1",
+        {"reward": "improvement_delta", "gamma": 0.5},
+    ),
+    Run(
+        "run6_warm_start",
+        "run 5 with its Q-table warm-started from 2 pure-exploration (eps 1.0) pre-training "
+        "runs on seeds 100, 101",
+        {"reward": "improvement_delta", "gamma": 0.5},
         warm_start=True,
     ),
 ]
@@ -375,8 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", choices=("cpu", "full"), default="cpu")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--runs", nargs="*", default=None, help="subset of run names")
-    parser.add_argument("--trials", type=int, default=12)
-    parser.add_argument("--study-iters", type=int, default=150)
+    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--study-iters", type=int, default=100)
     parser.add_argument("--study-seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--fresh", action="store_true", help="ignore saved results")

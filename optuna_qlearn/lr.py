@@ -53,7 +53,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
-REWARD_MODES = ("improvement", "neg_val_loss")
+REWARD_MODES = ("improvement", "neg_val_loss", "improvement_delta")
 
 
 @dataclass(frozen=True)
@@ -165,10 +165,15 @@ class QLearningLRScheduler(LRScheduler):
         epsilon: Exploration rate (the start value when ``epsilon_end`` is given).
         epsilon_end: Final exploration rate of a linear decay; ``None`` keeps ``epsilon``.
         epsilon_decay_decisions: Decisions over which epsilon decays to ``epsilon_end``.
-        reward: ``"improvement"`` -- ``reward_scale * (prev_loss - loss) / prev_loss`` -- or
-            ``"neg_val_loss"`` -- ``-reward_scale * loss / first_loss``.
-        reward_scale: Multiplies the reward; ``None`` means 100 for ``"improvement"`` (relative
-            improvements in percent) and 1 for ``"neg_val_loss"`` (rewards near -1).
+        reward: ``"improvement"`` -- ``reward_scale * (prev_loss - loss) / prev_loss``;
+            ``"neg_val_loss"`` -- ``-reward_scale * loss / first_loss``; or
+            ``"improvement_delta"`` -- the change of the relative improvement across the
+            decision, ``reward_scale * (improvement_after - improvement_before)``: did the
+            action speed progress up or slow it down? (No update until two improvements
+            have been seen.)
+        reward_scale: Multiplies the reward; ``None`` means 100 for ``"improvement"`` and
+            ``"improvement_delta"`` (relative improvements in percent) and 1 for
+            ``"neg_val_loss"`` (rewards near -1).
         reward_clip: Rewards are clipped to ``[-reward_clip, reward_clip]``; a non-finite
             loss (divergence) earns ``-reward_clip``.
         q_init: Initial value of every Q-table entry (ignored when ``q_table`` is given).
@@ -244,7 +249,7 @@ class QLearningLRScheduler(LRScheduler):
         if reward not in REWARD_MODES:
             raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
         if reward_scale is None:
-            reward_scale = 100.0 if reward == "improvement" else 1.0
+            reward_scale = 1.0 if reward == "neg_val_loss" else 100.0
         if reward_scale <= 0 or reward_clip <= 0:
             raise ValueError("reward_scale and reward_clip must be positive")
 
@@ -284,6 +289,7 @@ class QLearningLRScheduler(LRScheduler):
         self.n_decisions = 0
         self.first_loss: float | None = None
         self.prev_loss: float | None = None
+        self.prev_improvement: float | None = None
         self.prev_state: int | None = None
         self.prev_action: int | None = None
         #: One entry per decision: step, val_loss, state, action, reward, multiplier after it.
@@ -332,13 +338,25 @@ class QLearningLRScheduler(LRScheduler):
         """Index of the state ``(trend_bucket(loss), lr_level())`` in the Q-table."""
         return self.trend_bucket(loss) * self.n_lr_levels + self.lr_level()
 
-    def reward(self, loss: float) -> float:
-        """Reward of the last action, given the loss it led to."""
+    def improvement(self, loss: float) -> float | None:
+        """Relative improvement ``(prev_loss - loss) / prev_loss`` (``None`` before a previous loss)."""
+        if self.prev_loss is None or not math.isfinite(loss):
+            return None
+        return (self.prev_loss - loss) / max(abs(self.prev_loss), 1e-12)
+
+    def reward(self, loss: float) -> float | None:
+        """Reward of the last action, given the loss it led to (``None``: nothing to learn yet)."""
         if not math.isfinite(loss):
             return -self.reward_clip
-        if self.reward_mode == "improvement":
-            assert self.prev_loss is not None
-            r = self.reward_scale * (self.prev_loss - loss) / max(abs(self.prev_loss), 1e-12)
+        if self.reward_mode in ("improvement", "improvement_delta"):
+            rel = self.improvement(loss)
+            if rel is None:
+                return None
+            if self.reward_mode == "improvement_delta":
+                if self.prev_improvement is None:
+                    return None
+                rel -= self.prev_improvement
+            r = self.reward_scale * rel
         else:
             ref = self.first_loss if self.first_loss is not None else loss
             r = -self.reward_scale * loss / max(abs(ref), 1e-12)
@@ -367,9 +385,9 @@ class QLearningLRScheduler(LRScheduler):
         if math.isnan(loss):
             loss = math.inf
         state = self.state_index(loss)
-        r: float | None = None
-        if self.prev_state is not None and self.prev_action is not None:
-            r = self.reward(loss)
+        acted = self.prev_state is not None and self.prev_action is not None
+        r = self.reward(loss) if acted else None
+        if r is not None and self.prev_state is not None and self.prev_action is not None:
             # One-step Q-learning: Q(s,a) += alpha * (r + gamma * max_a' Q(s',a') - Q(s,a)).
             td_target = r + self.gamma * float(self.q_table[state].max())
             old = float(self.q_table[self.prev_state, self.prev_action])
@@ -381,6 +399,7 @@ class QLearningLRScheduler(LRScheduler):
         if self.first_loss is None and math.isfinite(loss):
             self.first_loss = loss
         if math.isfinite(loss):
+            self.prev_improvement = self.improvement(loss)
             self.prev_loss = loss
         self.prev_state, self.prev_action = state, action
         self.n_decisions += 1

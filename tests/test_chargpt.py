@@ -242,3 +242,22 @@ def test_objective_is_prunable(small_corpus: CharCorpus) -> None:
     study.optimize(objective, n_trials=2)
     assert all(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
     assert all(list(t.intermediate_values) == [10] for t in study.trials)
+
+
+def test_lr_cli_runs_a_study(shakespeare_path: Path, tmp_path: Path) -> None:
+    import argparse
+
+    from optuna_qlearn.objectives import lr_cli
+
+    parser = argparse.ArgumentParser()
+    lr_cli.add_arguments(parser)
+    storage = f"sqlite:///{tmp_path / 'lr.db'}"
+    args = parser.parse_args(
+        ["--data", str(shakespeare_path), "--config", "tiny", "--max-iters", "20",
+         "--n-trials", "2", "--sampler", "random", "--storage", storage]
+    )  # fmt: skip
+    assert lr_cli.run(args) == 0
+    study = optuna.load_study(study_name="lr-shakespeare_char-random", storage=storage)
+    assert len(study.trials) == 2 and study.best_value < 4.2
+    bad = parser.parse_args(["--data", str(tmp_path / "missing.txt"), "--config", "tiny"])
+    assert lr_cli.run(bad) == 2

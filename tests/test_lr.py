@@ -288,3 +288,20 @@ def test_agent_learns_the_best_lr_level_in_a_toy_problem() -> None:
     assert action_at(4.0) == 0.5  # above it: go down
     late = [h["multiplier"] for h in sched.history[400:]]
     assert late.count(2.0) / len(late) > 0.6
+
+
+def test_improvement_delta_reward() -> None:
+    _, opt = _sgd(1.0)
+    sched = QLearningLRScheduler(opt, reward="improvement_delta", epsilon=0.0, seed=0)
+    for loss in (4.0, 3.0):  # no improvement seen before the second loss: nothing learned
+        opt.step()
+        sched.step(loss)
+    assert [h["reward"] for h in sched.history] == [None, None]
+    assert torch.count_nonzero(sched.q_table) == 0
+    opt.step()
+    sched.step(2.7)  # improvement 25% -> 10%: the last action slowed progress by 15 points
+    assert sched.history[-1]["reward"] == pytest.approx(-10.0)  # clipped from -15
+    opt.step()
+    sched.step(2.43 * 0.96)  # 10% -> 13.6%: faster
+    assert sched.history[-1]["reward"] == pytest.approx(100 * (1 - 2.43 * 0.96 / 2.7) - 10.0)
+    assert torch.count_nonzero(sched.q_table) == 2

@@ -12,8 +12,8 @@ Two ready-made configurations:
 * :meth:`GPTConfig.full` -- nanoGPT's ``shakespeare_char`` setup (6 layers, 6 heads, 384
   wide, block 256, batch 64, 5000 iterations, LR 1e-3 decaying to 1e-4, warmup 100); a GPU
   job.
-* :meth:`GPTConfig.cpu` -- 2 layers, 4 heads, 128 wide, block 64, batch 32, 240 iterations
-  (warmup 12), LR 2e-3 decaying to 2e-4, an evaluation every 12 iterations on 4 fixed
+* :meth:`GPTConfig.cpu` -- 2 layers, 4 heads, 128 wide, block 64, batch 32, 200 iterations
+  (warmup 10), LR 2e-3 decaying to 2e-4, an evaluation every 10 iterations on 4 fixed
   batches per split: 20 decisions for a Q-controller in 30-60 s on one free CPU core (one
   iteration is ~5 GFLOP, ~0.1 s; 2000 iterations did not fit a shared 2-core budget).
 
@@ -84,12 +84,12 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
     batch_size: int = 32
-    max_iters: int = 240
-    eval_interval: int = 12
+    max_iters: int = 200
+    eval_interval: int = 10
     eval_iters: int = 4
     learning_rate: float = 2e-3
     min_lr: float = 2e-4
-    warmup_iters: int = 12
+    warmup_iters: int = 10
     lr_decay_iters: int | None = None
     weight_decay: float = 0.1
     beta1: float = 0.9

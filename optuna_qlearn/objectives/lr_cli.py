@@ -1,13 +1,8 @@
-"""Tune the learning-rate schedule of a char-level GPT: ``optuna-qlearn lr``.
+"""Tune the learning-rate schedule of a character-level GPT with Optuna.
 
-Runs an Optuna study of :class:`~optuna_qlearn.objectives.lr_schedule.LRScheduleObjective`:
-each trial trains the GPT under a schedule the sampler picks (the Q-learning LR controller's
-parameters, the warmup+cosine baseline's, or both) and returns the best validation loss.
-
-Examples::
-
-    optuna-qlearn lr --data ../shared/data/shakespeare_char/input.txt --n-trials 12
-    optuna-qlearn lr --corpus text8 --data text8.zip --config full --sampler tpe
+Each trial trains the GPT under a schedule the sampler picks (the Q-learning LR
+controller's parameters, the warmup+cosine baseline's, or both) and returns its best
+validation loss. Example: optuna-qlearn lr --data input.txt --n-trials 12
 """
 
 from __future__ import annotations
