@@ -339,7 +339,7 @@ class QLearningLRScheduler(LRScheduler):
         return self.trend_bucket(loss) * self.n_lr_levels + self.lr_level()
 
     def improvement(self, loss: float) -> float | None:
-        """Relative improvement ``(prev_loss - loss) / prev_loss`` (``None`` before a previous loss)."""
+        """Relative improvement ``(prev_loss - loss) / prev_loss``; ``None`` without a prev_loss."""
         if self.prev_loss is None or not math.isfinite(loss):
             return None
         return (self.prev_loss - loss) / max(abs(self.prev_loss), 1e-12)
