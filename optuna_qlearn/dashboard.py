@@ -47,9 +47,10 @@ _logger = optuna.logging.get_logger(__name__)
 GRAPH_IDS = ("qlearn-greedy-value", "qlearn-visits", "qlearn-epsilon-reward")
 #: Study system attribute holding the settings of the last published sampler.
 KEY_SETTINGS = "qlearn:dashboard:sampler"
-#: Invisible Markdown lines delimiting the sampler's section of the study note;
-#: text outside them (a user's own note) is kept when the section is refreshed.
+#: Invisible Markdown line opening the sampler's section of the study note; text
+#: outside the section (a user's own note) is kept when the section is refreshed.
 NOTE_BEGIN = "[//]: # (qlearn:begin)"
+#: Invisible Markdown line closing the sampler's section of the study note.
 NOTE_END = "[//]: # (qlearn:end)"
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -513,7 +514,7 @@ def note_markdown(view: AgentView, study_name: str = "") -> str:
         study_name: Shown in the heading.
 
     Returns:
-        Markdown: settings, grid, progress and the greedy policy table.
+        Markdown: progress, the grid, the greedy policy table and the settings.
     """
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -542,8 +543,6 @@ def note_markdown(view: AgentView, study_name: str = "") -> str:
     if view.rewards:
         tail = view.rewards[-10:]
         lines.append(f"- mean reward of the last {len(tail)} moves: {np.mean(tail):.3g}")
-    lines += ["", "### Settings", "", "| setting | value |", "| --- | --- |"]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in view.settings.items()]
     lines += ["", "### Grid", "", "| parameter | points | from | to |", "| --- | --- | --- | --- |"]
     lines += [f"| {n} | {k} | {_fmt(lo)} | {_fmt(hi)} |" for n, k, lo, hi in view.grid_axes]
     lines += [
@@ -558,6 +557,8 @@ def note_markdown(view: AgentView, study_name: str = "") -> str:
         f"{_fmt_params(e['next_params'])} | {e['visits']} |"
         for e in view.policy
     ]
+    lines += ["", "### Settings", "", "| setting | value |", "| --- | --- |"]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in view.settings.items()]
     return "\n".join(lines)
 
 

@@ -126,6 +126,10 @@ def test_dashboard_shows_the_agent(served_study: tuple[str, optuna.Study]) -> No
             page.wait_for_timeout(500)  # let Plotly finish its transitions
             shots["study"] = ARTIFACTS / "dashboard-study.png"
             page.screenshot(path=str(shots["study"]), full_page=True)
+            card = page.locator(".MuiCard-root").filter(has_text=heading)
+            expect(card).to_have_count(1)
+            shots["heatmap"] = ARTIFACTS / "dashboard-heatmap.png"
+            card.screenshot(path=str(shots["heatmap"]))
 
             # The trial list: every trial, and a trial's qlearn:* attributes.
             page.goto(f"{study_url}/trials")
@@ -146,7 +150,7 @@ def test_dashboard_shows_the_agent(served_study: tuple[str, optuna.Study]) -> No
             expect(page.get_by_role("cell", name="restart_best_prob")).to_be_visible()
             expect(page.get_by_text("qlearn:end")).to_have_count(0)  # markers stay invisible
             shots["note"] = ARTIFACTS / "dashboard-note.png"
-            page.screenshot(path=str(shots["note"]))
+            page.screenshot(path=str(shots["note"]), full_page=True)
         finally:
             browser.close()
     for path in shots.values():
@@ -155,4 +159,5 @@ def test_dashboard_shows_the_agent(served_study: tuple[str, optuna.Study]) -> No
         images = REPO_ROOT / "docs" / "images"
         images.mkdir(parents=True, exist_ok=True)
         shutil.copy(shots["study"], images / "dashboard.png")
+        shutil.copy(shots["heatmap"], images / "dashboard-heatmap.png")
         shutil.copy(shots["note"], images / "dashboard-note.png")
