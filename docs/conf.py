@@ -11,6 +11,7 @@ page or an optional module that is not there yet leaves no dangling reference.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import sys
 from pathlib import Path
@@ -86,8 +87,10 @@ def _guide_pages() -> list[str]:
 def _examples_page() -> str:
     blocks = []
     for path in sorted(DOCS.glob("examples/*.py")):
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        summary = doc.strip().split("\n\n")[0].replace("\n", " ")
         blocks.append(
-            f"## {path.name}\n\n```{{literalinclude}} examples/{path.name}\n"
+            f"## {path.name}\n\n{summary}\n\n```{{literalinclude}} examples/{path.name}\n"
             ":language: python\n```\n"
         )
     return "\n".join(blocks) or "No examples yet.\n"
