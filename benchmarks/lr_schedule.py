@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--runs", nargs="*", default=None, help="subset of run names")
     parser.add_argument("--trials", type=int, default=10)
-    parser.add_argument("--study-iters", type=int, default=100)
+    parser.add_argument("--study-iters", type=int, default=80)
     parser.add_argument("--study-seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--fresh", action="store_true", help="ignore saved results")

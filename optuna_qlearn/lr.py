@@ -10,7 +10,9 @@
 2. turns the change into a reward (``"improvement"``: relative decrease of the loss, or
    ``"neg_val_loss"``: minus the loss relative to the first one seen) and does one Q-learning
    update of the previous (state, action);
-3. picks an action epsilon-greedily; an action multiplies the agent's LR multiplier (by
+3. picks an action epsilon-greedily (a tie between Q-values, e.g. in a state never seen,
+   goes to the most neutral action -- the one closest to x1 -- so the LR only moves on
+   evidence or exploration); an action multiplies the agent's LR multiplier (by
    default x0.5, x1 or x2), which is kept within ``[min_multiplier, max_multiplier]``.
 
 The learning rate of every parameter group is then
@@ -365,9 +367,13 @@ class QLearningLRScheduler(LRScheduler):
     # ------------------------------------------------------------------ the agent
     def _greedy(self, state: int) -> int:
         row = self.q_table[state]
-        best = torch.nonzero(row == row.max()).flatten()  # ties broken at random
-        pick = torch.randint(len(best), (1,), generator=self._rng).item()
-        return int(best[int(pick)])
+        best = [int(i) for i in torch.nonzero(row == row.max()).flatten()]
+        # Without evidence (a tie), keep the LR: prefer the most neutral action (closest to x1),
+        # then break any remaining tie at random.
+        distance = [abs(math.log(self.actions[i])) for i in best]
+        neutral = [i for i, d in zip(best, distance, strict=True) if d == min(distance)]
+        pick = torch.randint(len(neutral), (1,), generator=self._rng).item()
+        return neutral[int(pick)]
 
     def select_action(self, state: int) -> int:
         """Epsilon-greedy action in ``state`` (uses and advances the agent's RNG)."""

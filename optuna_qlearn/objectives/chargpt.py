@@ -12,10 +12,12 @@ Two ready-made configurations:
 * :meth:`GPTConfig.full` -- nanoGPT's ``shakespeare_char`` setup (6 layers, 6 heads, 384
   wide, block 256, batch 64, 5000 iterations, LR 1e-3 decaying to 1e-4, warmup 100); a GPU
   job.
-* :meth:`GPTConfig.cpu` -- 2 layers, 4 heads, 128 wide, block 64, batch 32, 200 iterations
-  (warmup 10), LR 2e-3 decaying to 2e-4, an evaluation every 10 iterations on 4 fixed
-  batches per split: 20 decisions for a Q-controller in 30-60 s on one free CPU core (one
-  iteration is ~5 GFLOP, ~0.1 s; 2000 iterations did not fit a shared 2-core budget).
+* :meth:`GPTConfig.cpu` -- 2 layers, 4 heads, 128 wide, block 64, batch 16, 160 iterations
+  (warmup 8), LR 2e-3 decaying to 2e-4, an evaluation every 8 iterations on 6 fixed
+  batches per split: 20 decisions for a Q-controller in about 15 s of CPU time (one thread).
+  It is sized for a 2-core machine shared by several jobs; 2000 iterations at batch 32
+  (``GPTConfig.cpu(batch_size=32, max_iters=2000, eval_interval=100, warmup_iters=100)``)
+  is the longer variant.
 
 Example:
     .. code-block:: python
@@ -83,13 +85,13 @@ class GPTConfig:
     n_head: int = 4
     n_embd: int = 128
     dropout: float = 0.0
-    batch_size: int = 32
-    max_iters: int = 200
-    eval_interval: int = 10
-    eval_iters: int = 4
+    batch_size: int = 16
+    max_iters: int = 160
+    eval_interval: int = 8
+    eval_iters: int = 6
     learning_rate: float = 2e-3
     min_lr: float = 2e-4
-    warmup_iters: int = 10
+    warmup_iters: int = 8
     lr_decay_iters: int | None = None
     weight_decay: float = 0.1
     beta1: float = 0.9
