@@ -129,7 +129,7 @@ def test_config_presets_and_validation() -> None:
         4,
         128,
         64,
-        32,
+        16,
     )
     assert cpu.max_iters == 123
     with pytest.raises(ValueError, match="multiple of n_head"):
