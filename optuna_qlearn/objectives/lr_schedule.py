@@ -9,7 +9,7 @@ Search spaces (``search_space=``):
 * ``"qlearning"`` -- the :class:`~optuna_qlearn.lr.QLearningLRScheduler` on top of the
   configuration's warmup+cosine schedule: ``q_alpha``, ``q_gamma``, ``q_epsilon``,
   ``q_actions`` (an action set such as ``"0.5,1,2"``) and ``q_reward``
-  (``"improvement"`` or ``"neg_val_loss"``).
+  (``"improvement"``, ``"neg_val_loss"`` or ``"improvement_delta"``).
 * ``"baseline"`` -- warmup+cosine itself: ``lr``, ``warmup_iters``, ``min_lr_ratio``.
 * ``"both"`` -- ``schedule`` in ``{"baseline", "qlearning"}`` and then that schedule's
   parameters (a conditional space).
@@ -46,7 +46,7 @@ from optuna_qlearn.objectives.text_data import CharCorpus, load_corpus
 SEARCH_SPACES = ("qlearning", "baseline", "both")
 #: Action sets the ``"qlearning"`` space chooses from.
 ACTION_SETS = ("0.5,1,2", "0.7,1,1.4", "0.5,0.8,1,1.25,2", "0.8,1,1.25")
-REWARD_CHOICES = ("improvement", "neg_val_loss")
+REWARD_CHOICES = ("improvement", "neg_val_loss", "improvement_delta")
 
 
 def qlearning_factory(
