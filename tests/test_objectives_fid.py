@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,16 @@ from optuna_qlearn.objectives.dgmm import (
 from optuna_qlearn.objectives.vae import VAEReconstruction
 
 TINY = {"K": 2, "intermediate_dim": 64, "batch_size": 32, "maxiter": 10}
+
+
+def recorder(into: list[tuple[int, float]]) -> Callable[[float, int], bool]:
+    """A ``report`` callback that records ``(step, value)`` and never prunes."""
+
+    def report(value: float, step: int) -> bool:
+        into.append((step, value))
+        return False
+
+    return report
 
 
 def test_seed_grid_is_the_issues_grid() -> None:
@@ -50,7 +61,7 @@ def vae() -> VAEReconstruction:
 def test_vae_value_is_calculate_fid_of_written_folders(tmp_path: Path) -> None:
     objective = VAEReconstruction(train_images=64, image_dir=tmp_path)
     reports: list[tuple[int, float]] = []
-    value = objective.run(TINY, lambda v, s: reports.append((s, v)) or False, name="run1")
+    value = objective.run(TINY, recorder(reports), name="run1")
     assert len(list((tmp_path / "stimuli").glob("*.png"))) == 360
     assert len(list((tmp_path / "run1").glob("*.png"))) == 360
     assert value == pytest.approx(calculate_fid(tmp_path / "stimuli", tmp_path / "run1"), abs=0)
@@ -62,9 +73,9 @@ def test_vae_value_is_calculate_fid_of_written_folders(tmp_path: Path) -> None:
 def test_vae_is_deterministic_and_caches(vae: VAEReconstruction) -> None:
     first = VAEReconstruction(train_images=64, cache=False).run(TINY)
     seen: list[tuple[int, float]] = []
-    assert vae.run(TINY, lambda v, s: seen.append((s, v)) or False) == first
+    assert vae.run(TINY, recorder(seen)) == first
     replayed: list[tuple[int, float]] = []
-    assert vae.run(TINY, lambda v, s: replayed.append((s, v)) or False) == first
+    assert vae.run(TINY, recorder(replayed)) == first
     assert replayed == seen and len(vae._cache) >= 1
 
 
