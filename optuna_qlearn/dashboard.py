@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
+import inspect
 import math
 import os
 import threading
@@ -30,6 +31,7 @@ import optuna
 from optuna.search_space import IntersectionSearchSpace
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_qlearn.agent import AgentConfig
 from optuna_qlearn.grid import Grid, State
 from optuna_qlearn.qlearning import MoveSet
 from optuna_qlearn.replay import KEY_RECORD, KEY_STALE, parse_record, trial_value
@@ -132,23 +134,50 @@ def _fmt_params(params: dict[str, Any]) -> str:
 
 
 def sampler_settings(sampler: QLearningSampler) -> dict[str, Any]:
-    """The keyword arguments that rebuild ``sampler`` (what replay depends on).
+    """The settings that rebuild ``sampler``'s agent (what replaying a study depends on).
 
     Args:
         sampler: A :class:`~optuna_qlearn.QLearningSampler`.
 
     Returns:
-        ``QLearningSampler(**settings)`` learns the same Q-table from the same study.
+        Every field of its :class:`~optuna_qlearn.agent.AgentConfig`, plus ``moves``,
+        ``step_sizes``, ``n_bins`` and ``max_bins``; :func:`sampler_from_settings`
+        turns them back into a sampler that learns the same Q-table from a study.
     """
-    config = dataclasses.asdict(sampler.config)
-    config.pop("max_walk", None)  # not a constructor argument
     return {
-        **config,
+        **dataclasses.asdict(sampler.config),
         "moves": sampler._moves_kind,
         "step_sizes": list(sampler._step_sizes),
         "n_bins": sampler._n_bins,
         "max_bins": sampler._max_bins,
     }
+
+
+def sampler_from_settings(settings: dict[str, Any]) -> QLearningSampler:
+    """Rebuild a sampler from :func:`sampler_settings`.
+
+    Settings that are constructor arguments are passed as such; other agent
+    settings are applied to its :class:`~optuna_qlearn.agent.AgentConfig`.
+
+    Args:
+        settings: From :func:`sampler_settings`.
+
+    Returns:
+        The sampler.
+
+    Raises:
+        ValueError: If a setting is unknown to this version or out of range.
+    """
+    accepted = set(inspect.signature(QLearningSampler.__init__).parameters) - {"self"}
+    fields = {f.name for f in dataclasses.fields(AgentConfig)}
+    unknown = sorted(set(settings) - accepted - fields)
+    if unknown:
+        raise ValueError(f"Unknown sampler settings {unknown}.")
+    sampler = QLearningSampler(**{k: v for k, v in settings.items() if k in accepted})
+    rest = {k: v for k, v in settings.items() if k not in accepted}
+    if rest:
+        sampler._config = dataclasses.replace(sampler.config, **rest)
+    return sampler
 
 
 def _resolve_sampler(
@@ -164,10 +193,15 @@ def _resolve_sampler(
     if isinstance(study.sampler, QLearningSampler):
         return study.sampler, "the study's sampler"
     stored = study._storage.get_study_system_attrs(study._study_id).get(KEY_SETTINGS)
-    if isinstance(stored, dict) and stored.get("class") == "QLearningSampler":
+    if isinstance(stored, dict):
+        if stored.get("class") != "QLearningSampler":
+            raise ValueError(
+                f"Study {study.study_name!r} was last published with a {stored.get('class')}; "
+                "pass that sampler: publish(study, sampler=...)."
+            )
         kwargs = dict(stored.get("kwargs") or {})
         try:
-            return QLearningSampler(**kwargs), "the settings stored by the last publish"
+            return sampler_from_settings(kwargs), "the settings stored by the last publish"
         except (TypeError, ValueError) as exc:
             _logger.warning(f"Ignoring stored sampler settings {kwargs!r}: {exc}")
     return QLearningSampler(), "default settings (no sampler given)"
@@ -293,7 +327,17 @@ def agent_view(
             not match the trials' records.
         TypeError: If ``sampler`` is not a ``QLearningSampler``.
     """
-    sampler, origin = _resolve_sampler(study, sampler)
+    resolved, origin = _resolve_sampler(study, sampler)
+    return _build_view(study, resolved, origin, params, top_k)
+
+
+def _build_view(
+    study: Study,
+    sampler: QLearningSampler,
+    origin: str,
+    params: Sequence[str] | None,
+    top_k: int,
+) -> AgentView:
     warnings = []
     if origin.startswith("default"):
         warnings.append(
@@ -389,10 +433,10 @@ def agent_view(
             best = (float(best_trial.value), dict(best_trial.params))
     except ValueError:
         pass
-    try:
-        settings = sampler_settings(sampler)
-    except AttributeError:
-        settings = {}
+    settings = sampler_settings(sampler)
+    extra = getattr(sampler, "dqn_config", None)  # DQNSampler's network settings
+    if dataclasses.is_dataclass(extra) and not isinstance(extra, type):
+        settings.update({f"dqn.{k}": v for k, v in dataclasses.asdict(extra).items()})
     return AgentView(
         params=chosen,
         x_labels=x_labels,
@@ -409,7 +453,7 @@ def agent_view(
         settings=settings,
         grid_axes=[(a.name, a.size, a.values[0], a.values[-1]) for a in grid.axes],
         n_states=grid.n_states,
-        n_visited=len(agent.table),
+        n_visited=len(policy),
         n_trials=len(finished),
         epsilon_now=float(agent.epsilon),
         best=best,
@@ -534,8 +578,7 @@ def note_markdown(view: AgentView, study_name: str = "") -> str:
     lines += [
         "### Progress",
         "",
-        f"- states in the Q-table: {view.n_visited} of {view.n_states} grid points "
-        f"({covered:.2g}%)",
+        f"- states learned from: {view.n_visited} of {view.n_states} grid points ({covered:.2g}%)",
         f"- epsilon now: {view.epsilon_now:.3g}",
     ]
     if view.best is not None:
@@ -620,19 +663,18 @@ def publish(
         raise ImportError(
             "publish needs optuna-dashboard and plotly: pip install 'optuna-qlearn[dashboard]'"
         ) from exc
-    view = agent_view(study, sampler, params, top_k=top_k)
+    resolved, origin = _resolve_sampler(study, sampler)
+    view = _build_view(study, resolved, origin, params, top_k)
     ids = []
     for graph_id, fig in figures(view).items():
         ids.append(optuna_dashboard.save_plotly_graph_object(study, fig, graph_object_id=graph_id))
     old = optuna_dashboard.get_note(study)
     optuna_dashboard.save_note(study, _merge_note(old, note_markdown(view, study.study_name)))
-    resolved, _ = _resolve_sampler(study, sampler)
-    if type(resolved) is QLearningSampler:
-        study._storage.set_study_system_attr(
-            study._study_id,
-            KEY_SETTINGS,
-            {"class": "QLearningSampler", "kwargs": sampler_settings(resolved)},
-        )
+    study._storage.set_study_system_attr(
+        study._study_id,
+        KEY_SETTINGS,
+        {"class": type(resolved).__name__, "kwargs": sampler_settings(resolved)},
+    )
     return ids
 
 

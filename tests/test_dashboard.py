@@ -190,6 +190,20 @@ def test_publish_without_the_sampler_uses_stored_settings(tmp_path: Path) -> Non
     assert not again.warnings
 
 
+def test_settings_round_trip() -> None:
+    import dataclasses
+
+    sampler = QLearningSampler(preset="seed", n_bins=5, max_bins=9, alpha=0.25)
+    sampler._config = dataclasses.replace(sampler.config, max_walk=7)  # not an argument
+    settings = dash.sampler_settings(sampler)
+    json.dumps(settings)  # stored as a JSON study attribute
+    clone = dash.sampler_from_settings(settings)
+    assert clone.config == sampler.config and clone.config.max_walk == 7
+    assert dash.sampler_settings(clone) == settings
+    with pytest.raises(ValueError, match="Unknown sampler settings"):
+        dash.sampler_from_settings({**settings, "nope": 1})
+
+
 def test_mismatched_moves_are_refused() -> None:
     study = make_study(15, moves="joint", step_sizes=(1,))
     with pytest.raises(ValueError, match="moves/step_sizes differ"):
@@ -287,3 +301,22 @@ def test_command_publishes_then_serves(tmp_path: Path, monkeypatch: pytest.Monke
     assert dash.run(bad) == 2
     bad.port, bad.publish, bad.study = 8000, True, "missing"
     assert dash.run(bad) == 2
+
+
+def test_dqn_sampler_is_shown_and_not_rebuilt_as_a_table() -> None:
+    pytest.importorskip("torch")
+    from optuna_qlearn import DQNSampler
+
+    study = optuna.create_study(sampler=DQNSampler(seed=0))
+    study.optimize(objective, n_trials=12)
+    dash.publish(study)
+    note = optuna_dashboard.get_note(study)
+    assert "## DQNSampler on" in note and "| dqn." in note
+    view = dash.agent_view(study)
+    sampler = study.sampler
+    assert isinstance(sampler, DQNSampler)
+    assert view.n_visited == len(sampler.q_table(study)) > 0
+    # Without the sampler, a tabular rebuild of a DQN study is refused, by name.
+    loaded = optuna.load_study(study_name=study.study_name, storage=study._storage)
+    with pytest.raises(ValueError, match="published with a DQNSampler"):
+        dash.publish(loaded)
