@@ -22,7 +22,6 @@ import optuna
 import torch
 
 from optuna_qlearn.fid import (
-    FIDSampleSizeWarning,
     calculate_fid,
     extract_features,
     feature_statistics,
@@ -287,7 +286,6 @@ def torch_generator(seed: int) -> torch.Generator:
 
 __all__ = [
     "SEED_GRID",
-    "FIDSampleSizeWarning",
     "ReconstructionObjective",
     "check_params",
     "suggest_seed_grid",
