@@ -1,0 +1,513 @@
+"""Deep Q-network building blocks: state encoding, Q-network, replay memory, the DQN update.
+
+Pure PyTorch + NumPy, no Optuna; it reads top to bottom like CleanRL's ``dqn.py``.
+A grid state (one index per parameter axis) is encoded as a feature vector
+(:class:`StateEncoder`), a :class:`QNetwork` maps it to one Q-value per action,
+transitions go into a :class:`ReplayMemory`, and :func:`dqn_update` takes one
+gradient step of the DQN algorithm (Mnih et al., 2015) on a minibatch:
+
+.. math::
+
+    y = r + \\gamma \\, (1 - \\mathrm{done}) \\max_{a' \\text{ valid}} Q_{\\bar\\theta}(s', a'),
+    \\qquad
+    L(\\theta) = \\operatorname{Huber}\\bigl(Q_\\theta(s, a) - y\\bigr),
+
+with the *target network* :math:`Q_{\\bar\\theta}` synchronized with the policy
+network every ``target_update`` steps (softly with ``tau < 1``), and, for double
+DQN, :math:`a'` chosen by the policy network and valued by the target network.
+:class:`DQNLearner` bundles the pieces with their optimizer and random streams.
+
+The replay memory is a small ring buffer of NumPy arrays written here rather than
+taken from TorchRL or Stable-Baselines3: both are heavy dependencies, and the
+sampler needs exact control of its contents (they are rebuilt from the study's
+trials in every process) and of its seeded minibatch sampling.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+# --------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class DQNConfig:
+    """Hyperparameters of the deep Q-network learner, with their defaults in one place.
+
+    Args:
+        hidden_sizes: Widths of the hidden layers of the MLP.
+        learning_rate: Adam learning rate.
+        batch_size: Transitions per minibatch (sampled with replacement).
+        replay_capacity: Transitions the replay memory holds; the oldest are dropped.
+        learning_starts: Transitions in memory before the first gradient step.
+        n_updates_per_step: Gradient steps per learned trial.
+        target_update: Optimization steps between target-network synchronizations.
+        tau: Synchronization weight: ``1`` copies the policy network (a hard update),
+            ``tau < 1`` moves the target ``tau`` of the way (a soft update).
+        double_dqn: Choose ``a'`` with the policy network, value it with the target.
+        max_grad_norm: Gradient-norm clipping threshold (``None``: no clipping).
+        device: Torch device, ``"cpu"`` or ``"cuda"`` (``"cuda:0"``, ...).
+    """
+
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    replay_capacity: int = 10_000
+    learning_starts: int = 1
+    n_updates_per_step: int = 4
+    target_update: int = 10
+    tau: float = 1.0
+    double_dqn: bool = False
+    max_grad_norm: float | None = 10.0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        checks = {
+            "hidden_sizes": all(h >= 1 for h in self.hidden_sizes),
+            "learning_rate": self.learning_rate > 0.0 and math.isfinite(self.learning_rate),
+            "batch_size": self.batch_size >= 1,
+            "replay_capacity": self.replay_capacity >= 1,
+            "learning_starts": self.learning_starts >= 0,
+            "n_updates_per_step": self.n_updates_per_step >= 0,
+            "target_update": self.target_update >= 1,
+            "tau": 0.0 < self.tau <= 1.0,
+            "max_grad_norm": self.max_grad_norm is None or self.max_grad_norm > 0.0,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            k = bad[0]
+            raise ValueError(f"Invalid {k}={getattr(self, k)!r} (see DQNConfig for ranges).")
+        resolve_device(self.device)
+
+
+def resolve_device(device: str) -> torch.device:
+    """Turn a device name into a :class:`torch.device`, checking that it exists.
+
+    Args:
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Returns:
+        The device.
+
+    Raises:
+        ValueError: For an unknown device name, or CUDA when it is not available.
+    """
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"Unknown torch device {device!r}: {exc}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f'device={device!r} but CUDA is not available; use device="cpu".')
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f'device must be "cpu" or "cuda", got {device!r}.')
+    return dev
+
+
+# --------------------------------------------------------------------------- state encoding
+class StateEncoder:
+    """Grid states -> network inputs.
+
+    An ordered axis with ``n`` points gives one feature, the index scaled to
+    ``[-1, 1]`` (``0`` for a one-point axis); a categorical axis gives a one-hot
+    block of ``n`` features, since its choice indices have no order.
+
+    Args:
+        shape: Points per axis.
+        categorical: Whether each axis is categorical.
+
+    Example:
+
+        .. code-block:: python
+
+            from optuna_qlearn.dqn_core import StateEncoder
+
+            enc = StateEncoder(shape=(5, 3), categorical=(False, True))
+            enc([(0, 2), (4, 0)])  # [[-1, 0, 0, 1], [1, 1, 0, 0]]
+    """
+
+    def __init__(self, shape: Sequence[int], categorical: Sequence[bool]) -> None:
+        if len(shape) != len(categorical):
+            raise ValueError(f"Got {len(categorical)} categorical flags for {len(shape)} axes.")
+        if any(int(n) < 1 for n in shape):
+            raise ValueError(f"Every axis needs at least one point, got shape {tuple(shape)}.")
+        self.shape = tuple(int(n) for n in shape)
+        self.categorical = tuple(bool(c) for c in categorical)
+        self._offsets: list[int] = []
+        offset = 0
+        for n, cat in zip(self.shape, self.categorical):
+            self._offsets.append(offset)
+            offset += n if cat else 1
+        self.n_features = offset
+
+    def __call__(self, states: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
+        """Encode states.
+
+        Args:
+            states: ``(n, d)`` grid indices.
+
+        Returns:
+            ``(n, n_features)`` float32 features.
+        """
+        idx = np.asarray(states, dtype=np.int64).reshape(-1, len(self.shape))
+        out = np.zeros((len(idx), self.n_features), dtype=np.float32)
+        rows = np.arange(len(idx))
+        for j, (n, cat, off) in enumerate(zip(self.shape, self.categorical, self._offsets)):
+            if cat:
+                out[rows, off + idx[:, j]] = 1.0
+            elif n > 1:
+                out[:, off] = 2.0 * idx[:, j] / (n - 1) - 1.0
+        return out
+
+
+# --------------------------------------------------------------------------- network
+class QNetwork(nn.Module):
+    """An MLP from state features to one Q-value per action.
+
+    Weights are initialized like :class:`torch.nn.Linear` (uniform in
+    ``±1/sqrt(fan_in)``) but from ``generator``, so that building a network does
+    not touch the global torch random state; the output bias starts at ``q_init``.
+
+    Args:
+        n_features: Input size.
+        n_actions: Output size.
+        hidden_sizes: Hidden layer widths (ReLU activations).
+        q_init: Initial output bias.
+        generator: Random source of the initial weights.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_actions: int,
+        hidden_sizes: Sequence[int] = (64, 64),
+        q_init: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        sizes = [int(n_features), *[int(h) for h in hidden_sizes], int(n_actions)]
+        layers: list[nn.Module] = []
+        linear = None
+        for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+            linear = torch.nn.utils.skip_init(nn.Linear, fan_in, fan_out)
+            bound = 1.0 / math.sqrt(fan_in)
+            with torch.no_grad():
+                nn.init.uniform_(linear.weight, -bound, bound, generator=generator)
+                nn.init.uniform_(linear.bias, -bound, bound, generator=generator)
+            layers.append(linear)
+            if i < len(sizes) - 2:
+                layers.append(nn.ReLU())
+        assert linear is not None
+        with torch.no_grad():
+            linear.bias.fill_(q_init)
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Q-values ``(n, n_actions)`` of a batch of features ``(n, n_features)``."""
+        return self.net(x)
+
+
+# --------------------------------------------------------------------------- replay memory
+class Batch(NamedTuple):
+    """A minibatch of transitions as tensors (first dimension: the batch)."""
+
+    states: torch.Tensor  # float32 (b, n_features)
+    actions: torch.Tensor  # int64 (b,)
+    rewards: torch.Tensor  # float32 (b,)
+    next_states: torch.Tensor  # float32 (b, n_features)
+    next_masks: torch.Tensor  # bool (b, n_actions): valid actions at s'
+    dones: torch.Tensor  # bool (b,)
+
+
+class ReplayMemory:
+    """A ring buffer of transitions ``(s, a, r, s', valid actions at s', done)``.
+
+    Args:
+        capacity: Most transitions held; pushing more overwrites the oldest.
+        n_features: Size of an encoded state.
+        n_actions: Size of the action space.
+    """
+
+    def __init__(self, capacity: int, n_features: int, n_actions: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}.")
+        self.capacity = int(capacity)
+        self.states = np.zeros((capacity, n_features), dtype=np.float32)
+        self.actions = np.zeros(capacity, dtype=np.int64)
+        self.rewards = np.zeros(capacity, dtype=np.float32)
+        self.next_states = np.zeros((capacity, n_features), dtype=np.float32)
+        self.next_masks = np.zeros((capacity, n_actions), dtype=bool)
+        self.dones = np.zeros(capacity, dtype=bool)
+        self.n_pushed = 0
+
+    def __len__(self) -> int:
+        return min(self.n_pushed, self.capacity)
+
+    def push(
+        self,
+        state: np.ndarray,
+        action: int,
+        reward: float,
+        next_state: np.ndarray,
+        next_mask: np.ndarray,
+        done: bool,
+    ) -> None:
+        """Store one transition (features already encoded)."""
+        i = self.n_pushed % self.capacity
+        self.states[i] = state
+        self.actions[i] = action
+        self.rewards[i] = reward
+        self.next_states[i] = next_state
+        self.next_masks[i] = next_mask
+        self.dones[i] = done
+        self.n_pushed += 1
+
+    def _order(self) -> np.ndarray:
+        n = len(self)
+        start = self.n_pushed % self.capacity if self.n_pushed > self.capacity else 0
+        return (start + np.arange(n)) % self.capacity
+
+    def contents(self) -> dict[str, np.ndarray]:
+        """Every stored transition, oldest first, as arrays keyed like :class:`Batch`."""
+        order = self._order()
+        return {
+            "states": self.states[order],
+            "actions": self.actions[order],
+            "rewards": self.rewards[order],
+            "next_states": self.next_states[order],
+            "next_masks": self.next_masks[order],
+            "dones": self.dones[order],
+        }
+
+    def sample(
+        self, batch_size: int, rng: np.random.Generator, device: torch.device | str = "cpu"
+    ) -> Batch:
+        """A minibatch drawn uniformly with replacement.
+
+        Args:
+            batch_size: Number of transitions.
+            rng: The random source (seeded for reproducible training).
+            device: Where the tensors go.
+
+        Returns:
+            The batch.
+
+        Raises:
+            ValueError: If the memory is empty.
+        """
+        if len(self) == 0:
+            raise ValueError("Cannot sample from an empty replay memory.")
+        idx = rng.integers(0, len(self), size=batch_size)
+
+        def t(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(a[idx]).to(device)
+
+        return Batch(
+            t(self.states),
+            t(self.actions),
+            t(self.rewards),
+            t(self.next_states),
+            t(self.next_masks),
+            t(self.dones),
+        )
+
+
+# --------------------------------------------------------------------------- the DQN update
+def td_target(
+    policy: nn.Module, target: nn.Module, batch: Batch, gamma: float, double_dqn: bool = False
+) -> torch.Tensor:
+    """The one-step targets ``y = r + gamma * max_a' Q_target(s', a')`` of a batch.
+
+    The max runs over the actions valid at ``s'`` only; ``done`` transitions, and
+    an ``s'`` with no valid action, do not bootstrap. With ``double_dqn`` the
+    policy network picks ``a'`` and the target network values it (van Hasselt et
+    al., 2016).
+
+    Args:
+        policy: The network being trained.
+        target: The target network.
+        batch: The transitions.
+        gamma: Discount factor.
+        double_dqn: Use the double-DQN target.
+
+    Returns:
+        ``(b,)`` targets, detached from the graph.
+    """
+    with torch.no_grad():
+        masks = batch.next_masks
+        next_q = target(batch.next_states)
+        if double_dqn:
+            chooser = policy(batch.next_states).masked_fill(~masks, -math.inf)
+            best = chooser.argmax(dim=1, keepdim=True)
+            next_v = next_q.gather(1, best).squeeze(1)
+        else:
+            next_v = next_q.masked_fill(~masks, -math.inf).max(dim=1).values
+        stop = batch.dones | ~masks.any(dim=1)
+        next_v = torch.where(stop, torch.zeros_like(next_v), next_v)
+        return batch.rewards + gamma * next_v
+
+
+def dqn_update(
+    policy: nn.Module,
+    target: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: Batch,
+    gamma: float,
+    double_dqn: bool = False,
+    max_grad_norm: float | None = 10.0,
+) -> float:
+    """One gradient step of DQN: Huber loss between ``Q(s, a)`` and :func:`td_target`.
+
+    Args:
+        policy: The network being trained (its parameters are in ``optimizer``).
+        target: The target network (not changed).
+        optimizer: The optimizer of ``policy``.
+        batch: The minibatch.
+        gamma: Discount factor.
+        double_dqn: Use the double-DQN target.
+        max_grad_norm: Clip the gradient norm to this (``None``: no clipping).
+
+    Returns:
+        The loss before the step.
+    """
+    y = td_target(policy, target, batch, gamma, double_dqn)
+    q = policy(batch.states).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+    loss = F.smooth_l1_loss(q, y)
+    optimizer.zero_grad()
+    loss.backward()
+    if max_grad_norm is not None:
+        nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm, foreach=True)
+    optimizer.step()
+    return float(loss.detach())
+
+
+def sync_target(target: nn.Module, policy: nn.Module, tau: float = 1.0) -> None:
+    """Move the target network's weights toward the policy network's.
+
+    Args:
+        target: Updated in place: ``target = tau * policy + (1 - tau) * target``.
+        policy: The source.
+        tau: ``1`` copies exactly (a hard update); smaller values give a soft update.
+    """
+    with torch.no_grad():
+        for t_param, p_param in zip(target.parameters(), policy.parameters()):
+            if tau >= 1.0:
+                t_param.copy_(p_param)
+            else:
+                t_param.lerp_(p_param, tau)
+
+
+# --------------------------------------------------------------------------- learner
+class DQNLearner:
+    """Policy and target networks, Adam, replay memory and the training loop.
+
+    Training is a pure function of ``seed`` and the sequence of :meth:`push` and
+    :meth:`train` calls: the initial weights come from a ``torch.Generator``
+    seeded with ``seed`` and the minibatches from a NumPy generator seeded with
+    ``seed`` too, so two processes that push the same transitions get the same
+    network on CPU (with the same number of torch threads).
+
+    Args:
+        n_features: Size of an encoded state.
+        n_actions: Size of the action space.
+        config: Hyperparameters.
+        gamma: Discount factor.
+        q_init: Initial output bias of the network.
+        seed: Seed of the initial weights and of minibatch sampling.
+
+    Example:
+
+        .. code-block:: python
+
+            import numpy as np
+            from optuna_qlearn.dqn_core import DQNConfig, DQNLearner
+
+            learner = DQNLearner(2, 3, DQNConfig(batch_size=1, replay_capacity=1), gamma=0.9)
+            s, s2 = np.array([0.0, 1.0]), np.array([1.0, 1.0])
+            learner.push(s, 1, 1.0, s2, np.ones(3, bool), done=True)
+            learner.train(50)  # Q(s, 1) moves toward 1.0
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_actions: int,
+        config: DQNConfig,
+        gamma: float,
+        q_init: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        self.config = config
+        self.gamma = float(gamma)
+        self.device = resolve_device(config.device)
+        gen = torch.Generator().manual_seed(int(seed))
+        self.policy = QNetwork(n_features, n_actions, config.hidden_sizes, q_init, gen)
+        self.target = QNetwork(n_features, n_actions, config.hidden_sizes, q_init, gen)
+        sync_target(self.target, self.policy, 1.0)
+        self.policy.to(self.device)
+        self.target.to(self.device)
+        self.target.requires_grad_(False)
+        # The fused kernel takes one call per step instead of a dozen per parameter.
+        self.optimizer = torch.optim.Adam(
+            self.policy.parameters(), lr=config.learning_rate, fused=True
+        )
+        self.memory = ReplayMemory(config.replay_capacity, n_features, n_actions)
+        self.rng = np.random.default_rng(int(seed))
+        #: Gradient steps taken so far.
+        self.n_optim_steps = 0
+        #: Loss of the latest gradient step (``nan`` before the first).
+        self.last_loss = math.nan
+
+    def push(
+        self,
+        state: np.ndarray,
+        action: int,
+        reward: float,
+        next_state: np.ndarray,
+        next_mask: np.ndarray,
+        done: bool,
+    ) -> None:
+        """Store one transition in the replay memory."""
+        self.memory.push(state, action, reward, next_state, next_mask, done)
+
+    def train(self, n_updates: int) -> int:
+        """Take up to ``n_updates`` gradient steps (none before ``learning_starts``).
+
+        Args:
+            n_updates: Number of minibatch updates.
+
+        Returns:
+            The number of steps taken.
+        """
+        c = self.config
+        if len(self.memory) == 0 or self.memory.n_pushed < c.learning_starts:
+            return 0
+        for _ in range(n_updates):
+            batch = self.memory.sample(c.batch_size, self.rng, self.device)
+            self.last_loss = dqn_update(
+                self.policy,
+                self.target,
+                self.optimizer,
+                batch,
+                self.gamma,
+                c.double_dqn,
+                c.max_grad_norm,
+            )
+            self.n_optim_steps += 1
+            if self.n_optim_steps % c.target_update == 0:
+                sync_target(self.target, self.policy, c.tau)
+        return n_updates
+
+    def q_values(self, features: np.ndarray) -> np.ndarray:
+        """Policy-network Q-values ``(n, n_actions)`` (float64) of encoded states."""
+        with torch.no_grad():
+            x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+            return self.policy(x.to(self.device)).cpu().numpy().astype(np.float64)

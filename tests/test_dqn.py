@@ -1,0 +1,370 @@
+"""DQNSampler: Optuna's sampler contract, the pure DQN update, storage replay, no-torch import."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import torch
+from optuna.samplers import BaseSampler
+from optuna.testing.pytest_samplers import (
+    BasicSamplerTestCase,
+    RelativeSamplerTestCase,
+    SingleOnlySamplerTestCase,
+)
+from optuna.trial import Trial
+
+from optuna_qlearn import QLearningSampler
+from optuna_qlearn.dqn import DQNAgent, DQNSampler, NetworkQTable
+from optuna_qlearn.dqn_core import (
+    Batch,
+    DQNConfig,
+    DQNLearner,
+    QNetwork,
+    ReplayMemory,
+    StateEncoder,
+    dqn_update,
+    sync_target,
+    td_target,
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+#: Small settings keep the conformance suite fast; the code paths are the defaults'.
+SMALL = {"hidden_sizes": (16,), "batch_size": 8, "n_updates_per_step": 1}
+
+
+class TestDQNSamplerConformance(
+    BasicSamplerTestCase, RelativeSamplerTestCase, SingleOnlySamplerTestCase
+):
+    @pytest.fixture
+    def sampler(self) -> Callable[[], BaseSampler]:
+        return lambda: DQNSampler(seed=0, **SMALL)  # type: ignore[arg-type]
+
+
+def five_params(trial: Trial) -> float:
+    x = [trial.suggest_int(f"x{i}", 0, 12) for i in range(4)]
+    c = trial.suggest_categorical("c", ["a", "b", "c"])
+    return float(sum((xi - 8) ** 2 for xi in x) + 4 * (c != "b"))
+
+
+def linear_net(weight: list[list[float]], bias: list[float]) -> QNetwork:
+    """A QNetwork without hidden layers, ``Q = W x + b``, with the given weights."""
+    w = torch.tensor(weight)
+    net = QNetwork(w.shape[1], w.shape[0], hidden_sizes=())
+    layer = net.net[0]
+    assert isinstance(layer, torch.nn.Linear)
+    with torch.no_grad():
+        layer.weight.copy_(w)
+        layer.bias.copy_(torch.tensor(bias))
+    return net
+
+
+def batch_of(
+    s: list[list[float]],
+    a: list[int],
+    r: list[float],
+    s2: list[list[float]],
+    masks: list[list[bool]],
+    done: list[bool],
+) -> Batch:
+    return Batch(
+        torch.tensor(s, dtype=torch.float32),
+        torch.tensor(a, dtype=torch.int64),
+        torch.tensor(r, dtype=torch.float32),
+        torch.tensor(s2, dtype=torch.float32),
+        torch.tensor(masks, dtype=torch.bool),
+        torch.tensor(done, dtype=torch.bool),
+    )
+
+
+# --------------------------------------------------------------------- pure DQN core
+def test_state_encoder_scales_ordered_and_one_hots_categorical() -> None:
+    enc = StateEncoder(shape=(5, 3, 1), categorical=(False, True, False))
+    assert enc.n_features == 5
+    np.testing.assert_array_equal(
+        enc([(0, 2, 0), (4, 0, 0), (2, 1, 0)]),
+        [[-1, 0, 0, 1, 0], [1, 1, 0, 0, 0], [0, 0, 1, 0, 0]],
+    )
+    with pytest.raises(ValueError, match="categorical flags"):
+        StateEncoder((2, 2), (True,))
+
+
+def test_td_target_masked_max_done_and_double() -> None:
+    # Q_target(s') = W s' with s' = e0 -> column 0 of W = (1, 5, 3).
+    target = linear_net([[1, 0], [5, 0], [3, 0]], [0, 0, 0])
+    policy = linear_net([[0, 0], [0, 0], [9, 0]], [0, 0, 0])  # prefers action 2
+    batch = batch_of(
+        s=[[0, 1]] * 4,
+        a=[0, 0, 0, 0],
+        r=[1.0, 1.0, 1.0, 1.0],
+        s2=[[1, 0]] * 4,
+        masks=[[True] * 3, [True, False, True], [True] * 3, [False] * 3],
+        done=[False, False, True, False],
+    )
+    y = td_target(policy, target, batch, gamma=0.5)
+    # max over valid: 5; action 1 masked: 3; done: r; no valid action: r.
+    np.testing.assert_allclose(y.numpy(), [1 + 0.5 * 5, 1 + 0.5 * 3, 1.0, 1.0])
+    y2 = td_target(policy, target, batch, gamma=0.5, double_dqn=True)
+    # Double DQN: the policy picks action 2, the target values it at 3.
+    np.testing.assert_allclose(y2.numpy(), [1 + 0.5 * 3, 1 + 0.5 * 3, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("reward", [0.7, 6.0])  # quadratic and linear part of the Huber loss
+def test_one_step_moves_q_toward_huber_target(reward: float) -> None:
+    x = [0.5, -1.0]
+    policy = linear_net([[0.2, 0.1], [0.3, -0.4]], [0.0, 0.1])
+    target = linear_net([[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0])
+    batch = batch_of([x], [1], [reward], [[2.0, 1.0]], [[True, True]], [False])
+    gamma, lr = 0.9, 0.01
+    q0 = policy(torch.tensor([x]))[0].detach().numpy().copy()
+    y = reward + gamma * 2.0  # max_a' Q_target(s') = max(2, 1)
+    delta = q0[1] - y
+    target_before = [p.detach().clone() for p in target.parameters()]
+
+    opt = torch.optim.SGD(policy.parameters(), lr=lr)
+    loss = dqn_update(policy, target, opt, batch, gamma, max_grad_norm=None)
+
+    huber = 0.5 * delta**2 if abs(delta) < 1 else abs(delta) - 0.5
+    assert loss == pytest.approx(huber, rel=1e-5)
+    # dL/dQ = delta (clipped to ±1); Q = w.x + b, so one SGD step moves Q by
+    # -lr * dL/dQ * (|x|^2 + 1).
+    grad = float(np.clip(delta, -1.0, 1.0))
+    q1 = policy(torch.tensor([x]))[0].detach().numpy()
+    assert q1[1] == pytest.approx(q0[1] - lr * grad * (np.dot(x, x) + 1.0), rel=1e-5)
+    assert abs(q1[1] - y) < abs(q0[1] - y)
+    assert q1[0] == pytest.approx(q0[0])  # other actions' outputs get no gradient
+    for before, after in zip(target_before, target.parameters()):
+        assert torch.equal(before, after), "the update must not touch the target network"
+
+
+def test_gradient_clipping_bounds_the_step() -> None:
+    x = [3.0, 4.0]
+    batch = batch_of([x], [0], [1000.0], [[0.0, 0.0]], [[True]], [True])
+    target = linear_net([[0.0, 0.0]], [0.0])
+    steps = []
+    for clip in (None, 0.1):
+        policy = linear_net([[0.0, 0.0]], [0.0])
+        opt = torch.optim.SGD(policy.parameters(), lr=1.0)
+        dqn_update(policy, target, opt, batch, 0.9, max_grad_norm=clip)
+        steps.append(float(torch.cat([p.detach().flatten() for p in policy.parameters()]).norm()))
+    assert steps[0] == pytest.approx(math.sqrt(9 + 16 + 1))  # Huber gradient: -1 * (x, 1)
+    assert steps[1] == pytest.approx(0.1)
+
+
+def test_target_network_frozen_between_syncs_and_soft_update() -> None:
+    config = DQNConfig(hidden_sizes=(8,), batch_size=4, target_update=5, learning_rate=0.05)
+    learner = DQNLearner(2, 3, config, gamma=0.9, seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        learner.push(rng.normal(size=2), int(rng.integers(3)), 1.0, rng.normal(size=2),
+                     np.ones(3, bool), False)  # fmt: skip
+
+    def params(net: torch.nn.Module) -> torch.Tensor:
+        return torch.cat([p.detach().flatten() for p in net.parameters()]).clone()
+
+    start = params(learner.target)
+    assert torch.equal(start, params(learner.policy))
+    learner.train(4)
+    assert torch.equal(params(learner.target), start), "target moved between syncs"
+    assert not torch.equal(params(learner.policy), start)
+    learner.train(1)  # the 5th optimization step syncs
+    assert torch.equal(params(learner.target), params(learner.policy))
+
+    a, b = linear_net([[1.0, 2.0]], [3.0]), linear_net([[3.0, 6.0]], [-1.0])
+    sync_target(a, b, tau=0.25)
+    np.testing.assert_allclose(params(a).numpy(), [1.5, 3.0, 2.0])
+    sync_target(a, b, tau=1.0)
+    assert torch.equal(params(a), params(b))
+
+
+def test_replay_memory_ring_buffer_and_seeded_sampling() -> None:
+    mem = ReplayMemory(capacity=3, n_features=1, n_actions=2)
+    with pytest.raises(ValueError, match="empty"):
+        mem.sample(1, np.random.default_rng(0))
+    for i in range(5):
+        mem.push(np.array([i]), i % 2, float(i), np.array([i + 1]), np.array([True, i > 2]),
+                 i == 4)  # fmt: skip
+    assert len(mem) == 3 and mem.n_pushed == 5
+    contents = mem.contents()
+    np.testing.assert_array_equal(contents["rewards"], [2.0, 3.0, 4.0])  # oldest first
+    np.testing.assert_array_equal(contents["dones"], [False, False, True])
+    b1 = mem.sample(16, np.random.default_rng(7))
+    b2 = mem.sample(16, np.random.default_rng(7))
+    assert torch.equal(b1.rewards, b2.rewards) and b1.rewards.shape == (16,)
+    assert set(b1.rewards.tolist()) <= {2.0, 3.0, 4.0}
+    assert torch.equal(b1.states[:, 0], b1.rewards)  # rows stay aligned
+
+
+def test_config_validation_names_the_argument() -> None:
+    bad_args: list[dict[str, object]] = [
+        {"batch_size": 0}, {"tau": 0.0}, {"tau": 1.5}, {"target_update": 0},
+        {"learning_rate": -1.0}, {"hidden_sizes": (0,)}, {"replay_capacity": 0},
+    ]  # fmt: skip
+    for bad in bad_args:
+        name = next(iter(bad))
+        with pytest.raises(ValueError, match=name):
+            DQNSampler(**bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="device"):
+        DQNSampler(device="tpu")
+    if torch.cuda.is_available():
+        study = optuna.create_study(sampler=DQNSampler(device="cuda", seed=0, **SMALL))  # type: ignore[arg-type]
+        study.optimize(five_params, n_trials=5)
+    else:
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            DQNSampler(device="cuda")
+
+
+# --------------------------------------------------------------------- sampler
+def test_online_mode_capacity_one_learns() -> None:
+    """Replay capacity 1, batch 1, target_update 1: plain online Q-learning with a net."""
+    config = DQNConfig(replay_capacity=1, batch_size=1, target_update=1, learning_rate=0.01)
+    learner = DQNLearner(2, 2, config, gamma=0.9, seed=0)
+    s = np.array([0.5, -0.5])
+    for _ in range(300):
+        learner.push(s, 1, 1.0, s, np.ones(2, bool), done=True)
+        learner.train(1)
+    assert len(learner.memory) == 1
+    assert learner.q_values(s[None])[0, 1] == pytest.approx(1.0, abs=0.05)
+
+    sampler = DQNSampler(replay_capacity=1, batch_size=1, target_update=1, n_updates_per_step=1,
+                         seed=0)  # fmt: skip
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(five_params, n_trials=60)
+    _, agent = sampler.agent(study)
+    assert isinstance(agent, DQNAgent)
+    assert len(agent.learner.memory) == 1
+    assert agent.learner.n_optim_steps >= 50
+    assert math.isfinite(agent.learner.last_loss)
+    random = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    random.optimize(five_params, n_trials=60)
+    assert study.best_value < random.best_value
+
+
+def test_never_repeats_and_policy_views(tmp_path: Path) -> None:
+    sampler = DQNSampler(seed=1, **SMALL)  # type: ignore[arg-type]
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(five_params, n_trials=80)
+    params = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(params)) == len(params), "walk_known must never re-evaluate a point"
+
+    _, agent = sampler.agent(study)
+    assert isinstance(agent, DQNAgent) and isinstance(agent.table, NetworkQTable)
+    rows = sampler.q_table(study)
+    assert len(rows) == len(agent.table) > 0
+    for row in rows[:5]:  # Q-values are the network's
+        q = agent.learner.q_values(agent.encoder([tuple(row["state"])]))[0]
+        labels = agent.moves.labels()
+        for label, value in row["q"].items():
+            assert value == pytest.approx(q[labels.index(label)], abs=1e-6)
+    assert len(sampler.greedy_policy(study)) == len(rows)
+    # The network's values at visited states can seed a tabular sampler.
+    path = str(tmp_path / "dqn.json")
+    sampler.save_q_table(study, path)
+    warm = QLearningSampler(seed=0, warm_start=path)
+    study2 = optuna.create_study(sampler=warm)
+    study2.optimize(five_params, n_trials=3)
+    assert len(json.loads(Path(path).read_text())["states"]) == len(rows)
+
+
+def test_deterministic_with_seed_and_picklable() -> None:
+    def run(sampler: DQNSampler) -> list[dict[str, object]]:
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(five_params, n_trials=25)
+        return [t.params for t in study.trials]
+
+    first = run(DQNSampler(seed=3, **SMALL))  # type: ignore[arg-type]
+    assert run(DQNSampler(seed=3, **SMALL)) == first  # type: ignore[arg-type]
+    assert run(DQNSampler(seed=4, **SMALL)) != first  # type: ignore[arg-type]
+    clone = pickle.loads(pickle.dumps(DQNSampler(seed=3, **SMALL)))  # type: ignore[arg-type]
+    assert run(clone) == first
+
+
+def test_parallel_threads_share_one_network() -> None:
+    sampler = DQNSampler(seed=0, **SMALL)  # type: ignore[arg-type]
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(five_params, n_trials=24, n_jobs=2)
+    assert len(study.trials) == 24
+    _, agent = sampler.agent(study)
+    assert agent.n_steps == 24
+
+
+_RESUME_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np, optuna, torch
+    torch.set_num_threads(1)
+    from optuna_qlearn import DQNSampler
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def objective(trial):
+        x = [trial.suggest_int(f"x{i}", 0, 12) for i in range(4)]
+        c = trial.suggest_categorical("c", ["a", "b", "c"])
+        return float(sum((xi - 8) ** 2 for xi in x) + 4 * (c != "b"))
+
+    url, out = sys.argv[1], sys.argv[2]
+    sampler = DQNSampler(seed=5, hidden_sizes=(16,), batch_size=8)
+    study = optuna.create_study(storage=url, study_name="resume", sampler=sampler)
+    study.optimize(objective, n_trials=20)
+    _, agent = sampler.agent(study)
+    weights = {f"w{i}": p.detach().numpy() for i, p in enumerate(agent.learner.policy.parameters())}
+    np.savez(out, **agent.learner.memory.contents(), **weights)
+    """
+)
+
+
+def test_resume_in_new_process_rebuilds_replay_memory_and_network(tmp_path: Path) -> None:
+    script = tmp_path / "run.py"
+    script.write_text(_RESUME_SCRIPT)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    out = tmp_path / "first.npz"
+    subprocess.run([sys.executable, str(script), url, str(out)], check=True)
+
+    sampler = DQNSampler(seed=5, hidden_sizes=(16,), batch_size=8)
+    study = optuna.load_study(study_name="resume", storage=url, sampler=sampler)
+    _, agent = sampler.agent(study)
+    assert isinstance(agent, DQNAgent)
+    saved = np.load(out, allow_pickle=False)
+    contents = agent.learner.memory.contents()
+    assert len(contents["actions"]) >= 15
+    for key, value in contents.items():
+        np.testing.assert_array_equal(value, saved[key], err_msg=key)
+    for i, p in enumerate(agent.learner.policy.parameters()):
+        np.testing.assert_array_equal(p.detach().numpy(), saved[f"w{i}"])
+    # ...and it continues from there, training incrementally.
+    steps = agent.learner.n_optim_steps
+    study.optimize(five_params, n_trials=5)
+    sampler.agent(study)  # learns the last trial too
+    assert agent.learner.n_optim_steps == steps + 5 * sampler.dqn_config.n_updates_per_step
+    assert len(agent.learner.memory) > len(contents["actions"])
+
+
+def test_import_without_torch_names_the_extra() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["torch"] = None  # as if PyTorch were not installed
+        import optuna
+        import optuna_qlearn
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(sampler=optuna_qlearn.QLearningSampler(seed=0))
+        study.optimize(lambda t: t.suggest_int("x", 0, 9) ** 2, n_trials=5)
+        try:
+            optuna_qlearn.DQNSampler
+        except ImportError as exc:
+            print("ERROR:", exc)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert "ERROR: DQNSampler needs PyTorch: pip install 'optuna-qlearn[torch]'" in result.stdout
