@@ -175,19 +175,22 @@ def test_publish_writes_figures_and_keeps_the_users_note() -> None:
     assert stored["class"] == "QLearningSampler" and stored["kwargs"]["n_bins"] == 16
 
 
-def test_publish_without_the_sampler_uses_stored_settings(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 's.db'}"
-    study = make_study(20, storage=url, preset="seed", n_bins=8)
+def test_publish_without_the_sampler_uses_stored_settings() -> None:
+    study = make_study(20, preset="seed", n_bins=8)
+    storage = study._storage  # a fresh load_study gets Optuna's default sampler
+
+    def load() -> optuna.Study:
+        return optuna.load_study(study_name=study.study_name, storage=storage)
+
     reference = dash.agent_view(study)
     # A default sampler does not match this study's grid and moves: refused, by name.
-    loaded = optuna.load_study(study_name=study.study_name, storage=url)
     with pytest.raises(ValueError, match="n_bins/max_bins"):
-        dash.publish(loaded)
+        dash.publish(load())
     # Once published with the right sampler, the settings travel with the study.
     dash.publish(study)
-    again = dash.agent_view(optuna.load_study(study_name=study.study_name, storage=url))
+    again = dash.agent_view(load())
     assert again.value == reference.value and again.settings["moves"] == "joint"
-    assert not again.warnings
+    assert again.policy == reference.policy and not again.warnings
 
 
 def test_settings_round_trip() -> None:
@@ -276,7 +279,7 @@ def test_resolve_storage(tmp_path: Path) -> None:
 
 def test_command_publishes_then_serves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
-    make_study(12, storage=url)
+    make_study(8, storage=url)
     optuna.create_study(storage=url, study_name="other").optimize(objective, n_trials=2)
     served: list[tuple[Any, str, int]] = []
     monkeypatch.setattr(
