@@ -204,14 +204,14 @@ class StudyReplay:
 
     def _see(self, trial: FrozenTrial) -> None:
         n = trial.number
-        rec = self.records.get(n)
-        if rec is None:
-            rec = parse_record(trial, self.grid)
-            if rec is not None:
-                self.records[n] = rec
-                if rec.parent is not None:
-                    self.claimed.add(rec.parent)
-                    self.heads.pop(rec.parent, None)
+        # Parse on every sighting: a worker may redraw its proposal (and rewrite the
+        # record) while the trial runs; the record of a finished trial is final.
+        rec = parse_record(trial, self.grid)
+        if rec is not None:
+            self.records[n] = rec
+            if rec.parent is not None:
+                self.claimed.add(rec.parent)
+                self.heads.pop(rec.parent, None)
         state = self._state_of(trial, rec)
         if trial.state in _FINISHED:
             self.unfinished.discard(n)
