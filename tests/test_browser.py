@@ -104,6 +104,7 @@ def test_dashboard_shows_the_agent(served_study: tuple[str, optuna.Study]) -> No
     except ImportError:
         require(False, "playwright is not installed")
     base, study = served_study
+    expect.set_options(timeout=30_000)  # generous: CI machines can be heavily loaded
     study_url = f"{base}/dashboard/studies/{study._study_id}"
     ARTIFACTS.mkdir(exist_ok=True)
     shots = {}
@@ -113,7 +114,7 @@ def test_dashboard_shows_the_agent(served_study: tuple[str, optuna.Study]) -> No
         )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(20_000)
+            page.set_default_timeout(30_000)
 
             # The study page: optuna-dashboard's own plots and the published figures.
             page.goto(study_url)
