@@ -73,7 +73,7 @@ def served_study(tmp_path: Path) -> Iterator[tuple[str, optuna.Study]]:
     publish(study)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             if server.poll() is not None:
                 pytest.fail(f"dashboard exited: {(tmp_path / 'server.log').read_text()}")
