@@ -1,15 +1,14 @@
 """Open a storage in optuna-dashboard, with the Q-learning agent's view of each study.
 
-:func:`publish` writes what the agent has learned into the study itself (Plotly
-figures and a Markdown note kept in the study's system attributes), where
-optuna-dashboard shows them on the study's page: the greedy value
-``max_a Q(s, a)`` over two parameters with the greedy policy as arrows, the visit
-counts, epsilon and reward per trial, and the sampler's settings.
-:class:`DashboardCallback` refreshes the views during ``study.optimize``.
+publish(study) writes what the agent has learned into the study itself, where
+optuna-dashboard shows it on the study's page: the greedy value max_a Q(s, a)
+over two parameters with the greedy moves as arrows, the visit counts, epsilon
+and reward per trial, and a note with the sampler's settings and greedy policy.
+DashboardCallback refreshes these views during study.optimize.
 
-The ``optuna-qlearn dashboard STORAGE`` command serves a storage (an RDB URL such
-as ``sqlite:///study.db``, a SQLite file, a journal file or a ``redis://`` URL)
-on 127.0.0.1; ``--publish`` refreshes the agent's views of its studies first.
+The command serves a storage (an RDB URL such as sqlite:///study.db, a SQLite
+file, a journal file or a redis:// URL) on 127.0.0.1; --publish refreshes the
+Q-learning views of its studies first.
 """
 
 from __future__ import annotations
