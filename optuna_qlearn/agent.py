@@ -11,6 +11,13 @@ the original design the path is one move. With ``walk_known=True`` the agent
 never spends a trial on a point that was already evaluated: when a move lands on
 a known point it keeps walking, and the transitions through known points are
 learned from their stored values exactly like real ones (replay applies them).
+
+Q-values only generalize along tried moves, so the agent also keeps a global
+model of where good points lie (:class:`~optuna_qlearn.prior.GridPrior`, a
+factorized good-vs-rest density ratio over grid indices). It scores moves into
+unvisited points (``model_scores``) and picks some episode restarts
+(``model_restart_prob``). It lives on the decision side only: learning (the
+Q-table) still depends only on the trials in number order.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from optuna_qlearn.prior import GridPrior, n_good
 from optuna_qlearn.qlearning import MoveSet, QTable, State, epsilon_at, epsilon_greedy
 from optuna_qlearn.rewards import RewardModel
 
@@ -47,6 +55,18 @@ class AgentConfig:
             ``restart_top_k`` best points instead of a uniformly random point.
         restart_top_k: How many of the best points restarts choose among.
         max_walk: Longest walk through known points before a random restart.
+        n_startup: New episodes are one-step episodes at uniformly random points
+            until this many points are evaluated (0 in the original design).
+        model_scores: Score an untried move into an *unvisited* point by the global
+            model's prediction ``tanh(model_scale * score)`` instead of ``q_init``.
+        model_restart_prob: Probability that a new episode starts at the best of
+            ``model_candidates`` unvisited points drawn from the model's good-point
+            density (checked before ``restart_best_prob``).
+        model_candidates: Candidates drawn per model restart.
+        model_gamma: Fraction of evaluated points the model counts as good.
+        model_max_good: Most points the model counts as good.
+        model_scale: Temperature of the model's predicted reward.
+        model_bandwidth: Kernel width of the model on ordered axes (fraction of the axis).
     """
 
     alpha: float = 0.5
@@ -54,7 +74,7 @@ class AgentConfig:
     epsilon: float = 0.3
     epsilon_min: float = 0.05
     epsilon_decay: float = 0.98
-    episode_length: int = 10
+    episode_length: int = 5
     reward: str = "rank"
     q_init: float = 0.0
     walk_known: bool = True
@@ -62,6 +82,14 @@ class AgentConfig:
     restart_best_prob: float = 0.8
     restart_top_k: int = 5
     max_walk: int = 64
+    n_startup: int = 10
+    model_scores: bool = True
+    model_restart_prob: float = 0.5
+    model_candidates: int = 24
+    model_gamma: float = 0.15
+    model_max_good: int = 25
+    model_scale: float = 0.5
+    model_bandwidth: float = 0.1
 
     def __post_init__(self) -> None:
         checks = {
@@ -74,6 +102,13 @@ class AgentConfig:
             "restart_best_prob": 0.0 <= self.restart_best_prob <= 1.0,
             "restart_top_k": self.restart_top_k >= 1,
             "max_walk": self.max_walk >= 1,
+            "n_startup": self.n_startup >= 0,
+            "model_restart_prob": 0.0 <= self.model_restart_prob <= 1.0,
+            "model_candidates": self.model_candidates >= 1,
+            "model_gamma": 0.0 < self.model_gamma <= 1.0,
+            "model_max_good": self.model_max_good >= 1,
+            "model_scale": self.model_scale > 0.0,
+            "model_bandwidth": self.model_bandwidth > 0.0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -135,9 +170,17 @@ class QLearningAgent:
         moves: The action space.
         config: Hyperparameters.
         minimize: Whether lower objective values are better.
+        categorical: Per axis, whether it is unordered (the global model does not
+            smooth across its values); all ordered when ``None``.
     """
 
-    def __init__(self, moves: MoveSet, config: AgentConfig, minimize: bool = True) -> None:
+    def __init__(
+        self,
+        moves: MoveSet,
+        config: AgentConfig,
+        minimize: bool = True,
+        categorical: Sequence[bool] | None = None,
+    ) -> None:
         self.moves = moves
         self.config = config
         self.table = QTable(moves.n_actions, q_init=config.q_init)
@@ -151,6 +194,10 @@ class QLearningAgent:
         self.known: dict[State, float] = {}
         self.failed: set[State] = set()
         self._best: list[tuple[float, int, State]] = []  # (sign * value, number, state)
+        self.prior = GridPrior(
+            [int(n) for n in moves.shape], categorical, bandwidth=config.model_bandwidth
+        )
+        self._prior_n = -1  # number of known points at the last fit
 
     # ----------------------------------------------------------------- learning
     @property
@@ -226,6 +273,7 @@ class QLearningAgent:
         if state not in self.known:
             self.known[state] = value
             bisect.insort(self._best, (self.sign * value, number, state))
+            self.prior.add(state)
 
     # ---------------------------------------------------------------- deciding
     def best_states(self, k: int) -> list[State]:
@@ -233,18 +281,52 @@ class QLearningAgent:
         return [s for _, _, s in self._best[:k]]
 
     def _scores(self, state: State) -> list[float]:
-        """Q-values used to choose at ``state``; with ``dyna``, an untried move into a
-        known point scores the reward that point's stored value would give."""
+        """Q-values used to choose at ``state``. An untried move scores, with ``dyna``,
+        the reward a known point's stored value would give and, with ``model_scores``,
+        the global model's prediction for an unvisited point."""
+        c = self.config
         scores: list[float] = self.table.get(state).tolist()
-        if self.config.dyna:
+        use_model = c.model_scores and self.prior.fitted
+        if c.dyna or use_model:
             visits = self.table.visits.get(state)
             prev = self.known.get(state)
+            base = self.prior.score(state) if use_model else 0.0
+            ratio = self.prior.log_ratio
             for a, nxt in self.moves.neighbours(state):
                 if visits is None or visits[a] == 0:
                     value = self.known.get(nxt)
                     if value is not None:
-                        scores[a] = self.rewards.reward(value, prev)
+                        if c.dyna:
+                            scores[a] = self.rewards.reward(value, prev)
+                    elif use_model:
+                        # A move changes few axes: update the score axis by axis.
+                        score = base
+                        for i, (si, ni) in enumerate(zip(state, nxt)):
+                            if si != ni:
+                                score += ratio[i][ni] - ratio[i][si]
+                        scores[a] = math.tanh(c.model_scale * score)
         return scores
+
+    def _fit_prior(self) -> None:
+        """Refit the global model if points were evaluated since the last fit."""
+        c = self.config
+        n = len(self._best)
+        if n >= 2 and n != self._prior_n and (c.model_scores or c.model_restart_prob > 0):
+            k = n_good(n, c.model_gamma, c.model_max_good)
+            self.prior.fit([s for _, _, s in self._best[:k]])
+            self._prior_n = n
+
+    def _model_state(self, rng: np.random.RandomState, busy: set[State]) -> State | None:
+        """The best-scoring unvisited point among candidates drawn from the model."""
+        best: State | None = None
+        best_score = -math.inf
+        for s in self.prior.sample(rng, self.config.model_candidates):
+            if s in self.known or s in busy or s in self.failed:
+                continue
+            score = self.prior.score(s)
+            if score > best_score:
+                best, best_score = s, score
+        return best
 
     def _random_unvisited(
         self, rng: np.random.RandomState, busy: set[State], shape: Sequence[int]
@@ -277,11 +359,23 @@ class QLearningAgent:
         eps = self.epsilon
         busy_set = set(busy)
         shape = tuple(int(n) for n in self.moves.shape)
+        self._fit_prior()
         if head is not None and head[2] + 1 < c.episode_length:
             parent: int | None = head[0]
             current, step_index, reason = head[1], head[2] + 1, "move"
         else:
             parent, step_index = None, 0
+            if len(self.known) < c.n_startup:
+                # A start-up trial is a one-step episode: its step index is the last.
+                state = self._random_unvisited(rng, busy_set, shape)
+                last = c.episode_length - 1
+                return Proposal(state, None, True, last, [], eps, None, True, "startup")
+            if self.prior.fitted and rng.random_sample() < c.model_restart_prob:
+                model_state = self._model_state(rng, busy_set)
+                if model_state is not None:
+                    return Proposal(
+                        model_state, None, True, 0, [], eps, None, False, "restart-model"
+                    )
             if self.known and rng.random_sample() < c.restart_best_prob:
                 top = self.best_states(c.restart_top_k)
                 current, reason = top[rng.randint(len(top))], "restart-best"
