@@ -94,10 +94,13 @@ def worker(
     delay = start_at - time.time()
     if delay > 0:
         time.sleep(delay)
+    cpu = time.process_time()
     study.optimize(
         objective_factory(objective_ms),
         callbacks=[MaxTrialsCallback(n_trials, states=None)],
     )
+    # CPU seconds this worker spent in Optuna + sampler + storage client (sleep excluded).
+    study.set_user_attr(f"cpu_s:{seed}", time.process_time() - cpu)
 
 
 @dataclass
@@ -112,6 +115,7 @@ class Run:
     span_s: float
     trials_per_s: float
     ideal_per_s: float
+    cpu_ms_per_trial: float
     repeated_points: int
     forked_episodes: int
 
@@ -156,6 +160,7 @@ def measure(
         if isinstance(t.system_attrs.get(KEY_RECORD), dict)
     ]
     forked = sum(1 for a, b in itertools.combinations(parents, 2) if a is not None and a == b)
+    cpu_s = sum(v for k, v in study.user_attrs.items() if k.startswith("cpu_s:"))
     if not args.keep:
         optuna.delete_study(study_name=name, storage=storage)
     return Run(
@@ -167,6 +172,7 @@ def measure(
         span_s=span,
         trials_per_s=len(finished) / span,
         ideal_per_s=n_workers * 1000.0 / args.objective_ms,
+        cpu_ms_per_trial=1000.0 * cpu_s / len(finished),
         repeated_points=repeated,
         forked_episodes=forked,
     )
@@ -200,9 +206,11 @@ def report(runs: list[Run], args: argparse.Namespace, load: tuple[float, float])
         + " | ".join(f"{s} trials/s" for s in samplers)
         + " | "
         + " | ".join(f"{s} efficiency" for s in samplers)
+        + " | "
+        + " | ".join(f"{s} CPU ms/trial" for s in samplers)
         + " | qlearn repeated points "
         "| qlearn forked episodes |",
-        "|---:|---:|" + "---:|" * (2 * len(samplers)) + "---:|---:|",
+        "|---:|---:|" + "---:|" * (3 * len(samplers)) + "---:|---:|",
     ]
     for w in workers:
         cells = [str(w), f"{w * 1000.0 / args.objective_ms:.0f}"]
@@ -212,6 +220,9 @@ def report(runs: list[Run], args: argparse.Namespace, load: tuple[float, float])
             cells.append(_median_iqr(tps))
             effs.append(f"{100 * statistics.median(tps) / (w * 1000.0 / args.objective_ms):.0f}%")
         cells += effs
+        for s in samplers:
+            cpu = [r.cpu_ms_per_trial for r in runs if r.sampler == s and r.workers == w]
+            cells.append(_median_iqr(cpu))
         q = [r for r in runs if r.sampler == "qlearn" and r.workers == w]
         cells.append(", ".join(str(r.repeated_points) for r in q) or "-")
         cells.append(", ".join(str(r.forked_episodes) for r in q) or "-")
@@ -219,6 +230,8 @@ def report(runs: list[Run], args: argparse.Namespace, load: tuple[float, float])
     lines += [
         "",
         "Efficiency: median trials/s over the ideal (every worker always evaluating). "
+        "CPU ms/trial: CPU time of the worker processes (Optuna, sampler, database client; "
+        "the sleep excluded; PostgreSQL's own CPU not counted) per finished trial. "
         "Repeated points and forked episodes are listed per repeat.",
         "",
     ]
@@ -256,7 +269,8 @@ def main(argv: list[str] | None = None) -> None:
                 print(
                     f"{s:>7} workers={n_workers} repeat={repeat}: {run.trials} trials in "
                     f"{run.span_s:.1f} s = {run.trials_per_s:.1f} trials/s "
-                    f"(ideal {run.ideal_per_s:.0f}), repeated points {run.repeated_points}, "
+                    f"(ideal {run.ideal_per_s:.0f}), CPU {run.cpu_ms_per_trial:.0f} ms/trial, "
+                    f"repeated points {run.repeated_points}, "
                     f"forked episodes {run.forked_episodes}",
                     flush=True,
                 )
