@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import REPO_ROOT
@@ -44,3 +47,51 @@ def test_docs_build_without_warnings(tmp_path: Path) -> None:
         if md.stem != "index":
             assert f'href="{md.stem}.html"' in index, f"{md.name} is not in the toctree"
     assert (out / "_images" / "dashboard.png").is_file()
+
+
+def _split_cell(cell: str) -> list[str]:
+    """Split a table cell on commas outside parentheses."""
+    parts, depth, current = [], 0, ""
+    for ch in cell:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    parts.append(current.strip())
+    return [p for p in parts if p]
+
+
+def _literal(token: str) -> Any:
+    value = ast.literal_eval(token.strip("`"))
+    return list(value) if isinstance(value, tuple) else value
+
+
+def test_settings_table_matches_the_code() -> None:
+    """The defaults in how-it-works.md are those of the code (and of the seed preset)."""
+    from optuna_qlearn import QLearningSampler
+    from optuna_qlearn.dashboard import sampler_settings
+
+    defaults = sampler_settings(QLearningSampler())
+    seed = sampler_settings(QLearningSampler(preset="seed"))
+    signature = inspect.signature(QLearningSampler.__init__).parameters
+    text = (DOCS / "how-it-works.md").read_text(encoding="utf-8")
+    table = text[text.index("| setting | default |") :].split("\n\n")[0].splitlines()[2:]
+    checked = 0
+    for row in table:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        names = [n.strip("`") for n in _split_cell(cells[0])]
+        values = [_literal(v) for v in _split_cell(cells[1])]
+        presets = [_literal(v) for v in _split_cell(cells[2])] if cells[2] else []
+        assert len(values) == len(names), row
+        for i, name in enumerate(names):
+            if name in defaults:
+                assert defaults[name] == values[i], f"{name}: docs say {values[i]!r}"
+                expected_seed = presets[i] if i < len(presets) else values[i]
+                assert seed[name] == expected_seed, f"{name} with preset='seed'"
+            else:
+                assert signature[name].default == values[i], name
+            checked += 1
+    assert checked >= 15
