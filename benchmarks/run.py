@@ -10,11 +10,13 @@ One study is one (problem, sampler, seed), named ``problem:sampler:seed``; the
 reported budgets (50, 100, 200 trials) are prefixes of it, which is exact for
 every sampler here since none of them knows the trial budget in advance. A
 worker optimizes in memory (so storage latency does not pollute the sampler's
-CPU time) and copies the finished study into the shared storage (a journal
-file, ``build/bench/bench.journal`` by default, or any RDB URL such as
-``sqlite:///bench.db``), where ``optuna-dashboard build/bench/bench.journal``
-browses it (a journal append costs ~1 ms per trial, SQLite's ORM ~7 ms).
-Re-running the same command skips the studies already complete with the same code version (see
+CPU time) and returns the trials; the main process alone writes them to the
+storage (a journal file, ``build/bench/bench.journal`` by default, or any RDB
+URL such as ``sqlite:///bench.db``), where ``optuna-dashboard
+build/bench/bench.journal`` browses it (a journal append costs ~1 ms per trial,
+SQLite's ORM ~7 ms). Trial system attributes longer than 2,000 characters
+(CMA-ES's pickled optimizer state) are not stored. Re-running the same command
+skips the studies already complete with the same code version (see
 :func:`benchmarks.samplers.sampler_version`); asking for more trials than stored
 extends the stored study.
 
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
+import copy
 import multiprocessing
 import os
 import sqlite3
@@ -42,6 +44,8 @@ from typing import Any
 
 #: Attribute holding a study's summary.
 KEY = "bench"
+#: Longer trial system attributes (CMA-ES's pickled optimizer state) are not stored.
+MAX_SYSTEM_ATTR = 2000
 DEFAULT_STORAGE = "journal:build/bench/bench.journal"
 DEFAULT_OUT = "benchmarks/results"
 QUICK_SAMPLERS = ("qlearn", "qlearn-seed", "tpe", "random")
@@ -56,9 +60,8 @@ class Task:
     seed: int
     trials: int
     version: str
-    storage: str
-    existing: int = 0  # trials already stored with the same version (extended)
-    replace: bool = False  # a stored study of another version must be deleted
+    previous: tuple[Any, ...] = ()  # stored trials of the same version, to extend
+    previous_ms: tuple[float, ...] = ()
 
     @property
     def study_name(self) -> str:
@@ -112,9 +115,6 @@ def stored_summaries(storage: Any) -> dict[str, dict[str, Any]]:
 
 
 # ----------------------------------------------------------------------------- worker
-_STORAGES: dict[str, Any] = {}
-
-
 def _init_worker() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
@@ -202,8 +202,24 @@ def summarize(
     return regret, unique, failed
 
 
-def run_task(task: Task) -> dict[str, Any]:
-    """Run one study in memory, then store it; returns its summary."""
+def _slim(trial: Any) -> Any:
+    """``trial`` without system attributes over :data:`MAX_SYSTEM_ATTR` characters."""
+    import json
+
+    big = [k for k, v in trial.system_attrs.items() if len(json.dumps(v)) > MAX_SYSTEM_ATTR]
+    if not big:
+        return trial
+    trial = copy.copy(trial)
+    trial.system_attrs = {k: v for k, v in trial.system_attrs.items() if k not in big}
+    return trial
+
+
+def run_task(task: Task) -> tuple[dict[str, Any], list[Any]]:
+    """Run one study in memory (continuing ``task.previous``).
+
+    Returns:
+        ``(summary, trials)``: the study's summary and its trials, slimmed.
+    """
     import numpy as np
     import optuna
 
@@ -212,33 +228,22 @@ def run_task(task: Task) -> dict[str, Any]:
 
     problem = get_problem(task.problem)
     _ = problem.table  # build outside the timed region
-    storage = _STORAGES.get(task.storage)
-    if storage is None:
-        storage = _STORAGES[task.storage] = open_storage(task.storage)
-    memory = optuna.storages.InMemoryStorage()
-    name = task.study_name
-    previous_ms: list[float] = []
-    if task.existing:
-        optuna.copy_study(from_study_name=name, from_storage=storage, to_storage=memory)
-        old = optuna.load_study(study_name=name, storage=memory).user_attrs.get(KEY, {})
-        previous_ms = list(old.get("sampler_ms", []))
     timed = _make_timed(make_sampler(task.sampler, task.seed))
-    study = optuna.create_study(
-        study_name=name, storage=memory, sampler=timed, direction="minimize", load_if_exists=True
-    )
+    study = optuna.create_study(sampler=timed, direction="minimize")
+    study.add_trials(task.previous)
     salt = zlib.crc32(task.problem.encode())
 
     def objective(trial: optuna.Trial) -> float:
         idx = problem.suggest(trial)
         return problem.observe(idx, np.random.default_rng([salt, task.seed, trial.number]))
 
-    n_before = len(study.trials)
+    n_before = len(task.previous)
     wall0 = time.perf_counter()
     study.optimize(objective, n_trials=max(0, task.trials - n_before))
     wall = time.perf_counter() - wall0
     trials = study.get_trials(deepcopy=False)
     regret, unique, failed = summarize(task.problem, trials, task.seed)
-    ms = previous_ms[:n_before] + [
+    ms = list(task.previous_ms[:n_before]) + [
         round(1000.0 * timed.cpu.get(t.number, 0.0), 4) for t in trials[n_before:]
     ]
     summary = {
@@ -255,20 +260,19 @@ def run_task(task: Task) -> dict[str, Any]:
         "failed": failed,
         "wall_s": round(wall, 3),
     }
+    return summary, [_slim(t) for t in trials]
+
+
+def store(storage: Any, summary: dict[str, Any], trials: Sequence[Any]) -> None:
+    """Write one finished study (replacing a stored one of the same name)."""
+    import optuna
+
+    name = study_name(summary["problem"], summary["sampler"], summary["seed"])
+    with contextlib.suppress(KeyError):
+        optuna.delete_study(study_name=name, storage=storage)
+    study = optuna.create_study(study_name=name, storage=storage, direction="minimize")
+    study.add_trials(trials)
     study.set_user_attr(KEY, summary)
-    for attempt in range(20):
-        try:
-            if task.existing or task.replace:
-                with contextlib.suppress(KeyError):
-                    optuna.delete_study(study_name=name, storage=storage)
-            optuna.copy_study(from_study_name=name, from_storage=memory, to_storage=storage)
-            break
-        except Exception as err:  # a lock timeout or a concurrent write: retry
-            if attempt == 19:
-                raise
-            logging.getLogger(__name__).warning("Storing %s failed (%s); retrying.", name, err)
-            time.sleep(1.0 + attempt)
-    return summary
 
 
 # ----------------------------------------------------------------------------- planning
@@ -336,7 +340,7 @@ def plan(
     samplers: Sequence[str],
     seeds: Sequence[int],
     trials: int,
-    storage_url: str,
+    storage: Any,
     stored: dict[str, dict[str, Any]],
 ) -> tuple[list[Task], int]:
     """The tasks still to run, seed-major (so an interrupted run covers all problems).
@@ -351,42 +355,50 @@ def plan(
     for seed in seeds:
         for problem in problems:
             for sampler in samplers:
-                old = stored.get(study_name(problem, sampler, seed))
+                name = study_name(problem, sampler, seed)
+                old = stored.get(name)
                 version = versions[sampler]
                 same = old is not None and old.get("version") == version
                 if same and old is not None and int(old.get("n_trials", 0)) >= trials:
                     skipped += 1
                     continue
-                existing = int(old.get("n_trials", 0)) if same and old is not None else 0
-                tasks.append(
-                    Task(problem, sampler, seed, trials, version, storage_url, existing,
-                         replace=old is not None and not same)
-                )  # fmt: skip
+                previous: tuple[Any, ...] = ()
+                previous_ms: tuple[float, ...] = ()
+                if same and old is not None:
+                    sid = storage.get_study_id_from_name(name)
+                    previous = tuple(storage.get_all_trials(sid, deepcopy=False))
+                    previous_ms = tuple(old.get("sampler_ms", ()))
+                tasks.append(Task(problem, sampler, seed, trials, version, previous, previous_ms))
     return tasks, skipped
 
 
-def execute(tasks: Sequence[Task], workers: int, progress: bool = True) -> list[dict[str, Any]]:
-    """Run ``tasks`` in ``workers`` processes (in this process when 1)."""
+def execute(
+    tasks: Sequence[Task], workers: int, storage: Any, progress: bool = True
+) -> list[dict[str, Any]]:
+    """Run ``tasks`` in ``workers`` processes (in this process when 1); this process
+    is the only one writing to ``storage``."""
     from tqdm import tqdm
 
     results = []
     bar = tqdm(total=len(tasks), disable=not progress, unit="study", file=sys.stderr)
+
+    def done(summary: dict[str, Any], trials: list[Any]) -> None:
+        store(storage, summary, trials)
+        results.append(summary)
+        bar.set_postfix_str(
+            study_name(summary["problem"], summary["sampler"], summary["seed"]), refresh=False
+        )
+        bar.update()
+
     if workers <= 1:
         _init_worker()
         for task in tasks:
-            results.append(run_task(task))
-            bar.set_postfix_str(task.study_name, refresh=False)
-            bar.update()
+            done(*run_task(task))
     else:
         ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(workers, initializer=_init_worker) as pool:
-            for summary in pool.imap_unordered(run_task, tasks):
-                results.append(summary)
-                bar.set_postfix_str(
-                    study_name(summary["problem"], summary["sampler"], summary["seed"]),
-                    refresh=False,
-                )
-                bar.update()
+            for summary, trials in pool.imap_unordered(run_task, tasks):
+                done(summary, trials)
     bar.close()
     return results
 
@@ -447,8 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --trials, --workers and --budgets must be positive.", file=sys.stderr)
         return 2
     storage = open_storage(args.storage)
-    tasks, skipped = plan(problems, samplers, seeds, trials, args.storage,
-                          stored_summaries(storage))  # fmt: skip
+    tasks, skipped = plan(problems, samplers, seeds, trials, storage, stored_summaries(storage))
     print(
         f"{len(problems)} problems x {len(samplers)} samplers x {len(seeds)} seeds, "
         f"{trials} trials: {len(tasks)} studies to run, {skipped} already complete "
@@ -457,10 +468,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.dry_run:
         for t in tasks:
-            print(t.study_name, f"extend from {t.existing}" if t.existing else "")
+            print(t.study_name, f"extend from {len(t.previous)}" if t.previous else "")
         return 0
     t0 = time.perf_counter()
-    execute(tasks, args.workers, progress=not args.no_progress)
+    execute(tasks, args.workers, storage, progress=not args.no_progress)
     print(f"ran {len(tasks)} studies in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     if not args.no_report:
         from benchmarks.report import write_report
