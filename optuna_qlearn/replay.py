@@ -35,6 +35,9 @@ KEY_STALE = "qlearn:stale"
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
+#: Open episode ends remembered for continuation (more than enough for many workers).
+_MAX_HEADS = 64
+
 
 @dataclass(frozen=True)
 class Record:
@@ -222,8 +225,14 @@ class StudyReplay:
             value = trial_value(trial)
             self.agent.note_finished(n, state, value)
             step = rec.step if rec is not None else 0
-            if value is not None and n not in self.claimed:
+            if (
+                value is not None
+                and n not in self.claimed
+                and step + 1 < self.agent.config.episode_length
+            ):
                 self.heads[n] = (state, step)
+                if len(self.heads) > _MAX_HEADS:  # abandoned episodes: forget the oldest
+                    del self.heads[min(self.heads)]
         else:
             self.unfinished.add(n)
             if state is not None:
