@@ -9,6 +9,7 @@ each study is topped up to ``--trials`` finished trials.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -85,7 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", default=DEFAULT_STORAGE, help=f"default {DEFAULT_STORAGE}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--samplers", default=",".join(SAMPLERS), help="comma-separated subset of " + "/".join(SAMPLERS)
+        "--samplers",
+        default=",".join(SAMPLERS),
+        help="comma-separated subset of " + "/".join(SAMPLERS),
     )
     parser.add_argument("--fresh", action="store_true", help="delete the demo studies first")
 
@@ -118,10 +121,8 @@ def run(args: argparse.Namespace) -> int:
         for name in names:
             study_name = f"demo-{args.objective}-{name}"
             if args.fresh:
-                try:
+                with contextlib.suppress(KeyError):
                     optuna.delete_study(study_name=study_name, storage=args.storage)
-                except KeyError:
-                    pass
             study = optuna.create_study(
                 study_name=study_name,
                 storage=args.storage,
@@ -140,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
                     catch=(RuntimeError, ValueError),
                 )
             elapsed = time.perf_counter() - start
+            if isinstance(study.sampler, QLearningSampler):
+                _publish(study)
             trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             best = study.best_trial if trials else None
             rows.append(
@@ -155,7 +158,10 @@ def run(args: argparse.Namespace) -> int:
             )
     print()
     print(f"Objective: {args.objective} (minimize)   storage: {args.storage}")
-    header = f"{'sampler':<10} {'trials':>6} {'unique':>6} {'best value':>12} {'at trial':>8} {'time':>8}"
+    header = (
+        f"{'sampler':<10} {'trials':>6} {'unique':>6} {'best value':>12} "
+        f"{'at trial':>8} {'time':>8}"
+    )
     print(header)
     print("-" * len(header))
     for r in sorted(rows, key=lambda r: r["best"]):
@@ -167,6 +173,18 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"best {r['sampler']}: {r['params']}")
     print()
-    print("Open the studies in optuna-dashboard:")
+    print("Open the studies in optuna-dashboard (the Q-learning study carries the agent's view):")
     print(f"  optuna-qlearn dashboard {args.storage}")
     return 0
+
+
+def _publish(study: optuna.Study) -> None:
+    """Write the agent's heatmaps and notes into the study when optuna-dashboard is installed."""
+    try:
+        from optuna_qlearn.dashboard import publish
+    except ImportError:  # pragma: no cover - the dashboard extra is optional
+        return
+    try:
+        publish(study)
+    except ImportError:
+        return
