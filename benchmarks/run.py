@@ -218,8 +218,22 @@ def run_task(task: Task) -> tuple[dict[str, Any], list[Any]]:
     """Run one study in memory (continuing ``task.previous``).
 
     Returns:
-        ``(summary, trials)``: the study's summary and its trials, slimmed.
+        ``(summary, trials)``: the study's summary and its trials, slimmed; when the
+        sampler refuses the problem (for example ``preset="seed"``'s ``3**d`` joint
+        moves above 8 parameters), a summary with an ``error`` and no trials.
     """
+    try:
+        return _run_task(task)
+    except Exception as err:
+        return {
+            "problem": task.problem,
+            "sampler": task.sampler,
+            "seed": task.seed,
+            "error": f"{type(err).__name__}: {err}",
+        }, []
+
+
+def _run_task(task: Task) -> tuple[dict[str, Any], list[Any]]:
     import numpy as np
     import optuna
 
@@ -382,8 +396,19 @@ def execute(
     results = []
     bar = tqdm(total=len(tasks), disable=not progress, unit="study", file=sys.stderr)
 
+    errors: dict[str, int] = {}
+
     def done(summary: dict[str, Any], trials: list[Any]) -> None:
-        store(storage, summary, trials)
+        if "error" in summary:
+            if summary["error"] not in errors:
+                print(
+                    f"\n{summary['problem']}:{summary['sampler']} failed (not stored): "
+                    f"{summary['error']}",
+                    file=sys.stderr,
+                )
+            errors[summary["error"]] = errors.get(summary["error"], 0) + 1
+        else:
+            store(storage, summary, trials)
         results.append(summary)
         bar.set_postfix_str(
             study_name(summary["problem"], summary["sampler"], summary["seed"]), refresh=False
