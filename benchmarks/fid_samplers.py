@@ -63,6 +63,27 @@ def make_objective(name: str, data: str) -> Callable[[Any], float]:
     raise ValueError(f"unknown objective {name!r}; choose vae or dgmm")
 
 
+def code_version() -> str:
+    """``git describe``-style version of the checkout, marking uncommitted sampler files."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "optuna_qlearn"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        ).stdout.split("\n")
+    except OSError:
+        return "unknown"
+    changed = sorted(line[3:] for line in dirty if line.strip())
+    return head + (f" + uncommitted changes in {', '.join(changed)}" if changed else "")
+
+
 def run_one(objective: Callable[[Any], float], sampler: str, seed: int, trials: int) -> dict:
     """One study; returns its values, best-so-far curve and params."""
     import optuna
@@ -125,6 +146,8 @@ def write_markdown(path: Path, rows: list[dict], meta: dict) -> None:
         "# FID workload: QLearningSampler vs TPE vs Random",
         "",
         f"Command: `{meta['command']}`",
+        "",
+        f"Code: {meta.get('code', 'unknown')}.",
         "",
         f"{meta['seeds']} sampler seeds x {meta['trials']} trials per study; objectives' training "
         "seed fixed at 0 (value deterministic per grid point, cached and replayed on revisits). "
@@ -224,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m benchmarks.fid_samplers " + " ".join(argv or sys.argv[1:]),
         "seeds": args.seeds,
         "trials": args.trials,
+        "code": code_version(),
         "machine": (
             f"{platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}"
         ),
