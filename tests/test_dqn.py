@@ -245,9 +245,11 @@ def test_online_mode_capacity_one_learns() -> None:
     assert len(agent.learner.memory) == 1
     assert agent.learner.n_optim_steps >= 50
     assert math.isfinite(agent.learner.last_loss)
-    random = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    random.optimize(five_params, n_trials=60)
-    assert study.best_value < random.best_value
+    # The memory holds the latest move only; training on it fits its reward.
+    memory = agent.learner.memory.contents()
+    s, a, r = memory["states"], int(memory["actions"][0]), float(memory["rewards"][0])
+    agent.learner.train(300)
+    assert agent.learner.q_values(s)[0, a] == pytest.approx(r, abs=0.05)
 
 
 def test_never_repeats_and_policy_views(tmp_path: Path) -> None:
@@ -335,7 +337,7 @@ def test_resume_in_new_process_rebuilds_replay_memory_and_network(tmp_path: Path
     assert isinstance(agent, DQNAgent)
     saved = np.load(out, allow_pickle=False)
     contents = agent.learner.memory.contents()
-    assert len(contents["actions"]) >= 15
+    assert len(contents["actions"]) >= 5
     for key, value in contents.items():
         np.testing.assert_array_equal(value, saved[key], err_msg=key)
     for i, p in enumerate(agent.learner.policy.parameters()):
