@@ -259,7 +259,7 @@ def test_four_workers_share_one_study(shared_study: SharedStudy, tmp_path: Path)
     # No worker dies here: never skip a slow trial as abandoned. (With the default
     # stale_after=64, a worker starved for seconds -- e.g. waiting for the journal
     # file lock on a loaded machine -- has its live trial skipped for learning.)
-    settings = {"stale_after": 100_000}
+    settings: dict[str, Any] = {"stale_after": 100_000}
     specs = [
         {"sampler": settings, "mode": "fixed", "n_trials": per_worker, "wait_finished": N_TRIALS}
         for _ in range(N_WORKERS)
@@ -334,7 +334,7 @@ def test_killed_worker_with_heartbeat_is_failed_and_learning_goes_on(tmp_path: P
     shared = _create(storage)
     try:
         # A huge stale_after: only the heartbeat can unblock learning here.
-        settings = {"stale_after": 100_000}
+        settings: dict[str, Any] = {"stale_after": 100_000}
         victim = {"sampler": settings, "mode": "fixed", "n_trials": 20, "die_on_trial": 3}
         survivor = {
             "sampler": settings,
@@ -379,7 +379,7 @@ def test_killed_worker_with_heartbeat_is_failed_and_learning_goes_on(tmp_path: P
 def test_killed_worker_without_heartbeat_goes_stale(tmp_path: Path) -> None:
     shared = _create(_storage_spec("journal_file", tmp_path))
     stale_after = 16
-    settings = {"stale_after": stale_after}
+    settings: dict[str, Any] = {"stale_after": stale_after}
     victim = {"sampler": settings, "mode": "fixed", "n_trials": 20, "die_on_trial": 3}
     survivor = {
         "sampler": settings,
