@@ -440,10 +440,23 @@ def write_report(
     return written
 
 
+def _rank_rows(rank: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    samplers = rank["samplers"]
+    order = sorted(samplers, key=lambda s: rank["mean_rank"][s])
+    fams = list(rank["family_rank"])
+    rows = [
+        [f"`{s}`", f"**{rank['mean_rank'][s]:.2f}** [{rank['ci95'][s][0]:.2f}, "
+         f"{rank['ci95'][s][1]:.2f}]"]
+        + [f"{rank['family_rank'][f][s]:.2f}" for f in fams]
+        + [_fmt(summary.get(s, {}).get("median_normalized_regret", math.nan))]
+        for s in order
+    ]  # fmt: skip
+    return _table(["sampler", "mean rank [95% CI]", *fams, "normalized regret"], rows)
+
+
 def _readme(res: Results, budgets: Sequence[int], chosen: tuple[int, dict[str, Any]],
             main: Sequence[str]) -> str:  # fmt: skip
     b, numbers = chosen
-    rank = numbers.get("rank_full") or numbers.get("rank") or {}
     lines = [
         "# Benchmark results",
         "",
@@ -456,23 +469,30 @@ def _readme(res: Results, budgets: Sequence[int], chosen: tuple[int, dict[str, A
         "",
         f"## Summary at {b} trials",
         "",
+        "Mean rank (1 = best, ties averaged, 95% hierarchical-bootstrap interval), mean "
+        "rank per family, and the median over problems of the regret normalized to "
+        "RandomSampler's.",
+        "",
     ]
-    if rank:
-        samplers = rank["samplers"]
-        order = sorted(samplers, key=lambda s: rank["mean_rank"][s])
-        fams = list(rank["family_rank"])
-        rows = [
-            [f"`{s}`", f"**{rank['mean_rank'][s]:.2f}** [{rank['ci95'][s][0]:.2f}, "
-             f"{rank['ci95'][s][1]:.2f}]"]
-            + [f"{rank['family_rank'][f][s]:.2f}" for f in fams]
-            + [_fmt(numbers["summary"].get(s, {}).get("median_normalized_regret", math.nan))]
-            for s in order
-        ]  # fmt: skip
+    tables = [("rank_full", "Samplers run on every (problem, seed) cell"),
+              ("rank", "All samplers, on the cells they share")]  # fmt: skip
+    for key, title in tables:
+        rank = numbers.get(key)
+        if not rank:
+            continue
+        n_p = len(rank["problems"])
         lines += [
-            f"Mean rank over {rank['n_cells']} (problem, seed) cells (1 = best, 95% bootstrap "
-            "interval), mean rank per family, and median regret normalized to RandomSampler:",
+            f"### {title}: {rank['n_cells']} cells, {n_p} problems",
             "",
-            *_table(["sampler", "mean rank", *fams, "normalized regret"], rows),
+            *_rank_rows(rank, numbers["summary"]),
+            "",
+        ]
+    abl = numbers.get("ablation")
+    if abl:
+        lines += [
+            f"### QLearningSampler variants and ablations: {abl['n_cells']} cells",
+            "",
+            *_rank_rows(abl, numbers["summary"]),
             "",
         ]
     lines += ["## Files", ""]

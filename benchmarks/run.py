@@ -483,6 +483,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if trials < 1 or args.workers < 1 or not budgets or budgets[0] < 1:
         print("error: --trials, --workers and --budgets must be positive.", file=sys.stderr)
         return 2
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(args.storage)
     tasks, skipped = plan(problems, samplers, seeds, trials, storage, stored_summaries(storage))
     print(

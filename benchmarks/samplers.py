@@ -130,10 +130,8 @@ if dqn_available():
     SAMPLERS["dqn"] = (_dqn, "DQNSampler, defaults")
 
 #: Compared in the main tables (ablations are reported separately).
-MAIN: tuple[str, ...] = tuple(
-    s for s in ("qlearn", "qlearn-seed", "tpe", "random", "cmaes", "gp", "qmc", "dqn")
-    if s in SAMPLERS
-)  # fmt: skip
+_MAIN_ORDER = ("qlearn", "qlearn-prototype", "qlearn-seed", "tpe", "random", "cmaes", "gp", "qmc")
+MAIN: tuple[str, ...] = tuple(s for s in (*_MAIN_ORDER, "dqn") if s in SAMPLERS)
 #: QLearningSampler variants, for the ablation table.
 ABLATIONS: tuple[str, ...] = tuple(s for s in SAMPLERS if s.startswith("qlearn"))
 
