@@ -47,7 +47,7 @@ KEY = "bench"
 #: Longer trial system attributes (CMA-ES's pickled optimizer state) are not stored.
 MAX_SYSTEM_ATTR = 2000
 DEFAULT_STORAGE = "journal:build/bench/bench.journal"
-DEFAULT_OUT = "benchmarks/results"
+DEFAULT_OUT = "benchmarks/results/suite"
 QUICK_SAMPLERS = ("qlearn", "qlearn-seed", "tpe", "random")
 
 
