@@ -365,11 +365,16 @@ def run_study(args: argparse.Namespace, corpus: CharCorpus, config: GPTConfig) -
         }
         _save(path, saved)
     saved["config"] = dataclasses.asdict(study_cfg)
+    if "baseline_best_val_loss" not in saved:
+        ref = train_chargpt(corpus, study_cfg, schedule="baseline", seed=0, inference_tokens=0)
+        saved["baseline_best_val_loss"] = ref.best_val_loss
     _save(path, saved)
     lines = [
         f"Study: {args.trials} trials per sampler, sampler seed {args.study_seed}, "
         "training seed 0, "
         f"{study_cfg.max_iters} iterations per trial (eval every {study_cfg.eval_interval}).",
+        f"The baseline schedule in the same setting (seed 0): best_val_loss "
+        f"{saved['baseline_best_val_loss']:.4f}.",
         "",
         "| sampler | best best_val_loss | median trial | best-so-far after 25/50/75/100% |"
         " best params |",
