@@ -14,7 +14,7 @@ Two ready-made configurations:
   job.
 * :meth:`GPTConfig.cpu` -- 2 layers, 4 heads, 128 wide, block 64, batch 16, 160 iterations
   (warmup 8), LR 2e-3 decaying to 2e-4, an evaluation every 8 iterations on 6 fixed
-  batches per split: 20 decisions for a Q-controller in about 15 s of CPU time (one thread).
+  batches per split: 20 decisions for a Q-controller; 25-45 s per run on one busy core.
   It is sized for a 2-core machine shared by several jobs; 2000 iterations at batch 32
   (``GPTConfig.cpu(batch_size=32, max_iters=2000, eval_interval=100, warmup_iters=100)``)
   is the longer variant.
