@@ -16,6 +16,7 @@ storage (so every worker skips it alike) and learning moves on.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -181,6 +182,10 @@ class StudyReplay:
         self.claimed: set[int] = set()  # trial numbers some trial continued from
         self.heads: dict[int, tuple[State, int]] = {}  # number -> (state, step)
         self.n_learned_transitions = 0
+        # RUNNING trials of other workers that have not chosen their point yet (no
+        # record, no params) -> when this process first saw them (time.monotonic()).
+        self.undecided: dict[int, float] = {}
+        self.own: set[int] = set()  # trials proposed by this process
 
     def _state_of(self, trial: FrozenTrial, rec: Record | None) -> State | None:
         if rec is not None:
@@ -216,6 +221,10 @@ class StudyReplay:
                 self.claimed.add(rec.parent)
                 self.heads.pop(rec.parent, None)
         state = self._state_of(trial, rec)
+        if trial.state in _FINISHED or state is not None or KEY_RECORD in trial.system_attrs:
+            self.undecided.pop(n, None)
+        elif n not in self.own and not trial.params:
+            self.undecided.setdefault(n, time.monotonic())
         if trial.state in _FINISHED:
             self.unfinished.discard(n)
             self.in_flight.pop(n, None)
@@ -292,6 +301,17 @@ class StudyReplay:
         self.n_learned_transitions += len(path)
 
     # ----------------------------------------------------------- decisions
+    def undecided_before(self, number: int, timeout: float) -> list[int]:
+        """Trials numbered below ``number`` still choosing their point elsewhere.
+
+        Decisions are taken in trial-number order: a trial waits until every earlier
+        trial has written its record, so it sees their points as busy and their
+        episode heads as claimed. A trial undecided for ``timeout`` seconds (its
+        worker died while sampling, or another sampler owns it) is no longer waited for.
+        """
+        now = time.monotonic()
+        return [m for m, t0 in self.undecided.items() if m < number and now - t0 < timeout]
+
     def pick_head(self) -> tuple[int, State, int] | None:
         """The most recent finished trial nobody has continued from yet."""
         if not self.heads:
@@ -307,3 +327,5 @@ class StudyReplay:
             self.heads.pop(parent, None)
         self.in_flight[number] = state
         self.unfinished.add(number)
+        self.own.add(number)
+        self.undecided.pop(number, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -12,13 +13,12 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.samplers._base import _INDEPENDENT_SAMPLING_WARNING_TEMPLATE
-from optuna.storages import InMemoryStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_qlearn.agent import AgentConfig, Proposal, QLearningAgent
 from optuna_qlearn.grid import Grid, State
 from optuna_qlearn.qlearning import MoveSet, SavedTable, load_table, save_table
-from optuna_qlearn.replay import KEY_RECORD, StudyReplay, TrialFeed, parse_record, record_attrs
+from optuna_qlearn.replay import KEY_RECORD, StudyReplay, TrialFeed, record_attrs
 
 if TYPE_CHECKING:
     from optuna.study import Study
@@ -27,9 +27,6 @@ _logger = optuna.logging.get_logger(__name__)
 
 #: Prefix of the human-readable user attributes (shown by optuna-dashboard).
 USER_ATTR_PREFIX = "qlearn:"
-
-#: How often a proposal that collides with another worker's is redrawn.
-_MAX_RACE_RETRIES = 3
 
 #: The original design, one argument away: ``QLearningSampler(preset="seed")``.
 SEED_PRESET: dict[str, Any] = {
@@ -150,6 +147,10 @@ class QLearningSampler(BaseSampler):
         warn_independent_sampling: Log a warning when the independent sampler is used.
         stale_after: Later finished trials after which a trial still RUNNING (a
             worker killed on a storage without heartbeat) is skipped for learning.
+        decision_timeout: Seconds a trial waits at most for earlier trials that other
+            workers are still sampling. Trials choose their points in trial-number
+            order, so concurrent workers never continue the same episode or evaluate
+            the same point at once; ``0`` turns the wait off.
         seed: Seed of the random number generator.
     """
 
@@ -177,6 +178,7 @@ class QLearningSampler(BaseSampler):
         independent_sampler: BaseSampler | None = None,
         warn_independent_sampling: bool = True,
         stale_after: int = 64,
+        decision_timeout: float = 2.0,
         seed: int | None = None,
     ) -> None:
         if preset not in (None, "seed"):
@@ -199,6 +201,9 @@ class QLearningSampler(BaseSampler):
         self._n_bins = n_bins
         self._max_bins = max_bins
         self._stale_after = stale_after
+        if not decision_timeout >= 0.0:
+            raise ValueError(f"decision_timeout must be >= 0 seconds, got {decision_timeout!r}.")
+        self._decision_timeout = float(decision_timeout)
         self._warm_start = load_table(warm_start) if warm_start is not None else None
         self._seed = seed
         self._rng = np.random.RandomState(seed)
@@ -248,59 +253,27 @@ class QLearningSampler(BaseSampler):
         if not search_space:
             return {}
         grid = self._grid(search_space)
-        shared = not isinstance(study._storage, InMemoryStorage)  # other processes may write
-        with self._lock:
-            view = self._view(study)
-            view.poll(study, trial.number)
-            replay = self._replay(study, view, grid, trial.number)
-            busy: set[State] = set()
-            for attempt in range(_MAX_RACE_RETRIES + 1):
-                proposal = replay.agent.propose(
-                    self._rng, replay.pick_head(), busy=[*replay.in_flight.values(), *busy]
-                )
-                proposal = self._apply_fixed_params(grid, trial, proposal)
-                episode = self._episode_of(replay, proposal, trial.number)
-                self._write(study, trial, grid, replay, proposal, episode)
-                if not shared or attempt == _MAX_RACE_RETRIES:
+        delay = 0.001
+        while True:
+            with self._lock:
+                view = self._view(study)
+                view.poll(study, trial.number)
+                replay = self._replay(study, view, grid, trial.number)
+                # Other workers' earlier trials decide first (see undecided_before), so
+                # concurrent workers never continue the same episode or pick the same point.
+                if not replay.undecided_before(trial.number, self._decision_timeout):
+                    proposal = replay.agent.propose(
+                        self._rng, replay.pick_head(), busy=replay.in_flight.values()
+                    )
+                    proposal = self._apply_fixed_params(grid, trial, proposal)
+                    replay.claim(trial.number, proposal.parent, proposal.state)
+                    view.feed.add_own(trial.number)
+                    episode = self._episode_of(replay, proposal, trial.number)
                     break
-                # Optimistic concurrency: another worker may have read the same episode
-                # head before either of us wrote. Whoever sees the clash yields.
-                clash = self._clashes(study, trial, grid, replay, proposal)
-                if not clash:
-                    break
-                busy |= clash
-            replay.claim(trial.number, proposal.parent, proposal.state)
-            view.feed.add_own(trial.number)
+            time.sleep(delay)  # outside the lock: other threads of this process go on
+            delay = min(2 * delay, 0.02)
+        self._write(study, trial, grid, replay, proposal, episode)
         return grid.decode(proposal.state)
-
-    @staticmethod
-    def _clashes(
-        study: Study, trial: FrozenTrial, grid: Grid, replay: StudyReplay, proposal: Proposal
-    ) -> set[State]:
-        """Points that make ``proposal`` collide with another worker's running trial.
-
-        A collision is the same point, or the same first move from the same point. The
-        returned points (the rival's target and first step) are avoided on a retry.
-        """
-        first = proposal.path[0] if proposal.path else None
-        clash: set[State] = set()
-        moves = replay.agent.moves
-        running = study._storage.get_all_trials(
-            study._study_id, deepcopy=False, states=(TrialState.RUNNING,)
-        )
-        for other in running:
-            if other.number == trial.number:
-                continue
-            rec = parse_record(other, grid)
-            if rec is None:
-                continue
-            if rec.state == proposal.state:
-                clash.add(rec.state)
-            if first is not None and rec.path and rec.path[0] == first:
-                clash.add(moves.apply(*first))
-                clash.add(rec.state)
-            replay.in_flight.setdefault(other.number, rec.state)
-        return clash
 
     def sample_independent(
         self,
