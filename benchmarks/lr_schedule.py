@@ -56,6 +56,14 @@ Q_DEFAULTS: dict[str, Any] = {
 }
 #: Seeds of the training runs that pre-train the warm-started table of run 6.
 PRETRAIN_SEEDS = (100, 101)
+#: Seeds of the table-learning runs of run 8 (disjoint from the evaluation seeds 0..).
+TABLE_SEEDS = (100, 101, 102, 103, 104)
+#: The controller of runs 7-9 (decisions every 4 iterations on a control batch).
+CTL_KWARGS: dict[str, Any] = {
+    "reward": "improvement_delta",
+    "gamma": 0.5,
+    "actions": (0.67, 1.0, 1.5),
+}
 
 
 @dataclasses.dataclass
@@ -67,10 +75,19 @@ class Run:
     q_kwargs: dict[str, Any] | None  # None = the baseline schedule
     warm_start: bool = False
     lr_scale: float = 1.0  # reference rows: the baseline at another LR
+    #: Steps between the controller's decisions on a small control batch (0: at evaluations).
+    control_interval: int = 0
+    #: Seeds of the table-learning runs of a warm start (default: ``PRETRAIN_SEEDS``).
+    pretrain_seeds: tuple[int, ...] = ()
+    #: Controller settings overridden in the table-learning runs (default: eps 1.0).
+    pretrain_overrides: dict[str, Any] | None = None
+    #: Which table the row belongs to: ``"first"`` (runs 1-6) or ``"second"`` (runs 7-9);
+    #: ``"both"`` for the baseline and the reference.
+    group: str = "first"
 
 
 RUNS: list[Run] = [
-    Run("baseline", "linear warmup + cosine decay (LambdaLR), LR 2e-3 -> 2e-4", None),
+    Run("baseline", "linear warmup + cosine decay (LambdaLR), LR 2e-3 -> 2e-4", None, group="both"),
     Run(
         "run1_qlearn",
         "Q-controller on top of warmup+cosine, baseline's initial LR, reward -val_loss, eps 0.1",
@@ -110,10 +127,41 @@ RUNS: list[Run] = [
         warm_start=True,
     ),
     Run(
+        "run7_ctl4",
+        "more decisions at equal iterations: the controller decides every 4 iterations (40 "
+        "decisions) on the loss of 2 fixed control batches of the validation split (not the "
+        "reported evaluation batches); reward improvement_delta, gamma 0.5, eps 0.1, actions "
+        "x0.67, x1, x1.5",
+        CTL_KWARGS,
+        control_interval=4,
+        group="second",
+    ),
+    Run(
+        "run8_ctl4_warm",
+        "run 7 with a learned table: the table is learned over 5 chained runs on seeds "
+        "100-104 (eps 0.3) and loaded for the evaluation runs on seeds 0-4, which act greedily "
+        "(eps 0) and keep updating it within the run",
+        {**CTL_KWARGS, "epsilon": 0.0},
+        control_interval=4,
+        warm_start=True,
+        pretrain_seeds=TABLE_SEEDS,
+        pretrain_overrides={"epsilon": 0.3},
+    ),
+    Run(
+        "run9_ctl4_optimistic",
+        "run 7 with an optimistic prior for raising the LR: the x1.5 column of the Q-table "
+        "starts at +1 (the others at 0), so the agent tries raising first and keeps doing so "
+        "only while the Bellman updates support it",
+        {**CTL_KWARGS, "q_init_by_action": (0.0, 0.0, 1.0)},
+        control_interval=4,
+        group="second",
+    ),
+    Run(
         "ref_baseline_2x_lr",
         "reference, not a controller: the baseline schedule at twice the LR (4e-3 -> 4e-4)",
         None,
         lr_scale=2.0,
+        group="both",
     ),
 ]
 
@@ -121,11 +169,16 @@ RUNS: list[Run] = [
 def q_factory(kwargs: dict[str, Any], seed: int, q_table: torch.Tensor | None) -> SchedulerFactory:
     """Factory of a Q-controller with the run's settings over the config's warmup+cosine."""
     merged = {**Q_DEFAULTS, **kwargs}
+    by_action = merged.pop("q_init_by_action", None)
 
     def factory(optimizer: torch.optim.Optimizer, config: GPTConfig) -> QLearningLRScheduler:
-        return QLearningLRScheduler(
+        sched = QLearningLRScheduler(
             optimizer, base_lr_fn=config.base_lr_fn(), seed=seed, q_table=q_table, **merged
         )
+        if by_action is not None and q_table is None:
+            # A per-action prior: every state starts with these Q-values.
+            sched.q_table[:] = torch.tensor(by_action, dtype=torch.float64)
+        return sched
 
     return factory
 
@@ -165,7 +218,9 @@ def _one_run(
             learning_rate=config.learning_rate * run.lr_scale,
             min_lr=config.min_lr * run.lr_scale,
         )
-    res = train_chargpt(corpus, config, schedule=schedule, seed=seed)
+    res = train_chargpt(
+        corpus, config, schedule=schedule, seed=seed, control_interval=run.control_interval
+    )
     out = res.to_dict()
     table = None
     if run.q_kwargs is not None and res.scheduler_state is not None:
@@ -191,14 +246,17 @@ def run_table(args: argparse.Namespace, corpus: CharCorpus, config: GPTConfig) -
         q_table = None
         if run.warm_start:
             pre = entry.setdefault("pretrain", {})
-            for s in PRETRAIN_SEEDS:
+            overrides = (
+                {"epsilon": 1.0, "epsilon_end": None}
+                if run.pretrain_overrides is None
+                else run.pretrain_overrides
+            )
+            for s in run.pretrain_seeds or PRETRAIN_SEEDS:
                 if str(s) in pre:
                     q_table = torch.tensor(pre[str(s)]["q_table"], dtype=torch.float64)
                     continue
                 t0 = time.perf_counter()
-                explore = dataclasses.replace(
-                    run, q_kwargs={**(run.q_kwargs or {}), "epsilon": 1.0, "epsilon_end": None}
-                )
+                explore = dataclasses.replace(run, q_kwargs={**(run.q_kwargs or {}), **overrides})
                 out, q_table = _one_run(corpus, config, explore, s, q_table)
                 assert q_table is not None
                 out["q_table"] = q_table.tolist()
@@ -222,7 +280,24 @@ def run_table(args: argparse.Namespace, corpus: CharCorpus, config: GPTConfig) -
     return data
 
 
+GROUP_TITLES = {
+    "first": "### First attempt (runs 1-6): one decision per evaluation (20 per run)",
+    "second": "### Second attempt (runs 7-9): 40 decisions per run on a control batch, "
+    "learned-table warm start, optimistic prior",
+}
+
+
 def summarize(data: dict[str, Any], corpus_name: str, seeds: int) -> str:
+    """One Markdown table per group of runs, each with the baseline and the reference rows."""
+    parts = []
+    for group, title in GROUP_TITLES.items():
+        names = [r.name for r in RUNS if r.group == group and r.name in data["runs"]]
+        if names:
+            parts.append(title + "\n\n" + summarize_group(data, seeds, group))
+    return "\n\n".join(parts)
+
+
+def summarize_group(data: dict[str, Any], seeds: int, group: str) -> str:
     """The Markdown table (mean ± sd over seeds) and the paired comparison with the baseline."""
     runs = data["runs"]
     base = runs.get("baseline", {}).get("seeds", {})
@@ -234,7 +309,8 @@ def summarize(data: dict[str, Any], corpus_name: str, seeds: int) -> str:
     verdicts = []
     base_vals = [base[k]["best_val_loss"] for k in sorted(base)]
     _, base_sd = _mean_sd(base_vals)
-    for run in RUNS:
+    selected = [r for r in RUNS if r.group in (group, "both")]
+    for run in selected:
         if run.name not in runs:
             continue
         per_seed = runs[run.name]["seeds"]
@@ -269,7 +345,7 @@ def summarize(data: dict[str, Any], corpus_name: str, seeds: int) -> str:
                 f"{spread:.4f} -> {verdict}"
             )
         lines.append(f"| {run.name} | " + " | ".join(cols) + f" | {len(keys)} |")
-    desc = [f"- **{r.name}**: {r.description}" for r in RUNS if r.name in runs]
+    desc = [f"- **{r.name}**: {r.description}" for r in selected if r.name in runs]
     return "\n".join([*desc, "", *lines, "", *verdicts])
 
 

@@ -214,6 +214,39 @@ def test_q_controller_drives_the_optimizer_in_training(small_corpus: CharCorpus)
     assert torch.equal(warm.q_table, state["q_table"])
 
 
+def test_control_interval_decides_more_often_at_equal_iterations(
+    small_corpus: CharCorpus,
+) -> None:
+    cfg = GPTConfig.tiny(max_iters=40, eval_interval=10)
+    factory = qlearning_factory({"q_epsilon": 1.0, "q_actions": "0.5,2"}, seed=3)
+    res = train_chargpt(
+        small_corpus, cfg, schedule=factory, seed=0, inference_tokens=0, control_interval=4
+    )
+    state = res.scheduler_state
+    assert state is not None
+    history = state["history"]
+    # 10 decisions on the control loss, while the reported evaluations stay every 10 steps.
+    assert [int(h["step"]) for h in history] == [3 + 4 * k for k in range(10)]
+    assert [h["val_loss"] for h in history] == pytest.approx(res.control_losses)
+    assert res.iters == [0, 10, 20, 30, 40]
+    assert res.control_losses[-1] < res.control_losses[0]
+    # Each decision's multiplier reaches the optimizer at the next step.
+    fn = cfg.base_lr_fn()
+    multiplier = 1.0
+    decisions = {int(h["step"]): float(h["multiplier"]) for h in history}
+    for t, lr in enumerate(res.lrs):
+        assert lr == pytest.approx(cfg.learning_rate * fn(t) * multiplier), t
+        multiplier = decisions.get(t, multiplier)
+    assert len({round(m, 6) for m in decisions.values()}) > 1
+    # The baseline is unaffected by the option's existence and rejects it.
+    with pytest.raises(ValueError, match="control_interval needs a QLearningLRScheduler"):
+        train_chargpt(small_corpus, cfg, seed=0, inference_tokens=0, control_interval=4)
+    with pytest.raises(ValueError, match="control_interval must be >= 0"):
+        train_chargpt(small_corpus, cfg, schedule=factory, control_interval=-1)
+    with pytest.raises(ValueError, match="control_iters must be >= 1"):
+        train_chargpt(small_corpus, cfg, schedule=factory, control_interval=2, control_iters=0)
+
+
 # ----------------------------------------------------------------------------- objective
 def test_objective_reports_and_returns_best_val_loss(small_corpus: CharCorpus) -> None:
     cfg = GPTConfig.tiny(max_iters=20, eval_interval=10)

@@ -294,6 +294,8 @@ class TrainResult:
         train_time: Wall-clock seconds spent in training steps (evaluations excluded).
         tokens_per_sec: Inference throughput of :meth:`CharGPT.generate` (batch 1).
         scheduler_state: The scheduler's ``state_dict()`` at the end (e.g. the Q-table).
+        control_losses: Losses on the control batches that drove a Q-controller's decisions
+            (empty unless ``control_interval`` was set).
     """
 
     iters: list[int] = field(default_factory=list)
@@ -306,6 +308,7 @@ class TrainResult:
     train_time: float = 0.0
     tokens_per_sec: float = math.nan
     scheduler_state: dict[str, Any] | None = None
+    control_losses: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-friendly values (the scheduler state left out)."""
@@ -365,6 +368,9 @@ def train_chargpt(
     eval_seed: int = 1234,
     on_eval: Callable[[int, float, float], None] | None = None,
     inference_tokens: int = 100,
+    control_interval: int = 0,
+    control_iters: int = 2,
+    control_seed: int = 4321,
 ) -> TrainResult:
     """Train a :class:`CharGPT` on ``corpus`` and evaluate it every ``eval_interval`` steps.
 
@@ -379,6 +385,12 @@ def train_chargpt(
     and seed, so that runs are compared on the same data and the loss trend carries no
     resampling noise.
 
+    With ``control_interval > 0`` a :class:`~optuna_qlearn.lr.QLearningLRScheduler` decides
+    more often than the evaluations report: every ``control_interval`` steps it gets the loss on
+    ``control_iters`` separate fixed validation batches (drawn with ``control_seed``, disjoint in
+    sampling from the reported evaluation batches) instead of the evaluation loss. The reported
+    losses and ``best_val_loss`` are unchanged, so runs with and without it stay comparable.
+
     Args:
         corpus: Train/validation data.
         config: Model and training configuration (``vocab_size`` is taken from the corpus
@@ -391,13 +403,23 @@ def train_chargpt(
         on_eval: Called as ``on_eval(iteration, train_loss, val_loss)`` after each evaluation
             (iteration 0 is before training); it may raise, e.g. ``optuna.TrialPruned``.
         inference_tokens: Tokens generated to measure inference speed (``0`` skips it).
+        control_interval: Steps between a Q-controller's decisions on the control batches
+            (``0``: it decides at the evaluations, on the evaluation loss).
+        control_iters: Fixed validation batches of the control loss.
+        control_seed: Seed of the control batches.
 
     Returns:
         The losses, learning rates and timings of the run.
 
     Raises:
-        ValueError: If the configuration's vocabulary size disagrees with the corpus.
+        ValueError: If the configuration's vocabulary size disagrees with the corpus, or
+            ``control_interval`` is negative, ``control_iters < 1``, or a control interval
+            is given for a scheduler other than a Q-controller.
     """
+    if control_interval < 0:
+        raise ValueError(f"control_interval must be >= 0, got {control_interval}")
+    if control_iters < 1:
+        raise ValueError(f"control_iters must be >= 1, got {control_iters}")
     if config.vocab_size is None:
         config = dataclasses.replace(config, vocab_size=corpus.vocab_size)
     elif config.vocab_size < corpus.vocab_size:
@@ -420,6 +442,16 @@ def train_chargpt(
     }
     batch_gen = torch.Generator().manual_seed(seed)
     result = TrainResult()
+    control = control_interval > 0
+    if control and not isinstance(scheduler, QLearningLRScheduler):
+        raise ValueError(
+            f"control_interval needs a QLearningLRScheduler, got {type(scheduler).__name__}"
+        )
+    control_gen = torch.Generator().manual_seed(control_seed)
+    control_batches = [
+        get_batch(corpus.split("val"), config.batch_size, config.block_size, control_gen)
+        for _ in range(control_iters if control else 0)
+    ]
 
     def evaluate(it: int) -> float:
         train_loss = _evaluate(model, eval_batches["train"])
@@ -449,7 +481,14 @@ def train_chargpt(
         result.train_time += time.perf_counter() - t0
         is_eval = it % config.eval_interval == 0 or it == config.max_iters
         val_loss = evaluate(it) if is_eval else None
-        if isinstance(scheduler, QLearningLRScheduler):
+        if control and isinstance(scheduler, QLearningLRScheduler):
+            if it % control_interval == 0:
+                control_loss = _evaluate(model, control_batches)
+                result.control_losses.append(control_loss)
+                scheduler.step(control_loss if math.isfinite(control_loss) else math.inf)
+            else:
+                scheduler.step()
+        elif isinstance(scheduler, QLearningLRScheduler):
             scheduler.step(val_loss)
         elif isinstance(scheduler, ReduceLROnPlateau):
             if val_loss is not None:
