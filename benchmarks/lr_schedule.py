@@ -58,6 +58,8 @@ Q_DEFAULTS: dict[str, Any] = {
 PRETRAIN_SEEDS = (100, 101)
 #: Seeds of the table-learning runs of run 8 (disjoint from the evaluation seeds 0..).
 TABLE_SEEDS = (100, 101, 102, 103, 104)
+#: An action set symmetric in log space (ties between x2/3 and x1.5 are broken at random).
+SYM_ACTIONS = (2 / 3, 1.0, 1.5)
 #: The controller of runs 7-9 (decisions every 4 iterations on a control batch).
 CTL_KWARGS: dict[str, Any] = {
     "reward": "improvement_delta",
@@ -153,6 +155,33 @@ RUNS: list[Run] = [
         "starts at +1 (the others at 0), so the agent tries raising first and keeps doing so "
         "only while the Bellman updates support it",
         {**CTL_KWARGS, "q_init_by_action": (0.0, 0.0, 1.0)},
+        control_interval=4,
+        group="second",
+    ),
+    Run(
+        "run10_ctl4_sym",
+        "run 7 with the symmetric action set x2/3, x1, x1.5, so that ties in unseen states "
+        "are broken at random instead of towards x0.67 (|log 0.67| < |log 1.5|)",
+        {**CTL_KWARGS, "actions": SYM_ACTIONS},
+        control_interval=4,
+        group="second",
+    ),
+    Run(
+        "run11_ctl4_improvement_warm",
+        "decisions every 4 iterations on the control batch, reward = relative improvement "
+        "(%), gamma 0.5, actions x2/3, x1, x1.5; table learned over 5 chained runs on seeds "
+        "100-104 (eps 0.3), then loaded for the evaluation seeds 0-4, greedy (eps 0)",
+        {**CTL_KWARGS, "actions": SYM_ACTIONS, "reward": "improvement", "epsilon": 0.0},
+        control_interval=4,
+        warm_start=True,
+        pretrain_seeds=TABLE_SEEDS,
+        pretrain_overrides={"epsilon": 0.3},
+        group="second",
+    ),
+    Run(
+        "run12_ctl4_improvement",
+        "run 11 without the learned table: a fresh table per run, eps 0.1",
+        {**CTL_KWARGS, "actions": SYM_ACTIONS, "reward": "improvement"},
         control_interval=4,
         group="second",
     ),
@@ -282,7 +311,7 @@ def run_table(args: argparse.Namespace, corpus: CharCorpus, config: GPTConfig) -
 
 GROUP_TITLES = {
     "first": "### First attempt (runs 1-6): one decision per evaluation (20 per run)",
-    "second": "### Second attempt (runs 7-9): 40 decisions per run on a control batch, "
+    "second": "### Second attempt (runs 7-12): 40 decisions per run on a control batch, "
     "learned-table warm start, optimistic prior",
 }
 

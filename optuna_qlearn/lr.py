@@ -369,9 +369,15 @@ class QLearningLRScheduler(LRScheduler):
         row = self.q_table[state]
         best = [int(i) for i in torch.nonzero(row == row.max()).flatten()]
         # Without evidence (a tie), keep the LR: prefer the most neutral action (closest to x1),
-        # then break any remaining tie at random.
+        # then break any remaining tie at random. Distances equal up to rounding (x2/3 and x1.5)
+        # count as a tie, so a symmetric action set has no built-in bias up or down.
         distance = [abs(math.log(self.actions[i])) for i in best]
-        neutral = [i for i, d in zip(best, distance, strict=True) if d == min(distance)]
+        nearest = min(distance)
+        neutral = [
+            i
+            for i, d in zip(best, distance, strict=True)
+            if math.isclose(d, nearest, rel_tol=1e-9, abs_tol=1e-12)
+        ]
         pick = torch.randint(len(neutral), (1,), generator=self._rng).item()
         return neutral[int(pick)]
 

@@ -305,3 +305,15 @@ def test_improvement_delta_reward() -> None:
     sched.step(2.43 * 0.96)  # 10% -> 13.6%: faster
     assert sched.history[-1]["reward"] == pytest.approx(100 * (1 - 2.43 * 0.96 / 2.7) - 10.0)
     assert torch.count_nonzero(sched.q_table) == 2
+
+
+def test_ties_between_symmetric_actions_are_unbiased() -> None:
+    # |log(2/3)| and |log(1.5)| differ in the last bit; both must count as "most neutral".
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = QLearningLRScheduler(opt, actions=(2 / 3, 1.5), epsilon=0.0, seed=0)
+    picks = [sched._greedy(0) for _ in range(200)]
+    assert set(picks) == {0, 1}
+    assert 60 < picks.count(0) < 140
+    # An action really nearer to x1 still wins the tie.
+    near = QLearningLRScheduler(opt, actions=(0.67, 1.5), epsilon=0.0, seed=0)
+    assert {near._greedy(0) for _ in range(50)} == {0}
