@@ -290,22 +290,26 @@ class QLearningAgent:
         if c.dyna or use_model:
             visits = self.table.visits.get(state)
             prev = self.known.get(state)
-            base = self.prior.score(state) if use_model else 0.0
-            ratio = self.prior.log_ratio
+            predicted = self._predicted(state) if use_model else None
             for a, nxt in self.moves.neighbours(state):
                 if visits is None or visits[a] == 0:
                     value = self.known.get(nxt)
                     if value is not None:
                         if c.dyna:
                             scores[a] = self.rewards.reward(value, prev)
-                    elif use_model:
-                        # A move changes few axes: update the score axis by axis.
-                        score = base
-                        for i, (si, ni) in enumerate(zip(state, nxt)):
-                            if si != ni:
-                                score += ratio[i][ni] - ratio[i][si]
-                        scores[a] = math.tanh(c.model_scale * score)
+                    elif predicted is not None:
+                        scores[a] = float(predicted[a])
         return scores
+
+    def _predicted(self, state: State) -> np.ndarray:
+        """The model's predicted reward ``tanh(model_scale * score)`` of every move's
+        destination (moves off the grid get a clipped, unused value)."""
+        shape = self.moves.shape
+        nxt = np.clip(np.asarray(state) + self.moves.deltas, 0, shape - 1)
+        score = np.zeros(len(nxt))
+        for i, ratio in enumerate(self.prior.log_ratio):
+            score += ratio[nxt[:, i]]
+        return np.tanh(self.config.model_scale * score)
 
     def _fit_prior(self) -> None:
         """Refit the global model if points were evaluated since the last fit."""
