@@ -37,6 +37,13 @@ import numpy as np
 N_BOOT = 1000
 
 
+def _snap(summary: dict[str, Any]) -> dict[str, Any]:
+    """Regrets within float rounding of 0 (ties of averaged table values) become 0."""
+    tol = 1e-9 * max(1.0, abs(float(summary.get("optimum", 1.0))))
+    regret = [0.0 if 0.0 <= r < tol else r for r in summary["regret"]]
+    return {**summary, "regret": regret}
+
+
 class Results:
     """Stored study summaries, indexed by problem, sampler and seed.
 
@@ -62,7 +69,7 @@ class Results:
             and (seeds is None or s["seed"] in seeds)
         ]
         self.runs: dict[tuple[str, str, int], dict[str, Any]] = {
-            (s["problem"], s["sampler"], int(s["seed"])): s for s in keep
+            (s["problem"], s["sampler"], int(s["seed"])): _snap(s) for s in keep
         }
         found_p = {s["problem"] for s in keep}
         found_s = {s["sampler"] for s in keep}
