@@ -13,7 +13,6 @@ optuna-qlearn's, so studies run with older code are re-run instead of reused.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import importlib.util
 from collections.abc import Callable
@@ -55,11 +54,12 @@ def _qlearn(agent: dict[str, Any] | None = None, **kwargs: Any) -> Callable[[int
 
     def make(seed: int) -> BaseSampler:
         from optuna_qlearn import QLearningSampler
+        from optuna_qlearn.agent import AgentConfig
 
-        sampler = QLearningSampler(seed=seed, warn_independent_sampling=False, **kwargs)
-        if agent:
-            sampler._config = dataclasses.replace(sampler._config, **agent)
-        return sampler
+        config = AgentConfig(**(agent or {}))
+        return QLearningSampler(
+            seed=seed, warn_independent_sampling=False, agent_config=config, **kwargs
+        )
 
     return make
 

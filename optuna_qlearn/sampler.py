@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import weakref
@@ -36,6 +37,10 @@ SEED_PRESET: dict[str, Any] = {
     "walk_known": False,
     "dyna": False,
     "restart_best_prob": 0.0,
+    "episode_length": 10,
+    "n_startup": 0,
+    "model_scores": False,
+    "model_restart_prob": 0.0,
 }
 
 
@@ -138,6 +143,15 @@ class QLearningSampler(BaseSampler):
         restart_best_prob: Probability that an episode restarts from one of the
             ``restart_top_k`` best points instead of a random one.
         restart_top_k: Number of best points restarts choose among.
+        n_startup: New episodes are one-step episodes at random points until this
+            many points are evaluated.
+        model_scores: Score untried moves into unvisited points by a global model of
+            where good points lie (:class:`~optuna_qlearn.prior.GridPrior`).
+        model_restart_prob: Probability that an episode restarts at the point the
+            global model rates best among candidates it draws.
+        agent_config: A full :class:`~optuna_qlearn.agent.AgentConfig` to start from
+            (every hyperparameter, including the model's); explicit arguments and
+            ``preset`` override its fields.
         preset: ``None`` or ``"seed"`` (see above); explicit arguments override it.
         warm_start: Path of a Q-table saved by :meth:`save_q_table` (``.json`` or
             ``.npz``) whose values initialize the table; states are matched by
@@ -173,6 +187,10 @@ class QLearningSampler(BaseSampler):
         dyna: bool | None = None,
         restart_best_prob: float | None = None,
         restart_top_k: int | None = None,
+        n_startup: int | None = None,
+        model_scores: bool | None = None,
+        model_restart_prob: float | None = None,
+        agent_config: AgentConfig | None = None,
         preset: str | None = None,
         warm_start: str | None = None,
         independent_sampler: BaseSampler | None = None,
@@ -183,7 +201,8 @@ class QLearningSampler(BaseSampler):
     ) -> None:
         if preset not in (None, "seed"):
             raise ValueError(f'preset must be None or "seed", got {preset!r}.')
-        base: dict[str, Any] = {"moves": "axis", "step_sizes": (1, 2, 4)}
+        base: dict[str, Any] = dataclasses.asdict(agent_config or AgentConfig())
+        base.update(moves="axis", step_sizes=(1, 2, 4))
         if preset == "seed":
             base.update(SEED_PRESET)
         given = {
@@ -191,7 +210,8 @@ class QLearningSampler(BaseSampler):
             "epsilon_decay": epsilon_decay, "episode_length": episode_length, "reward": reward,
             "q_init": q_init, "walk_known": walk_known, "dyna": dyna,
             "restart_best_prob": restart_best_prob, "restart_top_k": restart_top_k,
-            "moves": moves, "step_sizes": step_sizes,
+            "moves": moves, "step_sizes": step_sizes, "n_startup": n_startup,
+            "model_scores": model_scores, "model_restart_prob": model_restart_prob,
         }  # fmt: skip
         base.update({k: v for k, v in given.items() if v is not None})
         self._moves_kind: str = base.pop("moves")
@@ -349,7 +369,9 @@ class QLearningSampler(BaseSampler):
 
     def _make_agent(self, moves: MoveSet, minimize: bool, grid: Grid) -> QLearningAgent:
         """Create the learner for one study and grid (subclasses swap the Q-function)."""
-        return QLearningAgent(moves, self._config, minimize=minimize)
+        return QLearningAgent(
+            moves, self._config, minimize=minimize, categorical=grid.categorical.tolist()
+        )
 
     @staticmethod
     def _apply_fixed_params(grid: Grid, trial: FrozenTrial, proposal: Proposal) -> Proposal:

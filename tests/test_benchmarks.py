@@ -5,15 +5,11 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
-
-# The benchmarks package lives at the repository root, next to tests/.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import problems as P
 from benchmarks.report import Results, mean_rank_ci, rank_cells
