@@ -60,6 +60,8 @@ PRETRAIN_SEEDS = (100, 101)
 TABLE_SEEDS = (100, 101, 102, 103, 104)
 #: An action set symmetric in log space (ties between x2/3 and x1.5 are broken at random).
 SYM_ACTIONS = (2 / 3, 1.0, 1.5)
+#: Multiplier bounds of runs 14-15: within [1/2, 2], one LR level per factor sqrt(2).
+BOUNDED: dict[str, Any] = {"min_multiplier": 0.5, "max_multiplier": 2.0, "n_lr_levels": 5}
 #: The controller of runs 7-9 (decisions every 4 iterations on a control batch).
 CTL_KWARGS: dict[str, Any] = {
     "reward": "improvement_delta",
@@ -183,6 +185,35 @@ RUNS: list[Run] = [
         "run 11 without the learned table: a fresh table per run, eps 0.1",
         {**CTL_KWARGS, "actions": SYM_ACTIONS, "reward": "improvement"},
         control_interval=4,
+        group="second",
+    ),
+    Run(
+        "run13_ctl4_sym_warm",
+        "run 10 with a learned table: learned over 5 chained runs on seeds 100-104 (eps 0.3), "
+        "then loaded for the evaluation seeds 0-4, greedy (eps 0)",
+        {**CTL_KWARGS, "actions": SYM_ACTIONS, "epsilon": 0.0},
+        control_interval=4,
+        warm_start=True,
+        pretrain_seeds=TABLE_SEEDS,
+        pretrain_overrides={"epsilon": 0.3},
+        group="second",
+    ),
+    Run(
+        "run14_ctl4_sym_bounded",
+        "run 10 with the multiplier kept within [1/2, 2] (5 LR levels, one per factor "
+        "sqrt 2) instead of [1/8, 8]",
+        {**CTL_KWARGS, **BOUNDED, "actions": SYM_ACTIONS},
+        control_interval=4,
+        group="second",
+    ),
+    Run(
+        "run15_ctl4_sym_bounded_warm",
+        "run 14 with a learned table (seeds 100-104, eps 0.3; evaluation seeds 0-4, eps 0)",
+        {**CTL_KWARGS, **BOUNDED, "actions": SYM_ACTIONS, "epsilon": 0.0},
+        control_interval=4,
+        warm_start=True,
+        pretrain_seeds=TABLE_SEEDS,
+        pretrain_overrides={"epsilon": 0.3},
         group="second",
     ),
     Run(
@@ -311,7 +342,7 @@ def run_table(args: argparse.Namespace, corpus: CharCorpus, config: GPTConfig) -
 
 GROUP_TITLES = {
     "first": "### First attempt (runs 1-6): one decision per evaluation (20 per run)",
-    "second": "### Second attempt (runs 7-12): 40 decisions per run on a control batch, "
+    "second": "### Second attempt (runs 7-15): 40 decisions per run on a control batch, "
     "learned-table warm start, optimistic prior",
 }
 
