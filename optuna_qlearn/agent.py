@@ -283,33 +283,23 @@ class QLearningAgent:
     def _scores(self, state: State) -> list[float]:
         """Q-values used to choose at ``state``. An untried move scores, with ``dyna``,
         the reward a known point's stored value would give and, with ``model_scores``,
-        the global model's prediction for an unvisited point."""
+        the global model's prediction ``tanh(model_scale * score)`` for an unvisited
+        point."""
         c = self.config
         scores: list[float] = self.table.get(state).tolist()
         use_model = c.model_scores and self.prior.fitted
         if c.dyna or use_model:
             visits = self.table.visits.get(state)
             prev = self.known.get(state)
-            predicted = self._predicted(state) if use_model else None
             for a, nxt in self.moves.neighbours(state):
                 if visits is None or visits[a] == 0:
                     value = self.known.get(nxt)
                     if value is not None:
                         if c.dyna:
                             scores[a] = self.rewards.reward(value, prev)
-                    elif predicted is not None:
-                        scores[a] = float(predicted[a])
+                    elif use_model:
+                        scores[a] = math.tanh(c.model_scale * self.prior.score(nxt))
         return scores
-
-    def _predicted(self, state: State) -> np.ndarray:
-        """The model's predicted reward ``tanh(model_scale * score)`` of every move's
-        destination (moves off the grid get a clipped, unused value)."""
-        shape = self.moves.shape
-        nxt = np.clip(np.asarray(state) + self.moves.deltas, 0, shape - 1)
-        score = np.zeros(len(nxt))
-        for i, ratio in enumerate(self.prior.log_ratio):
-            score += ratio[nxt[:, i]]
-        return np.tanh(self.config.model_scale * score)
 
     def _fit_prior(self) -> None:
         """Refit the global model if points were evaluated since the last fit."""

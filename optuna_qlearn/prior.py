@@ -77,6 +77,7 @@ class GridPrior:
         self.n = 0
         #: Per axis, ``log l - log g`` at every index (after :meth:`fit`).
         self.log_ratio: list[np.ndarray] = [np.zeros(n) for n in self.shape]
+        self._ratio_lists: list[list[float]] = [r.tolist() for r in self.log_ratio]
         self._l: list[np.ndarray] = [np.full(n, 1.0 / n) for n in self.shape]
         self.fitted = False
 
@@ -101,10 +102,12 @@ class GridPrior:
             hi /= hi.sum()
             self._l[axis] = lo
             self.log_ratio[axis] = np.log(lo) - np.log(hi)
+        self._ratio_lists = [r.tolist() for r in self.log_ratio]
 
     def score(self, state: Sequence[int]) -> float:
         """``log l(state) - log g(state)`` (0 before the first :meth:`fit`)."""
-        return float(sum(r[int(i)] for r, i in zip(self.log_ratio, state)))
+        # Plain lists: called for every neighbour of every state a walk visits.
+        return float(sum(r[i] for r, i in zip(self._ratio_lists, state)))
 
     def sample(self, rng: np.random.RandomState, k: int) -> list[State]:
         """``k`` states drawn from the good-point density ``l`` (axes independent)."""
