@@ -198,6 +198,7 @@ class QLearningAgent:
             [int(n) for n in moves.shape], categorical, bandwidth=config.model_bandwidth
         )
         self._prior_n = -1  # number of known points at the last fit
+        self._prior_good: list[State] = []  # the good points at the last fit
 
     # ----------------------------------------------------------------- learning
     @property
@@ -302,13 +303,19 @@ class QLearningAgent:
         return scores
 
     def _fit_prior(self) -> None:
-        """Refit the global model if points were evaluated since the last fit."""
+        """Refit the global model when its good points changed, or when the evaluated
+        points grew by 2% since the last fit (the "rest" density moves slowly; refitting
+        it every trial would make the sampler's cost grow with the study)."""
         c = self.config
         n = len(self._best)
-        if n >= 2 and n != self._prior_n and (c.model_scores or c.model_restart_prob > 0):
-            k = n_good(n, c.model_gamma, c.model_max_good)
-            self.prior.fit([s for _, _, s in self._best[:k]])
-            self._prior_n = n
+        if n < 2 or n == self._prior_n or not (c.model_scores or c.model_restart_prob > 0):
+            return
+        k = n_good(n, c.model_gamma, c.model_max_good)
+        good = [s for _, _, s in self._best[:k]]
+        if good == self._prior_good and n < self._prior_n * 1.02:
+            return
+        self.prior.fit(good)
+        self._prior_n, self._prior_good = n, good
 
     def _model_state(self, rng: np.random.RandomState, busy: set[State]) -> State | None:
         """The best-scoring unvisited point among candidates drawn from the model."""
