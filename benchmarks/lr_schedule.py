@@ -218,6 +218,24 @@ RUNS: list[Run] = [
         group="second",
     ),
     Run(
+        "run16_ctl4_ema",
+        "run 10 with reward improvement_ema: the relative improvement minus an exponential "
+        "moving average (decay 0.7) of the earlier improvements",
+        {**CTL_KWARGS, "actions": SYM_ACTIONS, "reward": "improvement_ema"},
+        control_interval=4,
+        group="second",
+    ),
+    Run(
+        "run17_ctl4_ema_warm",
+        "run 16 with a learned table (seeds 100-104, eps 0.3; evaluation seeds 0-4, eps 0)",
+        {**CTL_KWARGS, "actions": SYM_ACTIONS, "reward": "improvement_ema", "epsilon": 0.0},
+        control_interval=4,
+        warm_start=True,
+        pretrain_seeds=TABLE_SEEDS,
+        pretrain_overrides={"epsilon": 0.3},
+        group="second",
+    ),
+    Run(
         "ref_baseline_2x_lr",
         "reference, not a controller: the baseline schedule at twice the LR (4e-3 -> 4e-4)",
         None,
@@ -343,7 +361,7 @@ def run_table(args: argparse.Namespace, corpus: CharCorpus, config: GPTConfig) -
 
 GROUP_TITLES = {
     "first": "### First attempt (runs 1-6): one decision per evaluation (20 per run)",
-    "second": "### Second attempt (runs 7-15): 40 decisions per run on a control batch, "
+    "second": "### Second attempt (runs 7-17): 40 decisions per run on a control batch, "
     "learned-table warm start, optimistic prior",
 }
 

@@ -55,7 +55,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
-REWARD_MODES = ("improvement", "neg_val_loss", "improvement_delta")
+REWARD_MODES = ("improvement", "neg_val_loss", "improvement_delta", "improvement_ema")
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,13 @@ class QLearningLRScheduler(LRScheduler):
             ``"improvement_delta"`` -- the change of the relative improvement across the
             decision, ``reward_scale * (improvement_after - improvement_before)``: did the
             action speed progress up or slow it down? (No update until two improvements
-            have been seen.)
+            have been seen.) Or ``"improvement_ema"`` -- the relative improvement minus an
+            exponential moving average of the earlier ones, ``reward_scale * (improvement -
+            ema)``: was progress faster than its recent trend? Unlike
+            ``"improvement_delta"``, consecutive rewards are not differences of the same
+            number, so alternating up and down is not rewarded by construction.
+        ema_decay: Weight of the old average in ``"improvement_ema"`` (``0`` makes it
+            ``"improvement_delta"``).
         reward_scale: Multiplies the reward; ``None`` means 100 for ``"improvement"`` and
             ``"improvement_delta"`` (relative improvements in percent) and 1 for
             ``"neg_val_loss"`` (rewards near -1).
@@ -221,6 +227,7 @@ class QLearningLRScheduler(LRScheduler):
         epsilon_end: float | None = None,
         epsilon_decay_decisions: int = 10,
         reward: str = "improvement",
+        ema_decay: float = 0.7,
         reward_scale: float | None = None,
         reward_clip: float = 10.0,
         q_init: float = 0.0,
@@ -250,6 +257,8 @@ class QLearningLRScheduler(LRScheduler):
             raise ValueError(f"epsilon_decay_decisions must be >= 1, got {epsilon_decay_decisions}")
         if reward not in REWARD_MODES:
             raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
+        if not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
         if reward_scale is None:
             reward_scale = 1.0 if reward == "neg_val_loss" else 100.0
         if reward_scale <= 0 or reward_clip <= 0:
@@ -267,6 +276,7 @@ class QLearningLRScheduler(LRScheduler):
         self.epsilon_end = None if epsilon_end is None else float(epsilon_end)
         self.epsilon_decay_decisions = int(epsilon_decay_decisions)
         self.reward_mode = reward
+        self.ema_decay = float(ema_decay)
         self.reward_scale = float(reward_scale)
         self.reward_clip = float(reward_clip)
 
@@ -292,6 +302,7 @@ class QLearningLRScheduler(LRScheduler):
         self.first_loss: float | None = None
         self.prev_loss: float | None = None
         self.prev_improvement: float | None = None
+        self.improvement_ema: float | None = None
         self.prev_state: int | None = None
         self.prev_action: int | None = None
         #: One entry per decision: step, val_loss, state, action, reward, multiplier after it.
@@ -350,7 +361,7 @@ class QLearningLRScheduler(LRScheduler):
         """Reward of the last action, given the loss it led to (``None``: nothing to learn yet)."""
         if not math.isfinite(loss):
             return -self.reward_clip
-        if self.reward_mode in ("improvement", "improvement_delta"):
+        if self.reward_mode in ("improvement", "improvement_delta", "improvement_ema"):
             rel = self.improvement(loss)
             if rel is None:
                 return None
@@ -358,6 +369,10 @@ class QLearningLRScheduler(LRScheduler):
                 if self.prev_improvement is None:
                     return None
                 rel -= self.prev_improvement
+            elif self.reward_mode == "improvement_ema":
+                if self.improvement_ema is None:
+                    return None
+                rel -= self.improvement_ema
             r = self.reward_scale * rel
         else:
             ref = self.first_loss if self.first_loss is not None else loss
@@ -412,6 +427,13 @@ class QLearningLRScheduler(LRScheduler):
             self.first_loss = loss
         if math.isfinite(loss):
             self.prev_improvement = self.improvement(loss)
+            if self.prev_improvement is not None:
+                self.improvement_ema = (
+                    self.prev_improvement
+                    if self.improvement_ema is None
+                    else self.ema_decay * self.improvement_ema
+                    + (1.0 - self.ema_decay) * self.prev_improvement
+                )
             self.prev_loss = loss
         self.prev_state, self.prev_action = state, action
         self.n_decisions += 1

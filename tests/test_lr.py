@@ -317,3 +317,26 @@ def test_ties_between_symmetric_actions_are_unbiased() -> None:
     # An action really nearer to x1 still wins the tie.
     near = QLearningLRScheduler(opt, actions=(0.67, 1.5), epsilon=0.0, seed=0)
     assert {near._greedy(0) for _ in range(50)} == {0}
+
+
+def test_improvement_ema_reward() -> None:
+    _, opt = _sgd(1.0)
+    sched = QLearningLRScheduler(
+        opt, reward="improvement_ema", ema_decay=0.5, epsilon=0.0, reward_clip=100.0, seed=0
+    )
+    for loss in (4.0, 3.0):  # no average before the second improvement: nothing learned
+        opt.step()
+        sched.step(loss)
+    assert [h["reward"] for h in sched.history] == [None, None]
+    assert sched.improvement_ema == pytest.approx(0.25)
+    opt.step()
+    sched.step(2.7)  # improvement 10% against an average of 25%
+    assert sched.history[-1]["reward"] == pytest.approx(100 * (0.10 - 0.25))
+    assert sched.improvement_ema == pytest.approx(0.5 * 0.25 + 0.5 * 0.10)
+    opt.step()
+    sched.step(2.7 * 0.9)  # 10% again, against an average of 17.5%
+    assert sched.history[-1]["reward"] == pytest.approx(100 * (0.10 - 0.175))
+    # The average is part of the saved state; a bad decay is refused.
+    assert _roundtrip(sched.state_dict())["improvement_ema"] == pytest.approx(0.1375)
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        QLearningLRScheduler(opt, reward="improvement_ema", ema_decay=1.0)
