@@ -304,8 +304,11 @@ class QLearningSampler(BaseSampler):
     ) -> Any:
         self._raise_error_if_multi_objective(study)
         if self._warn_independent_sampling and not param_distribution.single():
-            complete = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if complete:
+            # Warn only when the parameter falls outside a search space the finished
+            # trials already share (conditional or dynamic), not while none has finished.
+            with self._lock:
+                shared = bool(self._view(study).search_space())
+            if shared:
                 _logger.warning(
                     _INDEPENDENT_SAMPLING_WARNING_TEMPLATE.format(
                         param_name=param_name,
