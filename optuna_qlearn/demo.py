@@ -169,6 +169,9 @@ def run(args: argparse.Namespace) -> int:
             f"{r['sampler']:<10} {r['trials']:>6} {r['unique']:>6} {r['best']:>12.4f} "
             f"{r['found_at']:>8} {r['seconds']:>7.1f}s"
         )
+    if args.objective == "vae":
+        print("(time: wall seconds this run; grid points another sampler already trained are")
+        print(" served from the objective's cache, so times are not comparable across samplers)")
     print()
     for r in rows:
         print(f"best {r['sampler']}: {r['params']}")
