@@ -105,7 +105,11 @@ def main(spec_path: str) -> None:
             trials = study.get_trials(deepcopy=False)
             lower_done = all(_settled(t) for t in trials if t.number < ran[-1])
             done = sum(t.state.is_finished() for t in trials)
-            if lower_done and done >= spec["target"]:
+            # A victim worker may start late: keep going until it has died (its marker
+            # file exists), so its abandoned trial lies below this worker's latest one.
+            marker = spec.get("wait_for_file")
+            victim_dead = marker is None or Path(marker).exists()
+            if lower_done and done >= spec["target"] and victim_dead:
                 break
 
     # Wait for the other workers, then compare tables over the same finished trials.

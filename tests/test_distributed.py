@@ -342,6 +342,7 @@ def test_killed_worker_with_heartbeat_is_failed_and_learning_goes_on(tmp_path: P
             "target": 40,
             "max_trials": 400,
             "wait_finished": 40,
+            "wait_for_file": str(tmp_path / "worker0.json") + ".killed",
         }
         runs = run_workers(shared, [victim, survivor, survivor, survivor], tmp_path)
         assert runs[0].returncode == -signal.SIGKILL, runs[0].stderr
@@ -387,6 +388,7 @@ def test_killed_worker_without_heartbeat_goes_stale(tmp_path: Path) -> None:
         "target": 40,
         "max_trials": 400,
         "wait_finished": 40,
+        "wait_for_file": str(tmp_path / "worker0.json") + ".killed",
     }
     runs = run_workers(shared, [victim, survivor, survivor, survivor], tmp_path)
     assert runs[0].returncode == -signal.SIGKILL, runs[0].stderr
