@@ -14,6 +14,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.samplers._base import _INDEPENDENT_SAMPLING_WARNING_TEMPLATE
+from optuna.storages import InMemoryStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_qlearn.agent import AgentConfig, Proposal, QLearningAgent
@@ -53,6 +54,7 @@ class _StudyView:
         self.feed = TrialFeed()
         self.space: dict[str, BaseDistribution] | None = None
         self.replays: dict[str, StudyReplay] = {}
+        self.own: set[int] = set()  # trials created by this process
 
     def poll(self, study: Study, upto: int) -> None:
         trials = self.feed.poll(study, upto)
@@ -273,6 +275,9 @@ class QLearningSampler(BaseSampler):
         if not search_space:
             return {}
         grid = self._grid(search_space)
+        # Only other processes need ordering: threads of this one share the lock and
+        # see each other's claims (and an in-memory storage has no other processes).
+        timeout = 0.0 if isinstance(study._storage, InMemoryStorage) else self._decision_timeout
         delay = 0.001
         while True:
             with self._lock:
@@ -281,7 +286,7 @@ class QLearningSampler(BaseSampler):
                 replay = self._replay(study, view, grid, trial.number)
                 # Other workers' earlier trials decide first (see undecided_before), so
                 # concurrent workers never continue the same episode or pick the same point.
-                if not replay.undecided_before(trial.number, self._decision_timeout):
+                if not timeout or not replay.undecided_before(trial.number, timeout):
                     proposal = replay.agent.propose(
                         self._rng, replay.pick_head(), busy=replay.in_flight.values()
                     )
@@ -326,6 +331,10 @@ class QLearningSampler(BaseSampler):
         )
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        # Trials this process creates are never waited for as another worker's
+        # undecided trials (e.g. several ``study.ask()`` before their first suggest).
+        with self._lock:
+            self._view(study).own.add(trial.number)
         self._independent_sampler.before_trial(study, trial)
 
     def after_trial(
@@ -365,6 +374,7 @@ class QLearningSampler(BaseSampler):
             if self._warm_start is not None:
                 _load_into(agent, grid, self._warm_start)
             replay = view.replays[grid.signature] = StudyReplay(grid, agent, self._stale_after)
+            replay.own = view.own  # shared: trials this process created or claimed
             # A new grid starts from the whole history once; the feed keeps it current.
             history = study._storage.get_all_trials(study._study_id, deepcopy=False)
             replay.update(study, [t for t in history if t.number < upto], upto)

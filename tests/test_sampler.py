@@ -252,3 +252,31 @@ def test_resume_in_new_process_gives_same_q_table(tmp_path: Path) -> None:
     )
     fresh = QLearningSampler(seed=7).q_table(study)
     assert json.loads(json.dumps(fresh)) == second
+
+
+def test_own_batch_asks_are_not_awaited_as_other_workers(tmp_path: Path) -> None:
+    # Decisions wait for *other* workers' earlier trials; trials this process created
+    # with study.ask() and has not sampled yet must not count as such.
+    sampler = QLearningSampler(seed=0)
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'b.db'}", sampler=sampler)
+    for _ in range(3):
+        t = study.ask()
+        study.tell(t, t.suggest_int("x", 0, 20) + t.suggest_int("y", 0, 20))
+    batch = [study.ask() for _ in range(5)]
+    waited: list[list[int]] = []
+    replay_cls = type(next(iter(next(iter(sampler._views.values())).replays.values())))
+    original = replay_cls.undecided_before
+
+    def spy(self: object, number: int, timeout: float) -> list[int]:
+        out = original(self, number, timeout)  # type: ignore[arg-type]
+        waited.append(out)
+        return out
+
+    replay_cls.undecided_before = spy  # type: ignore[method-assign]
+    try:
+        for t in reversed(batch):
+            study.tell(t, t.suggest_int("x", 0, 20) + t.suggest_int("y", 0, 20))
+    finally:
+        replay_cls.undecided_before = original  # type: ignore[method-assign]
+    assert waited and all(w == [] for w in waited)
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 8
