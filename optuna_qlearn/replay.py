@@ -279,6 +279,8 @@ class StudyReplay:
             storage.set_trial_system_attr(tid, KEY_STALE, True)
         except (RuntimeError, ValueError):  # finished meanwhile: learn from it
             trial = storage.get_trial(tid)
+            if trial.state not in _FINISHED:
+                return False  # could not mark it: keep waiting, try again next time
             self._see(trial)
             self.finished.pop(number, None)
             self._learn(trial)
