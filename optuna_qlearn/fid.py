@@ -734,8 +734,13 @@ def fid_from_images(
             raise ValueError(f"{name} has {len(seq)} images; at least 2 are needed")
     fa = extract_features(seq_a, ext, batch_size=batch_size)
     fb = extract_features(seq_b, ext, batch_size=batch_size)
-    _warn_sample_size(fa.shape[0], fa.shape[1], "images_a")
-    _warn_sample_size(fb.shape[0], fb.shape[1], "images_b")
+    return _frechet_of_features(fa, fb, "images_a", "images_b")
+
+
+def _frechet_of_features(fa: np.ndarray, fb: np.ndarray, name_a: str, name_b: str) -> float:
+    """Frechet distance of two feature sets, warning when either is too small."""
+    _warn_sample_size(fa.shape[0], fa.shape[1], name_a)
+    _warn_sample_size(fb.shape[0], fb.shape[1], name_b)
     return frechet_distance(*feature_statistics(fa), *feature_statistics(fb))
 
 
@@ -788,9 +793,7 @@ def calculate_fid(
     ext = get_extractor(extractor, weights=weights, sha256=sha256, device=device)
     fa = _features_of(folder_a, ext, batch_size)
     fb = _features_of(folder_b, ext, batch_size)
-    _warn_sample_size(fa.shape[0], fa.shape[1], str(folder_a))
-    _warn_sample_size(fb.shape[0], fb.shape[1], str(folder_b))
-    return frechet_distance(*feature_statistics(fa), *feature_statistics(fb))
+    return _frechet_of_features(fa, fb, str(folder_a), str(folder_b))
 
 
 def calculate_kid(
