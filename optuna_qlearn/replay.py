@@ -175,13 +175,11 @@ class StudyReplay:
         self.agent = agent
         self.stale_after = stale_after
         self.cursor = 0  # next trial number to learn from
-        self.unfinished: set[int] = set()
         self.finished: dict[int, FrozenTrial] = {}  # fetched, finished, not yet learned
         self.records: dict[int, Record] = {}
         self.in_flight: dict[int, State] = {}
         self.claimed: set[int] = set()  # trial numbers some trial continued from
         self.heads: dict[int, tuple[State, int]] = {}  # number -> (state, step)
-        self.n_learned_transitions = 0
         # RUNNING trials of other workers that have not chosen their point yet (no
         # record, no params) -> when this process first saw them (time.monotonic()).
         self.undecided: dict[int, float] = {}
@@ -226,7 +224,6 @@ class StudyReplay:
         elif n not in self.own and not trial.params:
             self.undecided.setdefault(n, time.monotonic())
         if trial.state in _FINISHED:
-            self.unfinished.discard(n)
             self.in_flight.pop(n, None)
             self.finished[n] = trial
             if state is None:
@@ -242,10 +239,8 @@ class StudyReplay:
                 self.heads[n] = (state, step)
                 if len(self.heads) > _MAX_HEADS:  # abandoned episodes: forget the oldest
                     del self.heads[min(self.heads)]
-        else:
-            self.unfinished.add(n)
-            if state is not None:
-                self.in_flight[n] = state
+        elif state is not None:
+            self.in_flight[n] = state
 
     def _advance(self, study: Study, upto: int) -> None:
         while self.cursor < upto:
@@ -267,26 +262,20 @@ class StudyReplay:
         tid = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
         trial = storage.get_trial(tid)
         if trial.system_attrs.get(KEY_STALE):
-            self.unfinished.discard(number)
             self.in_flight.pop(number, None)
             return True
-        if trial.state in _FINISHED:
-            self._see(trial)
-            self.finished.pop(number, None)
-            self._learn(trial)
-            return True
-        try:
-            storage.set_trial_system_attr(tid, KEY_STALE, True)
-        except (RuntimeError, ValueError):  # finished meanwhile: learn from it
-            trial = storage.get_trial(tid)
-            if trial.state not in _FINISHED:
-                return False  # could not mark it: keep waiting, try again next time
-            self._see(trial)
-            self.finished.pop(number, None)
-            self._learn(trial)
-            return True
-        self.unfinished.discard(number)
-        self.in_flight.pop(number, None)
+        if trial.state not in _FINISHED:
+            try:
+                storage.set_trial_system_attr(tid, KEY_STALE, True)
+                self.in_flight.pop(number, None)
+                return True
+            except (RuntimeError, ValueError):  # finished meanwhile: learn from it below
+                trial = storage.get_trial(tid)
+                if trial.state not in _FINISHED:
+                    return False  # could not mark it: keep waiting, try again next time
+        self._see(trial)
+        self.finished.pop(number, None)
+        self._learn(trial)
         return True
 
     def _learn(self, trial: FrozenTrial) -> None:
@@ -300,7 +289,6 @@ class StudyReplay:
         path = rec.path if rec is not None else ()
         step = rec.step if rec is not None else 0
         self.agent.learn(Step(trial.number, state, value, path, step))
-        self.n_learned_transitions += len(path)
 
     # ----------------------------------------------------------- decisions
     def undecided_before(self, number: int, timeout: float) -> list[int]:
@@ -328,6 +316,5 @@ class StudyReplay:
             self.claimed.add(parent)
             self.heads.pop(parent, None)
         self.in_flight[number] = state
-        self.unfinished.add(number)
         self.own.add(number)
         self.undecided.pop(number, None)

@@ -329,6 +329,19 @@ def _killed_trial_checks(
     return trial, (grid, agent, rec)
 
 
+def _survivor(settings: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """A worker that runs until 40 trials finished, worker 0 (the victim) died, and
+    every trial below its latest is settled."""
+    return {
+        "sampler": settings,
+        "mode": "until",
+        "target": 40,
+        "max_trials": 400,
+        "wait_finished": 40,
+        "wait_for_file": str(tmp_path / "worker0.json") + ".killed",
+    }
+
+
 def test_killed_worker_with_heartbeat_is_failed_and_learning_goes_on(tmp_path: Path) -> None:
     storage = _storage_spec("rdb", tmp_path, heartbeat_interval=1, grace_period=2)
     shared = _create(storage)
@@ -336,14 +349,7 @@ def test_killed_worker_with_heartbeat_is_failed_and_learning_goes_on(tmp_path: P
         # A huge stale_after: only the heartbeat can unblock learning here.
         settings: dict[str, Any] = {"stale_after": 100_000}
         victim = {"sampler": settings, "mode": "fixed", "n_trials": 20, "die_on_trial": 3}
-        survivor = {
-            "sampler": settings,
-            "mode": "until",
-            "target": 40,
-            "max_trials": 400,
-            "wait_finished": 40,
-            "wait_for_file": str(tmp_path / "worker0.json") + ".killed",
-        }
+        survivor = _survivor(settings, tmp_path)
         runs = run_workers(shared, [victim, survivor, survivor, survivor], tmp_path)
         assert runs[0].returncode == -signal.SIGKILL, runs[0].stderr
         killed = runs[0].killed_trial
@@ -382,14 +388,7 @@ def test_killed_worker_without_heartbeat_goes_stale(tmp_path: Path) -> None:
     stale_after = 16
     settings: dict[str, Any] = {"stale_after": stale_after}
     victim = {"sampler": settings, "mode": "fixed", "n_trials": 20, "die_on_trial": 3}
-    survivor = {
-        "sampler": settings,
-        "mode": "until",
-        "target": 40,
-        "max_trials": 400,
-        "wait_finished": 40,
-        "wait_for_file": str(tmp_path / "worker0.json") + ".killed",
-    }
+    survivor = _survivor(settings, tmp_path)
     runs = run_workers(shared, [victim, survivor, survivor, survivor], tmp_path)
     assert runs[0].returncode == -signal.SIGKILL, runs[0].stderr
     killed = runs[0].killed_trial
