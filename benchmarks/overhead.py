@@ -6,6 +6,11 @@ inference, relative and independent sampling, before/after hooks) with
 100, 1,000 and 10,000 trials on a 4-parameter and a 6-parameter grid
 (in-memory storage, ``study.ask``/``study.tell``).
 
+Each configuration runs ``--repeats`` times (3 by default), the samplers
+interleaved so that a change of machine load hits them alike; the tables give
+the median over repeats of each number, and the ratios are taken per repeat
+before the median, so the two samplers of a ratio always ran side by side.
+
 Run: ``python -m benchmarks.overhead`` (``--quick`` for 100/1,000 only).
 Writes ``benchmarks/results/overhead.md`` and ``overhead.json``.
 """
@@ -133,6 +138,12 @@ SAMPLERS: dict[str, Callable[[], BaseSampler]] = {
 }
 
 
+def _median(xs: list[float]) -> float:
+    ys = sorted(xs)
+    n = len(ys)
+    return ys[n // 2] if n % 2 else 0.5 * (ys[n // 2 - 1] + ys[n // 2])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write the results table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -140,53 +151,73 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tpe-max", type=int, default=1000, help="largest budget run for TPESampler (slow)"
     )
+    parser.add_argument("--repeats", type=int, default=3, help="runs per configuration")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="directory of the results")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     budgets = [100, 1000] if args.quick else [100, 1000, 10000]
-    results: list[dict[str, Any]] = []
+    runs: list[dict[str, Any]] = []
     for d in (4, 6):
         for n in budgets:
-            for name, make in SAMPLERS.items():
-                if name == "TPESampler" and n > args.tpe_max:
-                    continue
-                r: dict[str, Any] = dict(measure(make, d, n))
-                r.update(sampler=name, params=d, trials=n)
-                results.append(r)
-                print(
-                    f"d={d} n={n:>6} {name:<17} {r['ms_per_trial']:8.3f} ms/trial "
-                    f"(first 10%: {r['first10_ms']:.3f}, last 10%: {r['last10_ms']:.3f})",
-                    flush=True,
-                )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "overhead.json").write_text(json.dumps(results, indent=1))
+            for rep in range(args.repeats):
+                for name, make in SAMPLERS.items():
+                    if name == "TPESampler" and n > args.tpe_max:
+                        continue
+                    r: dict[str, Any] = dict(measure(make, d, n))
+                    r.update(sampler=name, params=d, trials=n, repeat=rep)
+                    runs.append(r)
+                    print(
+                        f"d={d} n={n:>6} #{rep} {name:<17} {r['ms_per_trial']:8.3f} ms/trial "
+                        f"(first 10%: {r['first10_ms']:.3f}, last 10%: {r['last10_ms']:.3f})",
+                        flush=True,
+                    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "overhead.json").write_text(json.dumps(runs, indent=1))
     lines = [
         "# Sampler overhead (CPU ms per trial, zero-cost objective)",
         "",
-        f"One run each, in-memory storage, `python -m benchmarks.overhead`; "
-        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
-        f"Optuna {optuna.__version__}. TPESampler only up to {args.tpe_max} trials (its cost "
-        "grows with the history). *sampler*: CPU time inside the sampler's methods; *loop*: "
-        "CPU time of the whole `study.ask` + `study.tell` step (what a user pays per trial).",
+        f"Median of {args.repeats} runs per cell (samplers interleaved), in-memory storage, "
+        f"`python -m benchmarks.overhead`; {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}, Optuna {optuna.__version__}. TPESampler only up "
+        f"to {args.tpe_max:,} trials (its cost grows with the history). *sampler*: CPU time "
+        "inside the sampler's methods; *loop*: CPU time of the whole `study.ask` + "
+        "`study.tell` step (what a user pays per trial). Ratios are computed per repeat "
+        "(the two samplers ran side by side), then the median is taken; [min, max] over repeats.",
         "",
         "| params | trials | QL sampler ms | Random sampler ms | TPE sampler ms | QL / Random "
         "(sampler) | QL loop ms | Random loop ms | QL / Random (loop) "
         "| QL last10% / first10% (sampler) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+
+    def cell(xs: list[float], fmt: str, spread: bool = False) -> str:
+        text = format(_median(xs), fmt)
+        if spread and len(xs) > 1:
+            text += f" [{format(min(xs), fmt)}, {format(max(xs), fmt)}]"
+        return text
+
     for d in (4, 6):
         for n in budgets:
-            by = {r["sampler"]: r for r in results if r["params"] == d and r["trials"] == n}
+            by: dict[str, list[dict[str, Any]]] = {}
+            for r in runs:
+                if r["params"] == d and r["trials"] == n:
+                    by.setdefault(r["sampler"], []).append(r)
             ql, rnd = by["QLearningSampler"], by["RandomSampler"]
             tpe = by.get("TPESampler")
-            tpe_ms = f"{tpe['ms_per_trial']:.3f}" if tpe else "not run"
+            tpe_ms = cell([r["ms_per_trial"] for r in tpe], ".3f") if tpe else "not run"
+            ratio = [q["ms_per_trial"] / r["ms_per_trial"] for q, r in zip(ql, rnd)]
+            loop_ratio = [q["loop_ms_per_trial"] / r["loop_ms_per_trial"] for q, r in zip(ql, rnd)]
+            growth = [q["last10_ms"] / q["first10_ms"] for q in ql]
             lines.append(
-                f"| {d} | {n:,} | {ql['ms_per_trial']:.3f} | {rnd['ms_per_trial']:.3f} | {tpe_ms} "
-                f"| {ql['ms_per_trial'] / rnd['ms_per_trial']:.2f}x "
-                f"| {ql['loop_ms_per_trial']:.3f} | {rnd['loop_ms_per_trial']:.3f} "
-                f"| {ql['loop_ms_per_trial'] / rnd['loop_ms_per_trial']:.2f}x "
-                f"| {ql['last10_ms'] / ql['first10_ms']:.2f}x |"
+                f"| {d} | {n:,} | {cell([r['ms_per_trial'] for r in ql], '.3f')} "
+                f"| {cell([r['ms_per_trial'] for r in rnd], '.3f')} | {tpe_ms} "
+                f"| {cell(ratio, '.2f', True)}x "
+                f"| {cell([r['loop_ms_per_trial'] for r in ql], '.3f')} "
+                f"| {cell([r['loop_ms_per_trial'] for r in rnd], '.3f')} "
+                f"| {cell(loop_ratio, '.2f', True)}x "
+                f"| {cell(growth, '.2f', True)}x |"
             )
-    (RESULTS / "overhead.md").write_text("\n".join(lines) + "\n")
+    (args.out / "overhead.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

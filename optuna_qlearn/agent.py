@@ -54,7 +54,10 @@ class AgentConfig:
         restart_best_prob: Probability that a new episode restarts from one of the
             ``restart_top_k`` best points instead of a uniformly random point.
         restart_top_k: How many of the best points restarts choose among.
-        max_walk: Longest walk through known points before a random restart.
+        max_walk: Most known points a walk passes through. A walk that reaches
+            it takes the best-scoring move into an unvisited point seen on the way
+            (a random restart if there was none), so a decision's cost does not
+            grow as the neighbourhood of the best points fills up.
         n_startup: New episodes are one-step episodes at uniformly random points
             until this many points are evaluated (0 in the original design).
         model_scores: Score an untried move into an *unvisited* point by the global
@@ -81,7 +84,7 @@ class AgentConfig:
     dyna: bool = True
     restart_best_prob: float = 0.8
     restart_top_k: int = 5
-    max_walk: int = 64
+    max_walk: int = 8
     n_startup: int = 10
     model_scores: bool = True
     model_restart_prob: float = 0.5
@@ -249,11 +252,15 @@ class QLearningAgent:
             step: The trial (see :meth:`transitions`).
         """
         c = self.config
+        table, moves = self.table, self.moves
         for t in self.transitions(step):
-            mask = self.moves.valid_mask(t.next_state)
-            self.table.update(
-                t.state, t.action, t.reward, t.next_state, mask, c.alpha, c.gamma, t.done
-            )
+            # max_a' Q(s', a') runs over the valid actions at s'; a state never left
+            # yet has q_init everywhere, so its mask (a grid computation) is not needed.
+            if t.next_state in table.q or not moves.always_valid:
+                mask = moves.valid(t.next_state)[0]
+            else:
+                mask = moves.all_actions
+            table.update(t.state, t.action, t.reward, t.next_state, mask, c.alpha, c.gamma, t.done)
         self.finish_step(step)
 
     def finish_step(self, step: Step) -> None:
@@ -281,25 +288,54 @@ class QLearningAgent:
         """The ``k`` best evaluated points, best first."""
         return [s for _, _, s in self._best[:k]]
 
-    def _scores(self, state: State) -> list[float]:
+    def _scores(self, state: State, memo: dict[float, float] | None = None) -> list[float]:
         """Q-values used to choose at ``state``. An untried move scores, with ``dyna``,
         the reward a known point's stored value would give and, with ``model_scores``,
         the global model's prediction ``tanh(model_scale * score)`` for an unvisited
-        point."""
+        point.
+
+        Args:
+            state: The state.
+            memo: Rewards of known values already computed in this decision (rank
+                rewards depend on the value only, and a walk meets the same points).
+        """
         c = self.config
         scores: list[float] = self.table.get(state).tolist()
         use_model = c.model_scores and self.prior.fitted
-        if c.dyna or use_model:
-            visits = self.table.visits.get(state)
-            prev = self.known.get(state)
-            for a, nxt in self.moves.neighbours(state):
-                if visits is None or visits[a] == 0:
-                    value = self.known.get(nxt)
-                    if value is not None:
-                        if c.dyna:
-                            scores[a] = self.rewards.reward(value, prev)
-                    elif use_model:
-                        scores[a] = math.tanh(c.model_scale * self.prior.score(nxt))
+        if not (c.dyna or use_model):
+            return scores
+        visits_row = self.table.visits.get(state)
+        visits = visits_row.tolist() if visits_row is not None else None
+        prev = self.known.get(state)
+        by_value = memo if memo is not None and self.rewards.mode == "rank" else None
+        known = self.known
+        _, actions, nexts = self.moves.valid(state)
+        if use_model:
+            # Moves along one axis change one term of the model's additive score.
+            ratios = self.prior.ratios
+            base = sum(r[i] for r, i in zip(ratios, state))
+            axis_of = self.moves.axis_of
+            scale = c.model_scale
+        for a, nxt in zip(actions, nexts):
+            if visits is not None and visits[a]:
+                continue
+            value = known.get(nxt)
+            if value is not None:
+                if c.dyna:
+                    if by_value is None:
+                        scores[a] = self.rewards.reward(value, prev)
+                    else:
+                        r = by_value.get(value)
+                        if r is None:
+                            r = by_value[value] = self.rewards.reward(value, prev)
+                        scores[a] = r
+            elif use_model:
+                ax = axis_of[a]
+                if ax >= 0:
+                    x = base - ratios[ax][state[ax]] + ratios[ax][nxt[ax]]
+                else:
+                    x = sum(r[i] for r, i in zip(ratios, nxt))
+                scores[a] = math.tanh(scale * x)
         return scores
 
     def _fit_prior(self) -> None:
@@ -386,25 +422,43 @@ class QLearningAgent:
 
         path: list[tuple[State, int]] = []
         on_path = {current}
+        memo: dict[float, float] = {}
+        known = self.known
+        blocked = busy_set | self.failed
+        skip_known = c.walk_known
+        # The best move into an unvisited point seen on the walk: (score, index in
+        # path, action, point), taken if the walk reaches ``max_walk`` known points.
+        frontier: tuple[float, int, int, State] | None = None
         for _ in range(c.max_walk):
-            allowed = []
-            for a, nxt in self.moves.neighbours(current):
-                if c.walk_known and (a == 0 or nxt in on_path):
+            _, actions, nexts = self.moves.valid(current)
+            allowed: list[int] = []
+            target: dict[int, State] = {}
+            for a, nxt in zip(actions, nexts):
+                if skip_known and (a == 0 or nxt in on_path):
                     continue  # "stay" or a loop would re-evaluate a known point
-                if nxt not in busy_set and nxt not in self.failed:
+                if not blocked or nxt not in blocked:
                     allowed.append(a)
+                    target[a] = nxt
             if not allowed:
                 break
-            scores = self._scores(current)
+            scores = self._scores(current, memo)
             action, explored = epsilon_greedy(scores, allowed, eps, rng)
-            nxt = self.moves.apply(current, action)
+            nxt = target[action]
             path.append((current, action))
-            if c.walk_known and nxt in self.known:
+            if skip_known and nxt in known:
+                for a in allowed:
+                    if (frontier is None or scores[a] > frontier[0]) and target[a] not in known:
+                        frontier = (scores[a], len(path) - 1, a, target[a])
                 current = nxt
                 on_path.add(nxt)
                 continue
             q = float(scores[action])
             return Proposal(nxt, parent, parent is None, step_index, path, eps, q, explored, reason)
+        if frontier is not None:
+            score, i, a, nxt = frontier
+            path = [*path[:i], (path[i][0], a)]
+            start = parent is None
+            return Proposal(nxt, parent, start, step_index, path, eps, score, False, reason)
         state = self._random_unvisited(rng, busy_set, shape)
         return Proposal(state, None, True, 0, [], eps, None, True, "restart-random")
 

@@ -104,6 +104,11 @@ class GridPrior:
             self.log_ratio[axis] = np.log(lo) - np.log(hi)
         self._ratio_lists = [r.tolist() for r in self.log_ratio]
 
+    @property
+    def ratios(self) -> list[list[float]]:
+        """Per axis, ``log l - log g`` at every index, as plain lists (do not mutate)."""
+        return self._ratio_lists
+
     def score(self, state: Sequence[int]) -> float:
         """``log l(state) - log g(state)`` (0 before the first :meth:`fit`)."""
         # Plain lists: called for every neighbour of every state a walk visits.

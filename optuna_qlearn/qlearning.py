@@ -97,17 +97,29 @@ class MoveSet:
         self.allow_stay = allow_stay
         self.deltas: np.ndarray = deltas
         self.n_actions = len(deltas)
+        #: Whether every state has at least one valid action (then the max over the
+        #: valid actions of a state whose Q-values are all equal is that value).
+        self.always_valid = allow_stay or bool((self.shape >= 2).any())
+        #: A read-only all-true mask.
+        self.all_actions = np.ones(self.n_actions, dtype=bool)
+        self.all_actions.flags.writeable = False
+        #: Per action, the one axis it moves (``-1`` for "stay" and for joint moves).
+        self.axis_of: list[int] = [
+            int(np.flatnonzero(row)[0]) if moves == "axis" and row.any() else -1 for row in deltas
+        ]
         self._cache: dict[State, tuple[np.ndarray, list[int], list[State]]] = {}
+        self._labels = [
+            ",".join(f"{n}{int(v):+d}" for n, v in zip(self.names, row) if v != 0) or "stay"
+            for row in deltas
+        ]
 
     def label(self, action: int) -> str:
         """A readable label such as ``"stay"``, ``"lr+1"`` or ``"x+1,y-1"``."""
-        row = self.deltas[action]
-        parts = [f"{n}{int(v):+d}" for n, v in zip(self.names, row) if v != 0]
-        return ",".join(parts) if parts else "stay"
+        return self._labels[action]
 
     def labels(self) -> list[str]:
         """Labels of all actions, in order."""
-        return [self.label(a) for a in range(self.n_actions)]
+        return list(self._labels)
 
     def apply(self, state: Sequence[int], action: int) -> State:
         """The state reached by ``action`` from ``state`` (not checked against the grid)."""
@@ -122,8 +134,15 @@ class MoveSet:
         _, actions, nexts = self._valid(tuple(state))
         yield from zip(actions, nexts)
 
+    def valid(self, state: State) -> tuple[np.ndarray, list[int], list[State]]:
+        """``(mask, actions, next_states)`` of the valid actions at ``state``.
+
+        Cached and shared: the sampler asks about the same states many times per
+        trial. Do not mutate the results (:meth:`valid_mask` returns a copy).
+        """
+        return self._valid(state)
+
     def _valid(self, state: State) -> tuple[np.ndarray, list[int], list[State]]:
-        # Cached: the sampler asks about the same states many times per trial.
         hit = self._cache.get(state)
         if hit is None:
             nxt = np.asarray(state, dtype=np.int64)[None, :] + self.deltas

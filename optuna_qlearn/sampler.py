@@ -65,8 +65,10 @@ class _StudyView:
                 if self.space is None:
                     self.space = dict(t.distributions)
                 else:
+                    dists = t.distributions
+                    # Identity first: trials of one process usually share the objects.
                     self.space = {
-                        k: v for k, v in self.space.items() if t.distributions.get(k) == v
+                        k: v for k, v in self.space.items() if (d := dists.get(k)) is v or d == v
                     }
         for replay in self.replays.values():
             replay.update(study, trials, upto)
