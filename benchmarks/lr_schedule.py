@@ -58,6 +58,11 @@ Q_DEFAULTS: dict[str, Any] = {
 PRETRAIN_SEEDS = (100, 101)
 #: Seeds of the table-learning runs of run 8 (disjoint from the evaluation seeds 0..).
 TABLE_SEEDS = (100, 101, 102, 103, 104)
+#: Seeds of the base-schedule runs whose mean control-loss curve is the reference of a
+#: reward ``"improvement_vs_reference"`` (disjoint from the evaluation seeds).
+REFERENCE_SEEDS = (100, 101, 102, 103, 104)
+#: Seeds of the table-learning runs of the Monte-Carlo controllers (runs 20-).
+MC_TABLE_SEEDS = tuple(range(100, 110))
 #: An action set symmetric in log space (ties between x2/3 and x1.5 are broken at random).
 SYM_ACTIONS = (2 / 3, 1.0, 1.5)
 #: Multiplier bounds of runs 14-15: within [1/2, 2], one LR level per factor sqrt(2).
@@ -67,6 +72,20 @@ CTL_KWARGS: dict[str, Any] = {
     "reward": "improvement_delta",
     "gamma": 0.5,
     "actions": (0.67, 1.0, 1.5),
+}
+
+#: The controller of run 16 (symmetric actions, reward improvement_ema), the base of runs 18-.
+EMA_KWARGS: dict[str, Any] = {**CTL_KWARGS, "actions": SYM_ACTIONS, "reward": "improvement_ema"}
+
+#: The Monte-Carlo controller of runs 20-: whole-run returns against the base schedule.
+MC_KWARGS: dict[str, Any] = {
+    **BOUNDED,
+    "actions": SYM_ACTIONS,
+    "reward": "improvement_vs_reference",
+    "gamma": 1.0,
+    "n_step": 40,
+    "alpha": 0.3,
+    "epsilon": 0.0,
 }
 
 
@@ -85,9 +104,17 @@ class Run:
     pretrain_seeds: tuple[int, ...] = ()
     #: Controller settings overridden in the table-learning runs (default: eps 1.0).
     pretrain_overrides: dict[str, Any] | None = None
-    #: Which table the row belongs to: ``"first"`` (runs 1-6) or ``"second"`` (runs 7-9);
-    #: ``"both"`` for the baseline and the reference.
+    #: Which table the row belongs to: ``"first"`` (runs 1-6), ``"second"`` (runs 7-17),
+    #: ``"third"`` (runs 18-) or ``"confirm"`` (fresh seeds); ``"both"`` for the baseline and
+    #: the reference, shown in every table but the confirmation.
     group: str = "first"
+    #: Training seeds of the row (default: ``0 .. --seeds - 1``).
+    eval_seeds: tuple[int, ...] | None = None
+    #: The row the paired difference is taken against (same seeds).
+    baseline: str = "baseline"
+    #: Reward against the base schedule: ``reference_losses`` is the mean control-loss curve
+    #: of the base schedule alone on ``REFERENCE_SEEDS`` (never an evaluation seed).
+    reference: bool = False
 
 
 RUNS: list[Run] = [
@@ -236,6 +263,44 @@ RUNS: list[Run] = [
         group="second",
     ),
     Run(
+        "run18_ctl4_ema_init2",
+        "run 16 started at multiplier 2 (LR 4e-3, the 2x reference's LR) instead of 1",
+        {**EMA_KWARGS, "initial_multiplier": 2.0},
+        control_interval=4,
+        group="third",
+    ),
+    Run(
+        "run19_ctl4_ema_init1.5",
+        "run 16 started at multiplier 1.5 (LR 3e-3)",
+        {**EMA_KWARGS, "initial_multiplier": 1.5},
+        control_interval=4,
+        group="third",
+    ),
+    Run(
+        "run20_mc_ref_warm",
+        "Monte-Carlo returns against the base schedule: reward improvement_vs_reference (the "
+        "relative improvement minus the base schedule's over the same 4 iterations, its "
+        "control-loss curve averaged over seeds 100-104), gamma 1 and n_step 40, so each "
+        "decision is credited with what the run gains on the base schedule from then to the "
+        "end; multiplier within [1/2, 2], actions x2/3, x1, x1.5, alpha 0.3; table learned "
+        "over 10 chained runs on seeds 100-109 (eps 0.3), then greedy (eps 0) on the "
+        "evaluation seeds",
+        MC_KWARGS,
+        control_interval=4,
+        warm_start=True,
+        pretrain_seeds=MC_TABLE_SEEDS,
+        pretrain_overrides={"epsilon": 0.3},
+        reference=True,
+        group="third",
+    ),
+    Run(
+        "ref_baseline_1.5x_lr",
+        "reference, not a controller: the baseline schedule at 1.5x the LR (3e-3 -> 3e-4)",
+        None,
+        lr_scale=1.5,
+        group="third",
+    ),
+    Run(
         "ref_baseline_2x_lr",
         "reference, not a controller: the baseline schedule at twice the LR (4e-3 -> 4e-4)",
         None,
@@ -245,8 +310,17 @@ RUNS: list[Run] = [
 ]
 
 
-def q_factory(kwargs: dict[str, Any], seed: int, q_table: torch.Tensor | None) -> SchedulerFactory:
-    """Factory of a Q-controller with the run's settings over the config's warmup+cosine."""
+def q_factory(
+    kwargs: dict[str, Any],
+    seed: int,
+    q_table: torch.Tensor | None,
+    made: list[QLearningLRScheduler] | None = None,
+) -> SchedulerFactory:
+    """Factory of a Q-controller with the run's settings over the config's warmup+cosine.
+
+    Every scheduler it builds is appended to ``made`` (if given), so the caller can end the
+    episode and read the learned table.
+    """
     merged = {**Q_DEFAULTS, **kwargs}
     by_action = merged.pop("q_init_by_action", None)
 
@@ -257,6 +331,8 @@ def q_factory(kwargs: dict[str, Any], seed: int, q_table: torch.Tensor | None) -
         if by_action is not None and q_table is None:
             # A per-action prior: every state starts with these Q-values.
             sched.q_table[:] = torch.tensor(by_action, dtype=torch.float64)
+        if made is not None:
+            made.append(sched)
         return sched
 
     return factory
@@ -288,8 +364,9 @@ def _one_run(
     seed: int,
     q_table: torch.Tensor | None = None,
 ) -> tuple[dict[str, Any], torch.Tensor | None]:
+    made: list[QLearningLRScheduler] = []
     schedule: SchedulerFactory | str = (
-        "baseline" if run.q_kwargs is None else q_factory(run.q_kwargs, seed, q_table)
+        "baseline" if run.q_kwargs is None else q_factory(run.q_kwargs, seed, q_table, made)
     )
     if run.lr_scale != 1.0:
         config = dataclasses.replace(
@@ -303,7 +380,9 @@ def _one_run(
     out = res.to_dict()
     table = None
     if run.q_kwargs is not None and res.scheduler_state is not None:
-        table = res.scheduler_state["q_table"]
+        # End the episode: n-step updates still waiting are done (none with n_step=1).
+        made[-1].end_episode()
+        table = made[-1].q_table.clone()
         out["multipliers"] = [h["multiplier"] for h in res.scheduler_state["history"]]
         out["actions"] = [h["action"] for h in res.scheduler_state["history"]]
     return out, table
@@ -318,11 +397,14 @@ def run_table(args: argparse.Namespace, corpus: CharCorpus, config: GPTConfig) -
         raise SystemExit(2)
     data["config"] = dataclasses.asdict(config)
     data.setdefault("runs", {})
-    seeds = list(range(args.seeds))
     selected = [r for r in RUNS if args.runs is None or r.name in args.runs]
     for run in selected:
         entry = data["runs"].setdefault(run.name, {"description": run.description, "seeds": {}})
         q_table = None
+        if run.reference:
+            curve = reference_curve(data, path, corpus, config, run.control_interval)
+            kwargs = {**(run.q_kwargs or {}), "reference_losses": curve}
+            run = dataclasses.replace(run, q_kwargs=kwargs)
         if run.warm_start:
             pre = entry.setdefault("pretrain", {})
             overrides = (
@@ -343,7 +425,7 @@ def run_table(args: argparse.Namespace, corpus: CharCorpus, config: GPTConfig) -
                 _save(path, data)
                 print(f"{run.name} pretrain seed {s}: best_val_loss={out['best_val_loss']:.4f} "
                       f"({time.perf_counter() - t0:.0f}s)", flush=True)  # fmt: skip
-        for seed in seeds:
+        for seed in run.eval_seeds or range(args.seeds):
             if str(seed) in entry["seeds"]:
                 continue
             t0 = time.perf_counter()
@@ -359,12 +441,37 @@ def run_table(args: argparse.Namespace, corpus: CharCorpus, config: GPTConfig) -
     return data
 
 
+def reference_curve(
+    data: dict[str, Any], path: Path, corpus: CharCorpus, config: GPTConfig, interval: int
+) -> list[float]:
+    """Mean control-loss curve of the base schedule alone on ``REFERENCE_SEEDS`` (cached)."""
+    ref = data.setdefault("reference_control_losses", {}).setdefault(str(interval), {})
+    # A controller whose only action is x1 follows the base schedule exactly (tested) and
+    # records the control losses at its decisions.
+    alone = Run("reference", "base schedule alone", {"actions": (1.0,), "epsilon": 0.0},
+                control_interval=interval)  # fmt: skip
+    for s in REFERENCE_SEEDS:
+        if str(s) not in ref:
+            out, _ = _one_run(corpus, config, alone, s)
+            ref[str(s)] = out["control_losses"]
+            _save(path, data)
+            print(f"reference seed {s}: final control loss {out['control_losses'][-1]:.4f}")
+    curves = [ref[str(s)] for s in REFERENCE_SEEDS]
+    return [statistics.fmean(v) for v in zip(*curves, strict=True)]
+
+
 GROUP_TITLES = {
     "first": "### First attempt (runs 1-6): one decision per evaluation (20 per run)",
     "second": "### Second attempt (runs 7-17): 40 decisions per run on a control batch, "
     "learned-table warm start, optimistic prior",
+    "third": "### Third attempt (runs 18-): higher initial LR, Monte-Carlo returns against the "
+    "base schedule",
+    "confirm": "### Confirmation on fresh seeds 5-9",
 }
 
+
+#: The baseline and 2x-LR reference rows each group's rows are paired with.
+GROUP_BASES = {"confirm": ("baseline_confirm", "ref_baseline_2x_lr_confirm")}
 
 GROUP_NOTES = {
     "first": "",
@@ -395,19 +502,31 @@ def summarize(data: dict[str, Any], corpus_name: str, seeds: int) -> str:
     return "\n\n".join(parts)
 
 
+def _paired(runs: dict[str, Any], name: str, other: str, keys: list[str]) -> list[float]:
+    """Per-seed differences of best_val_loss, ``name - other``, on the seeds both have."""
+    a, b = runs[name]["seeds"], runs.get(other, {}).get("seeds", {})
+    return [a[k]["best_val_loss"] - b[k]["best_val_loss"] for k in keys if k in b]
+
+
 def summarize_group(data: dict[str, Any], seeds: int, group: str) -> str:
-    """The Markdown table (mean ± sd over seeds) and the paired comparison with the baseline."""
+    """The Markdown table (mean ± sd over seeds) and the paired comparison with the baseline.
+
+    The baseline and 2x-LR reference rows of a group are ``GROUP_BASES[group]`` (default:
+    ``baseline`` and ``ref_baseline_2x_lr``, seeds 0..); every row is paired with them seed
+    by seed.
+    """
     runs = data["runs"]
-    base = runs.get("baseline", {}).get("seeds", {})
+    base_name, ref_name = GROUP_BASES.get(group, ("baseline", "ref_baseline_2x_lr"))
+    base = runs.get(base_name, {}).get("seeds", {})
     lines = [
         "| run | best_val_loss | final_train_loss | total_train_time (s) | inference tok/s "
-        "| Δ best_val vs baseline (paired) | seeds |",
-        "|---|---|---|---|---|---|---|",
+        "| Δ best_val vs baseline (paired) | Δ vs 2x-LR reference (paired) | seeds |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     verdicts = []
-    base_vals = [base[k]["best_val_loss"] for k in sorted(base)]
-    _, base_sd = _mean_sd(base_vals)
-    selected = [r for r in RUNS if r.group in (group, "both")]
+    _, base_sd = _mean_sd([base[k]["best_val_loss"] for k in sorted(base)])
+    shared = "both" if group != "confirm" else None
+    selected = [r for r in RUNS if r.group in (group, shared)]
     for run in selected:
         if run.name not in runs:
             continue
@@ -421,10 +540,9 @@ def summarize_group(data: dict[str, Any], seeds: int, group: str) -> str:
             ("tokens_per_sec", "{:.0f} ± {:.0f}"),
         ):
             cols.append(fmt.format(*_mean_sd([per_seed[k][metric] for k in keys])))
-        paired = [
-            per_seed[k]["best_val_loss"] - base[k]["best_val_loss"] for k in keys if k in base
-        ]
-        if run.name == "baseline" or not paired:
+        paired = _paired(runs, run.name, base_name, keys)
+        vs_ref = _paired(runs, run.name, ref_name, keys)
+        if run.name == base_name or not paired:
             cols.append("—")
         else:
             d_mean, d_sd = _mean_sd(paired)
@@ -437,11 +555,16 @@ def summarize_group(data: dict[str, Any], seeds: int, group: str) -> str:
                 if run.q_kwargs is None
                 else f"target {'MET' if beats else 'not met'}"
             )
+            lower = sum(d < 0 for d in paired)
             verdicts.append(
                 f"- {run.name}: mean best_val_loss {'lower' if d_mean < 0 else 'higher'} than "
-                f"the baseline by {abs(d_mean):.4f}; seed-to-seed spread (larger sd of the two) "
-                f"{spread:.4f} -> {verdict}"
+                f"{base_name} by {abs(d_mean):.4f} (lower on {lower} of {len(paired)} seeds); "
+                f"seed-to-seed spread (larger sd of the two) {spread:.4f} -> {verdict}"
             )
+        if run.name == ref_name or not vs_ref:
+            cols.append("—")
+        else:
+            cols.append("{:+.4f} ± {:.4f}".format(*_mean_sd(vs_ref)))
         lines.append(f"| {run.name} | " + " | ".join(cols) + f" | {len(keys)} |")
     desc = [f"- **{r.name}**: {r.description}" for r in selected if r.name in runs]
     return "\n".join([*desc, "", *lines, "", *verdicts])

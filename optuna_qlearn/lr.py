@@ -55,7 +55,13 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
-REWARD_MODES = ("improvement", "neg_val_loss", "improvement_delta", "improvement_ema")
+REWARD_MODES = (
+    "improvement",
+    "neg_val_loss",
+    "improvement_delta",
+    "improvement_ema",
+    "improvement_vs_reference",
+)
 
 
 @dataclass(frozen=True)
@@ -176,14 +182,27 @@ class QLearningLRScheduler(LRScheduler):
             exponential moving average of the earlier ones, ``reward_scale * (improvement -
             ema)``: was progress faster than its recent trend? Unlike
             ``"improvement_delta"``, consecutive rewards are not differences of the same
-            number, so alternating up and down is not rewarded by construction.
+            number, so alternating up and down is not rewarded by construction. Or
+            ``"improvement_vs_reference"`` -- the relative improvement minus the one a reference
+            run (for example the base schedule alone) made over the same decision interval,
+            ``reward_scale * (improvement - reference_improvement)``: summed to the end of a run
+            (``gamma=1`` and ``n_step`` at least the decisions left) it is how much the run
+            gained on the reference from this decision to the end.
         ema_decay: Weight of the old average in ``"improvement_ema"`` (``0`` makes it
             ``"improvement_delta"``).
+        reference_losses: The reference run's loss at each decision (index = decision
+            number, starting at 0), needed by ``"improvement_vs_reference"``; past its end the
+            reference improvement is 0.
         reward_scale: Multiplies the reward; ``None`` means 100 for ``"improvement"`` and
             ``"improvement_delta"`` (relative improvements in percent) and 1 for
             ``"neg_val_loss"`` (rewards near -1).
         reward_clip: Rewards are clipped to ``[-reward_clip, reward_clip]``; a non-finite
             loss (divergence) earns ``-reward_clip``.
+        n_step: Steps of the Q-learning target: the update of a decision waits for the next
+            ``n_step`` rewards and bootstraps from the Q-values ``n_step`` decisions later
+            (``r_1 + gamma r_2 + ... + gamma^(n-1) r_n + gamma^n max_a Q(s_n, a)``; 1 is plain
+            one-step Q-learning). Updates still waiting at the end of a run are done by
+            :meth:`end_episode` (without bootstrapping).
         q_init: Initial value of every Q-table entry (ignored when ``q_table`` is given).
         q_table: A learned table of shape ``(n_states, n_actions)`` to warm-start from.
         seed: Seed of the agent's exploration.
@@ -228,8 +247,10 @@ class QLearningLRScheduler(LRScheduler):
         epsilon_decay_decisions: int = 10,
         reward: str = "improvement",
         ema_decay: float = 0.7,
+        reference_losses: Sequence[float] | None = None,
         reward_scale: float | None = None,
         reward_clip: float = 10.0,
+        n_step: int = 1,
         q_init: float = 0.0,
         q_table: torch.Tensor | None = None,
         seed: int | None = None,
@@ -259,6 +280,13 @@ class QLearningLRScheduler(LRScheduler):
             raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+        reference = None if reference_losses is None else [float(v) for v in reference_losses]
+        if reward == "improvement_vs_reference" and not reference:
+            raise ValueError("reward 'improvement_vs_reference' needs reference_losses")
+        if reference is not None and any(not (math.isfinite(v) and v > 0) for v in reference):
+            raise ValueError("reference_losses must be positive and finite")
+        if n_step < 1:
+            raise ValueError(f"n_step must be >= 1, got {n_step}")
         if reward_scale is None:
             reward_scale = 1.0 if reward == "neg_val_loss" else 100.0
         if reward_scale <= 0 or reward_clip <= 0:
@@ -277,6 +305,8 @@ class QLearningLRScheduler(LRScheduler):
         self.epsilon_decay_decisions = int(epsilon_decay_decisions)
         self.reward_mode = reward
         self.ema_decay = float(ema_decay)
+        self.reference_losses = reference
+        self.n_step = int(n_step)
         self.reward_scale = float(reward_scale)
         self.reward_clip = float(reward_clip)
 
@@ -305,6 +335,8 @@ class QLearningLRScheduler(LRScheduler):
         self.improvement_ema: float | None = None
         self.prev_state: int | None = None
         self.prev_action: int | None = None
+        #: Transitions waiting for their n-step target: [state, action, reward] each.
+        self.pending: list[list[float]] = []
         #: One entry per decision: step, val_loss, state, action, reward, multiplier after it.
         self.history: list[dict[str, float | int | None]] = []
         super().__init__(optimizer, last_epoch)
@@ -357,11 +389,18 @@ class QLearningLRScheduler(LRScheduler):
             return None
         return (self.prev_loss - loss) / max(abs(self.prev_loss), 1e-12)
 
+    def reference_improvement(self) -> float:
+        """Relative improvement of the reference run over the current decision interval."""
+        ref, k = self.reference_losses, self.n_decisions
+        if not ref or not 1 <= k < len(ref):
+            return 0.0
+        return (ref[k - 1] - ref[k]) / ref[k - 1]
+
     def reward(self, loss: float) -> float | None:
         """Reward of the last action, given the loss it led to (``None``: nothing to learn yet)."""
         if not math.isfinite(loss):
             return -self.reward_clip
-        if self.reward_mode in ("improvement", "improvement_delta", "improvement_ema"):
+        if self.reward_mode != "neg_val_loss":
             rel = self.improvement(loss)
             if rel is None:
                 return None
@@ -373,6 +412,8 @@ class QLearningLRScheduler(LRScheduler):
                 if self.improvement_ema is None:
                     return None
                 rel -= self.improvement_ema
+            elif self.reward_mode == "improvement_vs_reference":
+                rel -= self.reference_improvement()
             r = self.reward_scale * rel
         else:
             ref = self.first_loss if self.first_loss is not None else loss
@@ -415,10 +456,11 @@ class QLearningLRScheduler(LRScheduler):
         acted = self.prev_state is not None and self.prev_action is not None
         r = self.reward(loss) if acted else None
         if r is not None and self.prev_state is not None and self.prev_action is not None:
-            # One-step Q-learning: Q(s,a) += alpha * (r + gamma * max_a' Q(s',a') - Q(s,a)).
-            td_target = r + self.gamma * float(self.q_table[state].max())
-            old = float(self.q_table[self.prev_state, self.prev_action])
-            self.q_table[self.prev_state, self.prev_action] = old + self.alpha * (td_target - old)
+            # n-step Q-learning: Q(s,a) += alpha * (G - Q(s,a)) with
+            # G = r_1 + ... + gamma^(n-1) r_n + gamma^n max_a' Q(s_n,a'); n = 1 is one-step.
+            self.pending.append([self.prev_state, self.prev_action, r])
+            if len(self.pending) >= self.n_step:
+                self._update_oldest(bootstrap=float(self.q_table[state].max()))
         action = self.select_action(state)
         self.multiplier = min(
             self.max_multiplier, max(self.min_multiplier, self.multiplier * self.actions[action])
@@ -447,6 +489,31 @@ class QLearningLRScheduler(LRScheduler):
                 "multiplier": self.multiplier,
             }
         )
+
+    def _update_oldest(self, bootstrap: float | None) -> None:
+        """Update the oldest pending transition with its return (bootstrapped if given)."""
+        g = 0.0
+        for i, (_, _, r) in enumerate(self.pending):
+            g += self.gamma**i * r
+        if bootstrap is not None:
+            g += self.gamma ** len(self.pending) * bootstrap
+        s, a, _ = self.pending.pop(0)
+        old = float(self.q_table[int(s), int(a)])
+        self.q_table[int(s), int(a)] = old + self.alpha * (g - old)
+
+    def end_episode(self) -> None:
+        """End a run: do the n-step updates still waiting, without bootstrapping.
+
+        The last loss seen is then the end of the episode: the next ``step(val_loss)`` starts
+        a new one (no transition links the two, and the decision counter behind the epsilon
+        decay and ``reference_losses`` restarts at 0). With ``n_step=1`` nothing is waiting.
+        """
+        while self.pending:
+            self._update_oldest(bootstrap=None)
+        self.prev_state = self.prev_action = None
+        self.prev_loss = self.prev_improvement = self.improvement_ema = None
+        self.first_loss = None
+        self.n_decisions = 0
 
     # ------------------------------------------------------------------ LRScheduler API
     def step(self, val_loss: float | torch.Tensor | None = None) -> None:
@@ -482,6 +549,7 @@ class QLearningLRScheduler(LRScheduler):
         }
         state["q_table"] = self.q_table.clone()
         state["history"] = [dict(h) for h in self.history]
+        state["pending"] = [list(p) for p in self.pending]
         state["rng_state"] = self._rng.get_state()
         return state
 

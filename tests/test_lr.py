@@ -340,3 +340,78 @@ def test_improvement_ema_reward() -> None:
     assert _roundtrip(sched.state_dict())["improvement_ema"] == pytest.approx(0.1375)
     with pytest.raises(ValueError, match="ema_decay must be in"):
         QLearningLRScheduler(opt, reward="improvement_ema", ema_decay=1.0)
+
+
+def test_n_step_q_learning_and_end_of_episode() -> None:
+    _, opt = _sgd(1.0)
+    sched = QLearningLRScheduler(
+        opt, alpha=0.5, gamma=0.9, epsilon=0.0, reward="improvement", n_step=3, seed=0
+    )
+    sched.q_table[:, 1] = 0.01  # greedy = x1 everywhere: the state only follows the trend
+    expected = sched.q_table.clone()
+    losses = (2.0, 1.9, 1.8, 1.75, 1.7)
+    rewards = [100 * (a - b) / a for a, b in itertools.pairwise(losses)]
+    s = []
+    for loss in losses:
+        opt.step()
+        sched.step(loss)
+        assert sched.prev_state is not None and sched.prev_action == 1
+        s.append(sched.prev_state)
+
+    def update(i: int, bootstrap_state: int | None) -> None:
+        # Decision i's return: its (up to 3) rewards, then gamma^3 max Q (if not at the end).
+        g = sum(0.9**j * r for j, r in enumerate(rewards[i : i + 3]))
+        if bootstrap_state is not None:
+            g += 0.9**3 * float(expected[bootstrap_state].max())
+        expected[s[i], 1] += 0.5 * (g - expected[s[i], 1])
+
+    # The third reward completes decision 0's target; the fourth, decision 1's.
+    update(0, s[3])
+    update(1, s[4])
+    torch.testing.assert_close(sched.q_table, expected)
+    assert len(sched.pending) == 2
+    assert len(_roundtrip(sched.state_dict())["pending"]) == 2
+    sched.end_episode()  # the waiting transitions get their returns, without bootstrapping
+    update(2, None)
+    update(3, None)
+    torch.testing.assert_close(sched.q_table, expected)
+    assert sched.pending == [] and sched.prev_state is None and sched.n_decisions == 0
+    opt.step()
+    sched.step(1.6)  # a new episode: no transition from the old one's last decision
+    assert sched.history[-1]["reward"] is None
+
+
+def test_n_step_one_is_one_step_q_learning() -> None:
+    tables = []
+    for n in (None, 1):
+        _, opt = _sgd(1.0)
+        kwargs: dict[str, Any] = {} if n is None else {"n_step": n}
+        sched = QLearningLRScheduler(opt, epsilon=0.5, seed=4, reward="improvement", **kwargs)
+        for it in range(30):
+            opt.step()
+            sched.step(3.0 / (1 + it) + 0.1 * math.sin(it))
+        sched.end_episode()  # nothing waits with one-step targets
+        tables.append(sched.q_table)
+    torch.testing.assert_close(tables[0], tables[1])
+    with pytest.raises(ValueError, match="n_step must be"):
+        QLearningLRScheduler(opt, n_step=0)
+
+
+def test_improvement_vs_reference_reward() -> None:
+    _, opt = _sgd(1.0)
+    ref = [4.0, 3.0, 2.7]
+    sched = QLearningLRScheduler(
+        opt, reward="improvement_vs_reference", reference_losses=ref, epsilon=0.0, seed=0
+    )
+    for loss in (4.0, 3.2, 2.72, 2.6):
+        opt.step()
+        sched.step(loss)
+    got = [h["reward"] for h in sched.history]
+    assert got[0] is None
+    assert got[1] == pytest.approx(100 * (0.2 - 0.25))  # 20% against the reference's 25%
+    assert got[2] == pytest.approx(100 * (0.15 - 0.10))
+    assert got[3] == pytest.approx(100 * (1 - 2.6 / 2.72))  # past the reference: against 0
+    with pytest.raises(ValueError, match="needs reference_losses"):
+        QLearningLRScheduler(opt, reward="improvement_vs_reference")
+    with pytest.raises(ValueError, match="positive and finite"):
+        QLearningLRScheduler(opt, reward="improvement_vs_reference", reference_losses=[1.0, 0.0])
