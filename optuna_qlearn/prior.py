@@ -116,8 +116,13 @@ class GridPrior:
 
     def sample(self, rng: np.random.RandomState, k: int) -> list[State]:
         """``k`` states drawn from the good-point density ``l`` (axes independent)."""
-        cols = [rng.choice(n, size=k, p=p) for n, p in zip(self.shape, self._l)]
-        return [tuple(int(c[j]) for c in cols) for j in range(k)]
+        # Inverse CDF per axis, one uniform draw per coordinate.
+        u = rng.random_sample((len(self.shape), k))
+        cols = [
+            np.minimum(np.searchsorted(np.cumsum(p), u[i], side="right"), n - 1).tolist()
+            for i, (n, p) in enumerate(zip(self.shape, self._l))
+        ]
+        return list(zip(*cols))
 
 
 def n_good(n: int, gamma: float, max_good: int) -> int:

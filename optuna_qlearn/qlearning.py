@@ -108,6 +108,10 @@ class MoveSet:
             int(np.flatnonzero(row)[0]) if moves == "axis" and row.any() else -1 for row in deltas
         ]
         self._cache: dict[State, tuple[np.ndarray, list[int], list[State]]] = {}
+        self._shape = [int(n) for n in self.shape]
+        self._axis_steps = [
+            (ax, int(row[ax]) if ax >= 0 else 0) for ax, row in zip(self.axis_of, deltas)
+        ]
         self._labels = [
             ",".join(f"{n}{int(v):+d}" for n, v in zip(self.names, row) if v != 0) or "stay"
             for row in deltas
@@ -144,16 +148,34 @@ class MoveSet:
 
     def _valid(self, state: State) -> tuple[np.ndarray, list[int], list[State]]:
         hit = self._cache.get(state)
-        if hit is None:
+        if hit is not None:
+            return hit
+        actions: list[int] = []
+        nexts: list[State] = []
+        if self.kind == "axis":
+            # Plain Python beats array set-up for the 1 + 2 * d * steps axis moves.
+            for a, (ax, step) in enumerate(self._axis_steps):
+                if ax < 0:
+                    if self.allow_stay:
+                        actions.append(a)
+                        nexts.append(state)
+                    continue
+                v = state[ax] + step
+                if 0 <= v < self._shape[ax]:
+                    actions.append(a)
+                    nexts.append((*state[:ax], v, *state[ax + 1 :]))
+        else:
             nxt = np.asarray(state, dtype=np.int64)[None, :] + self.deltas
-            mask = np.all((nxt >= 0) & (nxt < self.shape[None, :]), axis=1)
-            if not self.allow_stay:
-                mask[0] = False
-            actions = np.flatnonzero(mask)
-            hit = (mask, actions.tolist(), [tuple(r) for r in nxt[actions].tolist()])
-            if len(self._cache) >= 200_000:
-                self._cache.clear()
-            self._cache[state] = hit
+            ok = np.all((nxt >= 0) & (nxt < self.shape[None, :]), axis=1)
+            ok[0] = ok[0] and self.allow_stay
+            actions = np.flatnonzero(ok).tolist()
+            nexts = [tuple(r) for r in nxt[actions].tolist()]
+        mask = np.zeros(self.n_actions, dtype=bool)
+        mask[actions] = True
+        mask.flags.writeable = False
+        if len(self._cache) >= 200_000:
+            self._cache.clear()
+        hit = self._cache[state] = (mask, actions, nexts)
         return hit
 
 
@@ -199,26 +221,33 @@ def epsilon_greedy(
         raise ValueError("No valid action: every move leaves the grid or is masked.")
     if rng.random_sample() < epsilon:
         return int(valid[rng.randint(len(valid))]), True
-    best = max(q[a] for a in valid)
-    ties = [a for a in valid if q[a] >= best - 1e-12]
+    best = q[max(valid, key=q.__getitem__)] - 1e-12
+    ties = [a for a in valid if q[a] >= best]
     return int(ties[rng.randint(len(ties))]), False
 
 
-def bellman_target(reward: float, gamma: float, next_q: np.ndarray | None, done: bool) -> float:
+def bellman_target(
+    reward: float, gamma: float, next_q: np.ndarray | float | None, done: bool
+) -> float:
     """The one-step target ``r + gamma * max_a' Q(s', a')`` (just ``r`` when ``done``).
 
     Args:
         reward: The observed reward.
         gamma: The discount factor.
-        next_q: Q-values of the next state's *valid* actions.
+        next_q: Q-values of the next state's *valid* actions, or their maximum;
+            ``None`` or empty when it has none.
         done: Whether the episode ended with this step.
 
     Returns:
         The target.
     """
-    if done or next_q is None or next_q.size == 0:
+    if done or next_q is None:
         return float(reward)
-    return float(reward + gamma * float(np.max(next_q)))
+    if isinstance(next_q, np.ndarray):
+        if next_q.size == 0:
+            return float(reward)
+        next_q = float(next_q.max())
+    return float(reward + gamma * next_q)
 
 
 @dataclass
@@ -290,14 +319,21 @@ class QTable:
         Returns:
             ``target - Q(s, a)`` before the update.
         """
-        next_q = None if done else self.get(next_state)[next_mask]
+        next_q: np.ndarray | float | None = None
+        if not done:
+            next_row = self.q.get(next_state)
+            if next_row is not None:
+                next_q = next_row[next_mask]
+            elif next_mask.any():  # never left: q_init everywhere
+                next_q = self.q_init
         target = bellman_target(reward, gamma, next_q, done)
         row = self._row(state)
-        td = target - row[action]
-        row[action] += alpha * td
+        old = float(row[action])
+        td = target - old
+        row[action] = old + alpha * td
         self.visits[state][action] += 1
         self.n_updates += 1
-        return float(td)
+        return td
 
     def set(self, state: State, values: np.ndarray, visits: np.ndarray | None = None) -> None:
         """Overwrite a row (used to warm-start from a saved table)."""

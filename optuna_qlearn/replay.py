@@ -184,6 +184,7 @@ class StudyReplay:
         # record, no params) -> when this process first saw them (time.monotonic()).
         self.undecided: dict[int, float] = {}
         self.own: set[int] = set()  # trials proposed by this process
+        self.proposed: dict[int, Record] = {}  # this process's records, until learned
 
     def _state_of(self, trial: FrozenTrial, rec: Record | None) -> State | None:
         if rec is not None:
@@ -212,7 +213,9 @@ class StudyReplay:
         n = trial.number
         # Parse on every sighting: a worker may redraw its proposal (and rewrite the
         # record) while the trial runs; the record of a finished trial is final.
-        rec = parse_record(trial, self.grid)
+        rec = self.proposed.get(n)
+        if rec is None:
+            rec = parse_record(trial, self.grid)
         if rec is not None:
             self.records[n] = rec
             if rec.parent is not None:
@@ -249,9 +252,9 @@ class StudyReplay:
             if trial is None:
                 if not self._skip_if_stale(study, n):
                     return
-                self.cursor += 1
-                continue
-            self._learn(trial)
+            else:
+                self._learn(trial)
+            self.proposed.pop(n, None)
             self.cursor += 1
 
     def _skip_if_stale(self, study: Study, number: int) -> bool:
@@ -310,11 +313,16 @@ class StudyReplay:
         state, step = self.heads[n]
         return n, state, step
 
-    def claim(self, number: int, parent: int | None, state: State) -> None:
-        """Register a trial this process just proposed."""
-        if parent is not None:
-            self.claimed.add(parent)
-            self.heads.pop(parent, None)
-        self.in_flight[number] = state
+    def claim(self, number: int, record: Record) -> None:
+        """Register a trial this process just proposed, with the record it stores."""
+        if record.parent is not None:
+            self.claimed.add(record.parent)
+            self.heads.pop(record.parent, None)
+        self.in_flight[number] = record.state
         self.own.add(number)
         self.undecided.pop(number, None)
+
+    def stored(self, number: int, record: Record) -> None:
+        """Note that this process stored ``record`` on trial ``number``, so that it is
+        not parsed back from storage when the trial finishes."""
+        self.proposed[number] = record

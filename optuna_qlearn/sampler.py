@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from optuna_qlearn.agent import AgentConfig, Proposal, QLearningAgent
 from optuna_qlearn.grid import Grid, State
 from optuna_qlearn.qlearning import MoveSet, SavedTable, load_table, save_table
-from optuna_qlearn.replay import KEY_RECORD, StudyReplay, TrialFeed, record_attrs
+from optuna_qlearn.replay import KEY_RECORD, Record, StudyReplay, TrialFeed, record_attrs
 
 if TYPE_CHECKING:
     from optuna.study import Study
@@ -235,7 +235,7 @@ class QLearningSampler(BaseSampler):
         self._warn_independent_sampling = warn_independent_sampling
         self._lock = threading.RLock()
         self._views: dict[tuple[int, int], _StudyView] = {}
-        self._grids: dict[tuple[tuple[str, BaseDistribution], ...], Grid] = {}
+        self._grids: dict[tuple[str, ...], list[Grid]] = {}
         # Validate grid-independent arguments now rather than at the first trial.
         Grid({}, n_bins=n_bins, max_bins=max_bins)
         MoveSet((2,), self._moves_kind, self._step_sizes)
@@ -293,13 +293,22 @@ class QLearningSampler(BaseSampler):
                         self._rng, replay.pick_head(), busy=replay.in_flight.values()
                     )
                     proposal = self._apply_fixed_params(grid, trial, proposal)
-                    replay.claim(trial.number, proposal.parent, proposal.state)
-                    view.feed.add_own(trial.number)
                     episode = self._episode_of(replay, proposal, trial.number)
+                    record = Record(
+                        proposal.state,
+                        episode,
+                        proposal.step,
+                        proposal.parent,
+                        tuple(proposal.path),
+                    )
+                    replay.claim(trial.number, record)
+                    view.feed.add_own(trial.number)
                     break
             time.sleep(delay)  # outside the lock: other threads of this process go on
             delay = min(2 * delay, 0.02)
         self._write(study, trial, grid, replay, proposal, episode)
+        with self._lock:
+            replay.stored(trial.number, record)
         return grid.decode(proposal.state)
 
     def sample_independent(
@@ -352,10 +361,15 @@ class QLearningSampler(BaseSampler):
 
     # ------------------------------------------------------------ internals
     def _grid(self, search_space: dict[str, BaseDistribution]) -> Grid:
-        key = tuple(sorted(search_space.items()))
-        grid = self._grids.get(key)
-        if grid is None:
-            grid = self._grids[key] = Grid(search_space, self._n_bins, self._max_bins)
+        # Keyed by names, checked by identity first: hashing distributions (a
+        # categorical's choices) on every trial would cost more than the lookup.
+        names = tuple(sorted(search_space))
+        for grid in self._grids.get(names, ()):
+            known = grid.distributions
+            if all((d := known[k]) is v or d == v for k, v in search_space.items()):
+                return grid
+        grid = Grid(search_space, self._n_bins, self._max_bins)
+        self._grids.setdefault(names, []).append(grid)
         return grid
 
     def _view(self, study: Study) -> _StudyView:
@@ -429,12 +443,14 @@ class QLearningSampler(BaseSampler):
         )
         moves = replay.agent.moves
         action = " > ".join(moves.label(a) for _, a in proposal.path) or proposal.reason
+        if proposal.explored and proposal.path:
+            action += " (random)"  # a move of the epsilon branch
+        # Few keys: each is one storage write (one transaction on an RDB).
         user = {
             "state": list(proposal.state),
             "action": action,
             "epsilon": round(proposal.epsilon, 6),
             "q": None if proposal.q_value is None else round(proposal.q_value, 6),
-            "explored": proposal.explored,
             "episode": episode,
             "step": proposal.step,
         }

@@ -87,8 +87,16 @@ def test_attributes_written_on_running_trial() -> None:
     t = study.trials[-1]
     rec = t.system_attrs[KEY_RECORD]
     assert set(rec) == {"grid", "state", "episode", "step", "parent", "path"}
-    for key in ("state", "action", "epsilon", "q", "explored", "episode", "step"):
+    for key in ("state", "action", "epsilon", "q", "episode", "step"):
         assert f"qlearn:{key}" in t.user_attrs
+    # Moves of the epsilon branch are marked as such, greedy ones are not.
+    for eps, marked in ((1.0, True), (0.0, False)):
+        sampler = QLearningSampler(epsilon=eps, epsilon_min=eps, n_startup=0, seed=0)
+        other = optuna.create_study(sampler=sampler)
+        other.optimize(seed_grid_objective, n_trials=12)
+        moved = [u for u in other.trials[1:] if u.system_attrs[KEY_RECORD]["path"]]
+        assert moved
+        assert all(u.user_attrs["qlearn:action"].endswith(" (random)") == marked for u in moved)
     assert 0.0 <= t.user_attrs["qlearn:epsilon"] <= 1.0
     # Trial 0 has no search space yet (Optuna samples it independently); all later ones do.
     assert KEY_RECORD not in study.trials[0].system_attrs
