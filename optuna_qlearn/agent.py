@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Container, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -140,8 +141,7 @@ class Step:
     step: int = 0
 
 
-@dataclass(frozen=True)
-class Transition:
+class Transition(NamedTuple):
     """One learnable move: ``(s, a, r, s', done)``."""
 
     state: State
@@ -288,55 +288,84 @@ class QLearningAgent:
         """The ``k`` best evaluated points, best first."""
         return [s for _, _, s in self._best[:k]]
 
-    def _scores(self, state: State, memo: dict[float, float] | None = None) -> list[float]:
-        """Q-values used to choose at ``state``. An untried move scores, with ``dyna``,
-        the reward a known point's stored value would give and, with ``model_scores``,
+    def _scores(self, state: State) -> list[float]:
+        """Q-values used to choose at ``state``, one per action (see :meth:`_candidates`)."""
+        scores: list[float] = self.table.get(state).tolist()
+        actions, _, values = self._candidates(state)
+        for a, v in zip(actions, values):
+            scores[a] = v
+        return scores
+
+    def _candidates(
+        self,
+        state: State,
+        exclude: Container[State] = (),
+        blocked: Collection[State] = (),
+        memo: dict[float, float] | None = None,
+    ) -> tuple[list[int], list[State], list[float]]:
+        """The valid moves from ``state`` and the values used to choose among them.
+
+        A tried move scores its Q-value. An untried move scores, with ``dyna``, the
+        reward a known point's stored value would give and, with ``model_scores``,
         the global model's prediction ``tanh(model_scale * score)`` for an unvisited
-        point.
+        point (its Q-value otherwise).
 
         Args:
             state: The state.
+            exclude: Known points not to move to (the walk's own path; only points
+                in :attr:`known` are looked up here).
+            blocked: Points not to move to (busy elsewhere, or failed).
             memo: Rewards of known values already computed in this decision (rank
                 rewards depend on the value only, and a walk meets the same points).
+
+        Returns:
+            ``(actions, next_states, scores)`` of the allowed moves, in action order.
         """
         c = self.config
-        scores: list[float] = self.table.get(state).tolist()
+        q = self.table.get(state).tolist()
         use_model = c.model_scores and self.prior.fitted
-        if not (c.dyna or use_model):
-            return scores
+        dyna = c.dyna
         visits_row = self.table.visits.get(state)
         visits = visits_row.tolist() if visits_row is not None else None
-        prev = self.known.get(state)
-        by_value = memo if memo is not None and self.rewards.mode == "rank" else None
         known = self.known
-        _, actions, nexts = self.moves.valid(state)
+        prev = known.get(state)
+        by_value = memo if memo is not None and self.rewards.mode == "rank" else None
         if use_model:
             # Moves along one axis change one term of the model's additive score.
             ratios = self.prior.ratios
             base = sum(r[i] for r, i in zip(ratios, state))
             axis_of = self.moves.axis_of
             scale = c.model_scale
-        for a, nxt in zip(actions, nexts):
-            if visits is not None and visits[a]:
-                continue
+        _, valid_actions, nexts = self.moves.valid(state)
+        actions: list[int] = []
+        targets: list[State] = []
+        scores: list[float] = []
+        for a, nxt in zip(valid_actions, nexts):
             value = known.get(nxt)
-            if value is not None:
-                if c.dyna:
-                    if by_value is None:
-                        scores[a] = self.rewards.reward(value, prev)
+            if (value is not None and nxt in exclude) or (blocked and nxt in blocked):
+                continue
+            score = q[a]
+            if visits is None or not visits[a]:
+                if value is not None:
+                    if dyna:
+                        if by_value is None:
+                            score = self.rewards.reward(value, prev)
+                        else:
+                            r = by_value.get(value)
+                            if r is None:
+                                r = by_value[value] = self.rewards.reward(value, prev)
+                            score = r
+                elif use_model:
+                    ax = axis_of[a]
+                    if ax >= 0:
+                        x = base - ratios[ax][state[ax]] + ratios[ax][nxt[ax]]
                     else:
-                        r = by_value.get(value)
-                        if r is None:
-                            r = by_value[value] = self.rewards.reward(value, prev)
-                        scores[a] = r
-            elif use_model:
-                ax = axis_of[a]
-                if ax >= 0:
-                    x = base - ratios[ax][state[ax]] + ratios[ax][nxt[ax]]
-                else:
-                    x = sum(r[i] for r, i in zip(ratios, nxt))
-                scores[a] = math.tanh(scale * x)
-        return scores
+                        x = sum(r[i] for r, i in zip(ratios, nxt))
+                    score = math.tanh(scale * x)
+            actions.append(a)
+            targets.append(nxt)
+            scores.append(score)
+        return actions, targets, scores
 
     def _fit_prior(self) -> None:
         """Refit the global model when its good points changed, or when the evaluated
@@ -395,7 +424,7 @@ class QLearningAgent:
         c = self.config
         eps = self.epsilon
         busy_set = set(busy)
-        shape = tuple(int(n) for n in self.moves.shape)
+        shape = self.prior.shape
         self._fit_prior()
         if head is not None and head[2] + 1 < c.episode_length:
             parent: int | None = head[0]
@@ -422,37 +451,28 @@ class QLearningAgent:
 
         path: list[tuple[State, int]] = []
         on_path = {current}
+        exclude: Container[State] = on_path if c.walk_known else ()
         memo: dict[float, float] = {}
         known = self.known
         blocked = busy_set | self.failed
-        skip_known = c.walk_known
         # The best move into an unvisited point seen on the walk: (score, index in
         # path, action, point), taken if the walk reaches ``max_walk`` known points.
         frontier: tuple[float, int, int, State] | None = None
         for _ in range(c.max_walk):
-            _, actions, nexts = self.moves.valid(current)
-            allowed: list[int] = []
-            target: dict[int, State] = {}
-            for a, nxt in zip(actions, nexts):
-                if skip_known and (a == 0 or nxt in on_path):
-                    continue  # "stay" or a loop would re-evaluate a known point
-                if not blocked or nxt not in blocked:
-                    allowed.append(a)
-                    target[a] = nxt
-            if not allowed:
+            actions, targets, scores = self._candidates(current, exclude, blocked, memo)
+            if not actions:
                 break
-            scores = self._scores(current, memo)
-            action, explored = epsilon_greedy(scores, allowed, eps, rng)
-            nxt = target[action]
-            path.append((current, action))
-            if skip_known and nxt in known:
-                for a in allowed:
-                    if (frontier is None or scores[a] > frontier[0]) and target[a] not in known:
-                        frontier = (scores[a], len(path) - 1, a, target[a])
+            i, explored = epsilon_greedy(scores, range(len(actions)), eps, rng)
+            nxt = targets[i]
+            path.append((current, actions[i]))
+            if c.walk_known and nxt in known:
+                for j, score in enumerate(scores):
+                    if (frontier is None or score > frontier[0]) and targets[j] not in known:
+                        frontier = (score, len(path) - 1, actions[j], targets[j])
                 current = nxt
                 on_path.add(nxt)
                 continue
-            q = float(scores[action])
+            q = float(scores[i])
             return Proposal(nxt, parent, parent is None, step_index, path, eps, q, explored, reason)
         if frontier is not None:
             score, i, a, nxt = frontier

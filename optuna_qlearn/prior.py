@@ -9,9 +9,9 @@ histogram ``l`` of the best points (the top ``gamma`` fraction, at most
 ``sum_i log l_i(s_i) - log g_i(s_i)``. The agent uses it to score moves into
 unvisited points (instead of ``q_init``) and to choose some episode restarts.
 
-Counts are updated incrementally (``O(d)`` per evaluated point) and the model is
-refitted in ``O(d * m^2 + d * max_good)`` (``m`` points per axis) at most once per
-proposal, so its cost does not grow with the number of trials.
+Smoothed counts are updated incrementally (``O(d * m)`` per evaluated point,
+``m`` points per axis) and the model is refitted in ``O(d * m * max_good)`` at
+most once per proposal, so its cost does not grow with the number of trials.
 
 Pure NumPy; nothing here knows about Optuna.
 
@@ -73,7 +73,8 @@ class GridPrior:
                 h = max(1.0, bandwidth * n)
                 k = np.exp(-0.5 * ((idx[:, None] - idx[None, :]) / h) ** 2)
             self._kernels.append(k / k.sum(axis=1, keepdims=True))
-        self._counts = [np.zeros(n) for n in self.shape]
+        # Per axis, the kernel-smoothed counts of every point (updated by ``add``).
+        self._smoothed = [np.zeros(n) for n in self.shape]
         self.n = 0
         #: Per axis, ``log l - log g`` at every index (after :meth:`fit`).
         self.log_ratio: list[np.ndarray] = [np.zeros(n) for n in self.shape]
@@ -83,21 +84,22 @@ class GridPrior:
 
     def add(self, state: Sequence[int]) -> None:
         """Count one evaluated point."""
-        for counts, i in zip(self._counts, state):
-            counts[int(i)] += 1.0
+        for smoothed, kernel, i in zip(self._smoothed, self._kernels, state):
+            smoothed += kernel[int(i)]
         self.n += 1
 
     def fit(self, good: Sequence[State]) -> None:
         """Refit ``l`` on the ``good`` points and ``g`` on every other counted point."""
         self.fitted = True
-        for axis, (n, kernel, counts) in enumerate(zip(self.shape, self._kernels, self._counts)):
-            good_counts = np.zeros(n)
-            for s in good:
-                good_counts[s[axis]] += 1.0
-            rest = np.maximum(counts - good_counts, 0.0)
+        for axis, (n, kernel, smoothed) in enumerate(
+            zip(self.shape, self._kernels, self._smoothed)
+        ):
+            # Kernel rows of the good points, and the rest as all minus good (the
+            # good points are counted points): no n x n product per fit.
+            good_smoothed = kernel[[s[axis] for s in good]].sum(axis=0)
             uniform = self.prior_weight / n
-            lo = good_counts @ kernel + uniform
-            hi = rest @ kernel + uniform
+            lo = good_smoothed + uniform
+            hi = np.maximum(smoothed - good_smoothed, 0.0) + uniform
             lo /= lo.sum()
             hi /= hi.sum()
             self._l[axis] = lo

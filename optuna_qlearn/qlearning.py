@@ -202,7 +202,8 @@ def epsilon_greedy(
 ) -> tuple[int, bool]:
     """Pick an action epsilon-greedily among the allowed ones.
 
-    Ties among greedy actions are broken uniformly at random.
+    Ties among greedy actions are broken uniformly at random (a unique greedy
+    action draws no random number).
 
     Args:
         q: Q-values, one per action.
@@ -221,9 +222,13 @@ def epsilon_greedy(
         raise ValueError("No valid action: every move leaves the grid or is masked.")
     if rng.random_sample() < epsilon:
         return int(valid[rng.randint(len(valid))]), True
-    best = q[max(valid, key=q.__getitem__)] - 1e-12
-    ties = [a for a in valid if q[a] >= best]
-    return int(ties[rng.randint(len(ties))]), False
+    if isinstance(valid, range) and len(valid) == len(q):  # every action allowed
+        best = max(q) - 1e-12
+        ties = [a for a, v in enumerate(q) if v >= best]
+    else:
+        best = q[max(valid, key=q.__getitem__)] - 1e-12
+        ties = [a for a in valid if q[a] >= best]
+    return int(ties[rng.randint(len(ties))] if len(ties) > 1 else ties[0]), False
 
 
 def bellman_target(
