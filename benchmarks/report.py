@@ -13,6 +13,10 @@ stored studies), ``results_B.md`` holds:
   to RandomSampler's; median unique configurations; sampler CPU ms per trial;
 * per problem: median simple regret and interquartile range over seeds, and the
   regret normalized to RandomSampler (ratio of medians);
+* the same rank table restricted to the problems with :data:`MANY_PARAMS` or more
+  parameters, and head-to-head mean ranks of the pairs in :data:`HEAD_TO_HEAD`
+  (the DQNSampler issue's targets: ``dqn`` against ``qlearn`` on those problems,
+  ``dqn`` against ``tpe`` over the suite);
 * the same rank table for the QLearningSampler ablations.
 
 ``README.md`` summarizes the largest budget with 10+ seeds, ``plots/*.png`` show
@@ -35,6 +39,19 @@ import numpy as np
 
 #: Bootstrap resamples of the rank intervals.
 N_BOOT = 1000
+#: Problems with at least this many parameters get their own rank table.
+MANY_PARAMS = 5
+#: Pairs compared head to head (two-sampler mean ranks), when both were run.
+HEAD_TO_HEAD: tuple[tuple[str, str], ...] = (("dqn", "qlearn"), ("dqn", "tpe"), ("qlearn", "tpe"))
+
+
+def n_params_of(problem: str) -> int | None:
+    """Number of parameters of a benchmark problem (``None`` for an unknown name)."""
+    from benchmarks.problems import PROBLEMS, get_problem
+
+    if problem not in PROBLEMS:
+        return None
+    return len(get_problem(problem).axes)
 
 
 def _snap(summary: dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +94,16 @@ class Results:
         self.samplers = [s for s in (samplers or sorted(found_s)) if s in found_s]
         self.family = {s["problem"]: s["family"] for s in keep}
         self.families = list(dict.fromkeys(self.family[p] for p in self.problems))
+        #: Problem -> number of parameters (``None`` when unknown).
+        self.n_params: dict[str, int | None] = {}
+        for s in keep:
+            if s["problem"] not in self.n_params:
+                n = s.get("n_params")
+                self.n_params[s["problem"]] = int(n) if n is not None else n_params_of(s["problem"])
+
+    def problems_with(self, min_params: int) -> list[str]:
+        """The problems with at least ``min_params`` parameters, in report order."""
+        return [p for p in self.problems if (self.n_params.get(p) or 0) >= min_params]
 
     def max_trials(self) -> int:
         """Longest stored study."""
@@ -179,10 +206,29 @@ def complete_samplers(res: Results, samplers: Sequence[str], budget: int) -> lis
 
 
 def rank_section(
-    res: Results, samplers: Sequence[str], budget: int, title: str, seed: int = 0
+    res: Results,
+    samplers: Sequence[str],
+    budget: int,
+    title: str,
+    seed: int = 0,
+    problems: Sequence[str] | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
-    """A Markdown rank table (overall and per family) and its numbers."""
-    cells = rank_cells(res, samplers, budget)
+    """A Markdown rank table (overall and per family) and its numbers.
+
+    Args:
+        res: The results.
+        samplers: The samplers ranked against each other.
+        budget: Trials.
+        title: Section title.
+        seed: Seed of the bootstrap.
+        problems: Problems to rank on (all when ``None``).
+
+    Returns:
+        ``(lines, numbers)``; both empty when no cell has every sampler.
+    """
+    if problems is not None and not problems:
+        return [], {}
+    cells = rank_cells(res, samplers, budget, problems)
     if not cells:
         return [], {}
     rng = np.random.default_rng(seed)
@@ -222,6 +268,59 @@ def rank_section(
     return lines, numbers
 
 
+_H2H_HEADER = ("pair", "problems", "cells", "first: mean rank [95% CI]",
+               "second: mean rank [95% CI]", "wins / ties / losses")  # fmt: skip
+
+
+def head_to_head_section(
+    res: Results, budget: int, pairs: Sequence[tuple[str, str]] = HEAD_TO_HEAD, seed: int = 0
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Two-sampler mean ranks (with bootstrap intervals) of ``pairs``, on every problem
+    and on the problems with :data:`MANY_PARAMS` or more parameters."""
+    many = res.problems_with(MANY_PARAMS)
+    subsets = [("all problems", None), (f"{MANY_PARAMS}+ parameters", many)]
+    rows, numbers = [], []
+    for a, b in pairs:
+        if a not in res.samplers or b not in res.samplers:
+            continue
+        for label, problems in subsets:
+            if problems is not None and not problems:
+                continue
+            cells = rank_cells(res, [a, b], budget, problems)
+            if not cells:
+                continue
+            mean, low, high = mean_rank_ci(cells, np.random.default_rng(seed))
+            stacked = np.concatenate(list(cells.values()))
+            wins = int((stacked[:, 0] < stacked[:, 1]).sum())
+            ties = int((stacked[:, 0] == stacked[:, 1]).sum())
+            n = len(stacked)
+            rows.append(
+                [f"`{a}` vs `{b}`", f"{label} ({len(cells)})", str(n),
+                 f"**{mean[0]:.2f}** [{low[0]:.2f}, {high[0]:.2f}]",
+                 f"**{mean[1]:.2f}** [{low[1]:.2f}, {high[1]:.2f}]",
+                 f"{wins} / {ties} / {n - wins - ties}"]
+            )  # fmt: skip
+            numbers.append({
+                "pair": [a, b], "subset": label, "problems": list(cells), "n_cells": n,
+                "mean_rank": [float(mean[0]), float(mean[1])],
+                "ci95": [[float(low[0]), float(high[0])], [float(low[1]), float(high[1])]],
+                "wins_ties_losses": [wins, ties, n - wins - ties],
+            })  # fmt: skip
+    if not rows:
+        return [], []
+    lines = [
+        "### Head to head",
+        "",
+        "Two samplers ranked against each other on each (problem, seed) cell (1 = better, "
+        "1.5 = tie; the two mean ranks add up to 3), 95% hierarchical-bootstrap interval; "
+        "wins / ties / losses of the first.",
+        "",
+        *_table(_H2H_HEADER, rows),
+        "",
+    ]
+    return lines, numbers
+
+
 def budget_section(res: Results, main: Sequence[str], ablation: Sequence[str], budget: int
                    ) -> tuple[list[str], dict[str, Any]]:  # fmt: skip
     """The whole Markdown report and numbers of one budget."""
@@ -239,6 +338,18 @@ def budget_section(res: Results, main: Sequence[str], ablation: Sequence[str], b
         )  # fmt: skip
         lines += sec
         numbers["rank_full"] = nums
+    many = res.problems_with(MANY_PARAMS)
+    if many and len(many) < len(res.problems):
+        ranked = full if len(full) >= 2 else main
+        sec, nums = rank_section(
+            res, ranked, budget, f"Mean rank on the problems with {MANY_PARAMS} or more parameters",
+            problems=many,
+        )  # fmt: skip
+        lines += sec
+        numbers["rank_many_params"] = nums
+    sec, h2h = head_to_head_section(res, budget)
+    lines += sec
+    numbers["head_to_head"] = h2h
 
     # Summary per sampler.
     norm: dict[str, list[float]] = defaultdict(list)
@@ -455,10 +566,16 @@ def _rank_rows(rank: dict[str, Any], summary: dict[str, Any]) -> list[str]:
         [f"`{s}`", f"**{rank['mean_rank'][s]:.2f}** [{rank['ci95'][s][0]:.2f}, "
          f"{rank['ci95'][s][1]:.2f}]"]
         + [f"{rank['family_rank'][f][s]:.2f}" for f in fams]
-        + [_fmt(summary.get(s, {}).get("median_normalized_regret", math.nan))]
+        + [_fmt(summary.get(s, {}).get("median_normalized_regret", math.nan)),
+           _ms(summary.get(s, {}).get("sampler_ms_median", math.nan))]
         for s in order
     ]  # fmt: skip
-    return _table(["sampler", "mean rank [95% CI]", *fams, "normalized regret"], rows)
+    header = ["sampler", "mean rank [95% CI]", *fams, "normalized regret", "CPU ms/trial"]
+    return _table(header, rows)
+
+
+def _ms(x: float) -> str:
+    return "—" if x != x else f"{x:.2f}"
 
 
 def _readme(res: Results, budgets: Sequence[int], chosen: tuple[int, dict[str, Any]],
@@ -477,12 +594,15 @@ def _readme(res: Results, budgets: Sequence[int], chosen: tuple[int, dict[str, A
         f"## Summary at {b} trials",
         "",
         "Mean rank (1 = best, ties averaged, 95% hierarchical-bootstrap interval), mean "
-        "rank per family, and the median over problems of the regret normalized to "
-        "RandomSampler's.",
+        "rank per family, the median over problems of the regret normalized to "
+        "RandomSampler's, and the sampler's CPU milliseconds per trial (median over "
+        "studies of the mean over the study's trials; process CPU time inside the "
+        "sampler's methods, on 2 shared cores, so indicative).",
         "",
     ]
     tables = [("rank_full", "Samplers run on every (problem, seed) cell"),
-              ("rank", "All samplers, on the cells they share")]  # fmt: skip
+              ("rank", "All samplers, on the cells they share"),
+              ("rank_many_params", f"Problems with {MANY_PARAMS} or more parameters")]  # fmt: skip
     for key, title in tables:
         rank = numbers.get(key)
         if not rank:
@@ -492,6 +612,22 @@ def _readme(res: Results, budgets: Sequence[int], chosen: tuple[int, dict[str, A
             f"### {title}: {rank['n_cells']} cells, {n_p} problems",
             "",
             *_rank_rows(rank, numbers["summary"]),
+            "",
+        ]
+    h2h = numbers.get("head_to_head")
+    if h2h:
+        rows = [
+            [f"`{h['pair'][0]}` vs `{h['pair'][1]}`", f"{h['subset']} ({len(h['problems'])})",
+             str(h["n_cells"]),
+             f"**{h['mean_rank'][0]:.2f}** [{h['ci95'][0][0]:.2f}, {h['ci95'][0][1]:.2f}]",
+             f"**{h['mean_rank'][1]:.2f}** [{h['ci95'][1][0]:.2f}, {h['ci95'][1][1]:.2f}]",
+             " / ".join(map(str, h["wins_ties_losses"]))]
+            for h in h2h
+        ]  # fmt: skip
+        lines += [
+            "### Head to head (two samplers ranked against each other; ranks add up to 3)",
+            "",
+            *_table(_H2H_HEADER, rows),
             "",
         ]
     abl = numbers.get("ablation")

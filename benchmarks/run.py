@@ -263,6 +263,7 @@ def _run_task(task: Task) -> tuple[dict[str, Any], list[Any]]:
     summary = {
         "problem": task.problem,
         "family": problem.family,
+        "n_params": len(problem.axes),
         "sampler": task.sampler,
         "seed": task.seed,
         "version": task.version,

@@ -211,3 +211,43 @@ def test_mean_rank_averages_ties_and_bootstrap_brackets_it() -> None:
     mean, low, high = mean_rank_ci(cells, np.random.default_rng(0), n_boot=50)
     assert mean.tolist() == [1.5, 1.5, 3.0]
     assert (low <= mean).all() and (mean <= high).all()
+
+
+def test_report_ranks_many_parameter_problems_and_pairs_head_to_head(tmp_path: Path) -> None:
+    from benchmarks.report import write_report
+
+    # branin has 2 parameters, hpobench-vehicle 5: dqn beats qlearn on the latter only,
+    # tpe beats both everywhere.
+    regrets = {
+        ("branin", "dqn"): [3.0, 2.0],
+        ("branin", "qlearn"): [3.0, 1.0],
+        ("branin", "tpe"): [1.0, 0.0],
+        ("hpobench-vehicle", "dqn"): [3.0, 1.0],
+        ("hpobench-vehicle", "qlearn"): [3.0, 2.0],
+        ("hpobench-vehicle", "tpe"): [1.0, 0.0],
+    }
+    runs = []
+    for (problem, sampler), regret in regrets.items():
+        for seed in range(3):
+            summary = _summary(problem, sampler, seed, regret)
+            summary |= {"version": "v", "optimum": 0.0, "failed": 0}
+            summary["sampler_ms"] = [2.0 if sampler == "dqn" else 1.0] * 2
+            runs.append(summary)
+    write_report(None, tmp_path, budgets=[2], summaries=runs)
+    numbers = json.loads((tmp_path / "results.json").read_text())["budgets"]["2"]
+
+    many = numbers["rank_many_params"]
+    assert many["problems"] == ["hpobench-vehicle"]
+    assert many["mean_rank"] == {"dqn": 2.0, "qlearn": 3.0, "tpe": 1.0}
+    h2h = {(tuple(h["pair"]), h["subset"]): h for h in numbers["head_to_head"]}
+    mine = h2h[(("dqn", "qlearn"), "5+ parameters")]
+    assert mine["mean_rank"] == [1.0, 2.0] and mine["wins_ties_losses"] == [3, 0, 0]
+    overall = h2h[(("dqn", "qlearn"), "all problems")]
+    assert overall["mean_rank"] == [1.5, 1.5] and overall["wins_ties_losses"] == [3, 0, 3]
+    assert h2h[(("dqn", "tpe"), "all problems")]["mean_rank"] == [2.0, 1.0]
+    assert numbers["summary"]["dqn"]["sampler_ms_median"] == 2.0
+
+    readme = (tmp_path / "README.md").read_text()
+    assert "Problems with 5 or more parameters" in readme and "CPU ms/trial" in readme
+    assert "`dqn` vs `qlearn`" in readme
+    assert "Head to head" in (tmp_path / "results_2.md").read_text()
