@@ -138,7 +138,8 @@ class DQNAgent(QLearningAgent):
         minimize: bool = True,
         seed: int = 0,
     ) -> None:
-        super().__init__(moves, config, minimize=minimize)
+        # The global model must not smooth across categorical choices (as for the table).
+        super().__init__(moves, config, minimize=minimize, categorical=encoder.categorical)
         if encoder.shape != tuple(int(n) for n in moves.shape):
             raise ValueError(f"Encoder shape {encoder.shape} != move-set shape {moves.shape}.")
         self.encoder = encoder

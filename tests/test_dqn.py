@@ -24,6 +24,7 @@ from optuna.testing.pytest_samplers import (
 from optuna.trial import Trial
 
 from optuna_qlearn import QLearningSampler
+from optuna_qlearn.agent import AgentConfig
 from optuna_qlearn.dqn import DQNAgent, DQNSampler, NetworkQTable
 from optuna_qlearn.dqn_core import (
     Batch,
@@ -36,6 +37,7 @@ from optuna_qlearn.dqn_core import (
     sync_target,
     td_target,
 )
+from optuna_qlearn.qlearning import MoveSet
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -276,6 +278,19 @@ def test_never_repeats_and_policy_views(tmp_path: Path) -> None:
     study2 = optuna.create_study(sampler=warm)
     study2.optimize(five_params, n_trials=3)
     assert len(json.loads(Path(path).read_text())["states"]) == len(rows)
+
+
+def test_global_model_does_not_smooth_across_categorical_choices() -> None:
+    # One ordered axis (5 points) and one categorical axis (3 choices), as the
+    # tabular agent sees them: a good point at choice 0 says nothing about the order
+    # of choices 1 and 2, while on the ordered axis index 1 is closer than index 2.
+    encoder = StateEncoder((5, 3), (False, True))
+    agent = DQNAgent(MoveSet((5, 3)), AgentConfig(), encoder, DQNConfig(**SMALL))  # type: ignore[arg-type]
+    for state in [(0, 0), (1, 1), (2, 2), (3, 1), (4, 2)]:
+        agent.prior.add(state)
+    agent.prior.fit([(0, 0)])
+    assert agent.prior.score((0, 1)) == pytest.approx(agent.prior.score((0, 2)))
+    assert agent.prior.score((1, 0)) > agent.prior.score((2, 0))
 
 
 def test_deterministic_with_seed_and_picklable() -> None:
