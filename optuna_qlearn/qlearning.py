@@ -24,6 +24,10 @@ State = tuple[int, ...]
 #: Joint moves have 3**d actions; above this many axes the table is refused.
 MAX_JOINT_DIMS = 8
 
+#: States whose valid moves are cached (about 2 kB each with 25 moves; the cache
+#: is emptied when full).
+_MAX_CACHED_STATES = 50_000
+
 
 class MoveSet:
     """The action space: neighbour moves on a grid.
@@ -173,7 +177,7 @@ class MoveSet:
         mask = np.zeros(self.n_actions, dtype=bool)
         mask[actions] = True
         mask.flags.writeable = False
-        if len(self._cache) >= 200_000:
+        if len(self._cache) >= _MAX_CACHED_STATES:
             self._cache.clear()
         hit = self._cache[state] = (mask, actions, nexts)
         return hit
