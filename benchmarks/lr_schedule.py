@@ -63,6 +63,12 @@ TABLE_SEEDS = (100, 101, 102, 103, 104)
 REFERENCE_SEEDS = (100, 101, 102, 103, 104)
 #: Seeds of the table-learning runs of the Monte-Carlo controllers (runs 20-).
 MC_TABLE_SEEDS = tuple(range(100, 110))
+#: Run 24: the same chain of table-learning runs, continued on seeds 110-119.
+MC_TABLE_SEEDS_20 = tuple(range(100, 120))
+#: Fresh evaluation seeds of the confirmation rows (never used before the choice of variant).
+CONFIRM_SEEDS = (5, 6, 7, 8, 9)
+#: Fresh seeds of the second confirmation (run 24, chosen after run 20's confirmation).
+CONFIRM2_SEEDS = (10, 11, 12, 13, 14)
 #: An action set symmetric in log space (ties between x2/3 and x1.5 are broken at random).
 SYM_ACTIONS = (2 / 3, 1.0, 1.5)
 #: Multiplier bounds of runs 14-15: within [1/2, 2], one LR level per factor sqrt(2).
@@ -115,6 +121,9 @@ class Run:
     #: Reward against the base schedule: ``reference_losses`` is the mean control-loss curve
     #: of the base schedule alone on ``REFERENCE_SEEDS`` (never an evaluation seed).
     reference: bool = False
+    #: Take the learned table (and its table-learning runs) from this row: a confirmation row
+    #: uses the very table of the row it confirms.
+    table_from: str | None = None
 
 
 RUNS: list[Run] = [
@@ -294,6 +303,50 @@ RUNS: list[Run] = [
         group="third",
     ),
     Run(
+        "run21_onestep_ref_warm",
+        "ablation of run 20's horizon: the same reward, bounds, actions and learned table "
+        "(seeds 100-109, eps 0.3), but one-step targets with gamma 0.5 as in runs 7-17",
+        {**MC_KWARGS, "n_step": 1, "gamma": 0.5},
+        control_interval=4,
+        warm_start=True,
+        pretrain_seeds=MC_TABLE_SEEDS,
+        pretrain_overrides={"epsilon": 0.3},
+        reference=True,
+        group="third",
+    ),
+    Run(
+        "run22_mc_improvement_warm",
+        "ablation of run 20's counterfactual: Monte-Carlo returns of the plain relative "
+        "improvement (reward improvement, no reference curve), otherwise run 20",
+        {**MC_KWARGS, "reward": "improvement"},
+        control_interval=4,
+        warm_start=True,
+        pretrain_seeds=MC_TABLE_SEEDS,
+        pretrain_overrides={"epsilon": 0.3},
+        group="third",
+    ),
+    Run(
+        "run23_random_bounded",
+        "control for run 20's bounds: no learning, a random walk (eps 1) of x2/3, x1, x1.5 "
+        "within [1/2, 2]",
+        {**MC_KWARGS, "epsilon": 1.0, "reward": "improvement", "n_step": 1},
+        control_interval=4,
+        group="third",
+    ),
+    Run(
+        "run24_mc_ref_warm20",
+        "run 20 with twice the table-learning: its chained table-learning runs continue on "
+        "seeds 110-119 (20 runs in all, eps 0.3), then greedy (eps 0) on the evaluation seeds",
+        MC_KWARGS,
+        control_interval=4,
+        warm_start=True,
+        pretrain_seeds=MC_TABLE_SEEDS_20,
+        pretrain_overrides={"epsilon": 0.3},
+        reference=True,
+        table_from="run20_mc_ref_warm",
+        group="third",
+    ),
+    Run(
         "ref_baseline_1.5x_lr",
         "reference, not a controller: the baseline schedule at 1.5x the LR (3e-3 -> 3e-4)",
         None,
@@ -306,6 +359,72 @@ RUNS: list[Run] = [
         None,
         lr_scale=2.0,
         group="both",
+    ),
+    Run(
+        "baseline_confirm",
+        "the baseline on fresh seeds 5-9",
+        None,
+        group="confirm",
+        eval_seeds=CONFIRM_SEEDS,
+    ),
+    Run(
+        "run20_mc_ref_warm_confirm",
+        "run 20 on fresh seeds 5-9, with the very table it learned on seeds 100-109",
+        MC_KWARGS,
+        control_interval=4,
+        warm_start=True,
+        pretrain_seeds=MC_TABLE_SEEDS,
+        reference=True,
+        table_from="run20_mc_ref_warm",
+        group="confirm",
+        eval_seeds=CONFIRM_SEEDS,
+    ),
+    Run(
+        "run24_mc_ref_warm20_confirm",
+        "run 24 on seeds 5-9 (already seen with run 20 when run 24 was designed)",
+        MC_KWARGS,
+        control_interval=4,
+        warm_start=True,
+        pretrain_seeds=MC_TABLE_SEEDS_20,
+        reference=True,
+        table_from="run20_mc_ref_warm",
+        group="confirm",
+        eval_seeds=CONFIRM_SEEDS,
+    ),
+    Run(
+        "ref_baseline_2x_lr_confirm",
+        "the 2x-LR reference on fresh seeds 5-9",
+        None,
+        lr_scale=2.0,
+        group="confirm",
+        eval_seeds=CONFIRM_SEEDS,
+    ),
+    Run(
+        "baseline_confirm2",
+        "the baseline on fresh seeds 10-14",
+        None,
+        group="confirm2",
+        eval_seeds=CONFIRM2_SEEDS,
+    ),
+    Run(
+        "run24_mc_ref_warm20_confirm2",
+        "run 24 on fresh seeds 10-14, with the very table it learned on seeds 100-119",
+        MC_KWARGS,
+        control_interval=4,
+        warm_start=True,
+        pretrain_seeds=MC_TABLE_SEEDS_20,
+        reference=True,
+        table_from="run20_mc_ref_warm",
+        group="confirm2",
+        eval_seeds=CONFIRM2_SEEDS,
+    ),
+    Run(
+        "ref_baseline_2x_lr_confirm2",
+        "the 2x-LR reference on fresh seeds 10-14",
+        None,
+        lr_scale=2.0,
+        group="confirm2",
+        eval_seeds=CONFIRM2_SEEDS,
     ),
 ]
 
@@ -406,7 +525,10 @@ def run_table(args: argparse.Namespace, corpus: CharCorpus, config: GPTConfig) -
             kwargs = {**(run.q_kwargs or {}), "reference_losses": curve}
             run = dataclasses.replace(run, q_kwargs=kwargs)
         if run.warm_start:
-            pre = entry.setdefault("pretrain", {})
+            owner = data["runs"].setdefault(
+                run.table_from or run.name, {"description": run.description, "seeds": {}}
+            )
+            pre = owner.setdefault("pretrain", {})
             overrides = (
                 {"epsilon": 1.0, "epsilon_end": None}
                 if run.pretrain_overrides is None
@@ -467,11 +589,15 @@ GROUP_TITLES = {
     "third": "### Third attempt (runs 18-): higher initial LR, Monte-Carlo returns against the "
     "base schedule",
     "confirm": "### Confirmation on fresh seeds 5-9",
+    "confirm2": "### Second confirmation on fresh seeds 10-14",
 }
 
 
 #: The baseline and 2x-LR reference rows each group's rows are paired with.
-GROUP_BASES = {"confirm": ("baseline_confirm", "ref_baseline_2x_lr_confirm")}
+GROUP_BASES = {
+    "confirm": ("baseline_confirm", "ref_baseline_2x_lr_confirm"),
+    "confirm2": ("baseline_confirm2", "ref_baseline_2x_lr_confirm2"),
+}
 
 GROUP_NOTES = {
     "first": "",
@@ -486,6 +612,21 @@ GROUP_NOTES = {
         "them only within a table. Runs 7-17 are eleven variants tried one after another "
         "on the same evaluation seeds, each designed after seeing the previous ones' "
         "results: a variant that crossed the bar here would still need new seeds to confirm."
+    ),
+    "third": (
+        "Same 160 iterations, reported evaluations and evaluation seeds 0-4 as above; the "
+        "baseline and reference rows are those of the first table, the 1.5x-LR reference "
+        "is new. The last column pairs each row with the 2x-LR reference: how much of a gain "
+        "a plain higher LR already gives. Tables and reference curves come from seeds "
+        "100-109 only. Run 20 is the first Monte-Carlo variant; runs 21-23 are ablations "
+        "run after it. Runs 18-23 were designed after runs 1-17 had been seen on seeds 0-4, "
+        "so the winner is confirmed on fresh seeds in the next table."
+    ),
+    "confirm": (
+        "Fresh seeds 5-9, never used before run 20 was chosen, for the baseline, the 2x-LR "
+        "reference and run 20 (which loads the very table it learned on seeds 100-109; "
+        "nothing is re-learned). Same config and iterations. The spread and the paired "
+        "differences are over these 5 seeds."
     ),
 }
 
@@ -525,7 +666,7 @@ def summarize_group(data: dict[str, Any], seeds: int, group: str) -> str:
     ]
     verdicts = []
     _, base_sd = _mean_sd([base[k]["best_val_loss"] for k in sorted(base)])
-    shared = "both" if group != "confirm" else None
+    shared = None if group in GROUP_BASES else "both"
     selected = [r for r in RUNS if r.group in (group, shared)]
     for run in selected:
         if run.name not in runs:
@@ -570,8 +711,18 @@ def summarize_group(data: dict[str, Any], seeds: int, group: str) -> str:
     return "\n".join([*desc, "", *lines, "", *verdicts])
 
 
+#: The rows drawn in the plots (all rows would make them unreadable).
+PLOT_RUNS = (
+    "baseline",
+    "ref_baseline_2x_lr",
+    "run16_ctl4_ema",
+    "run20_mc_ref_warm",
+    "run21_onestep_ref_warm",
+)
+
+
 def plot(data: dict[str, Any], corpus_name: str) -> list[Path]:
-    """Mean ± sd loss curves per run and the LR each run used (seed 0)."""
+    """Mean ± sd loss curves and the LR used (seed 0) of the ``PLOT_RUNS`` rows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -582,7 +733,7 @@ def plot(data: dict[str, Any], corpus_name: str) -> list[Path]:
     for key, title in (("train_losses", "train"), ("val_losses", "val")):
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for run in RUNS:
-            if run.name not in data["runs"]:
+            if run.name not in data["runs"] or run.name not in PLOT_RUNS:
                 continue
             seeds = data["runs"][run.name]["seeds"]
             if not seeds:
@@ -605,7 +756,7 @@ def plot(data: dict[str, Any], corpus_name: str) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for run in RUNS:
         seeds = data["runs"].get(run.name, {}).get("seeds", {})
-        if "0" in seeds:
+        if "0" in seeds and run.name in PLOT_RUNS:
             ax.plot(seeds["0"]["lrs"], label=run.name, lw=1)
     ax.set_yscale("log")
     ax.set_xlabel("optimizer step")
