@@ -419,6 +419,18 @@ RUNS: list[Run] = [
         eval_seeds=CONFIRM2_SEEDS,
     ),
     Run(
+        "run20_mc_ref_warm_confirm2",
+        "run 20 on fresh seeds 10-14, with the very table it learned on seeds 100-109",
+        MC_KWARGS,
+        control_interval=4,
+        warm_start=True,
+        pretrain_seeds=MC_TABLE_SEEDS,
+        reference=True,
+        table_from="run20_mc_ref_warm",
+        group="confirm2",
+        eval_seeds=CONFIRM2_SEEDS,
+    ),
+    Run(
         "ref_baseline_2x_lr_confirm2",
         "the 2x-LR reference on fresh seeds 10-14",
         None,
@@ -618,15 +630,23 @@ GROUP_NOTES = {
         "baseline and reference rows are those of the first table, the 1.5x-LR reference "
         "is new. The last column pairs each row with the 2x-LR reference: how much of a gain "
         "a plain higher LR already gives. Tables and reference curves come from seeds "
-        "100-109 only. Run 20 is the first Monte-Carlo variant; runs 21-23 are ablations "
-        "run after it. Runs 18-23 were designed after runs 1-17 had been seen on seeds 0-4, "
-        "so the winner is confirmed on fresh seeds in the next table."
+        "100-119 only. Run 20 is the first Monte-Carlo variant; runs 21-23 are ablations "
+        "run after it; run 24 was designed after run 20's confirmation on seeds 5-9. Runs "
+        "18-24 were designed after runs 1-17 had been seen on seeds 0-4, so they are "
+        "confirmed on fresh seeds in the next tables. Train time and tokens/s: another "
+        "load again, compare within this table's new rows only."
     ),
     "confirm": (
         "Fresh seeds 5-9, never used before run 20 was chosen, for the baseline, the 2x-LR "
         "reference and run 20 (which loads the very table it learned on seeds 100-109; "
         "nothing is re-learned). Same config and iterations. The spread and the paired "
-        "differences are over these 5 seeds."
+        "differences are over these 5 seeds. Run 24 was designed after this table's run-20 "
+        "row had been seen, so its row here is not a confirmation."
+    ),
+    "confirm2": (
+        "Fresh seeds 10-14, used by nothing before run 24 was designed: the baseline, the "
+        "2x-LR reference, run 24 (the candidate chosen before these seeds were run) and "
+        "run 20 again (same learned table)."
     ),
 }
 
@@ -640,7 +660,48 @@ def summarize(data: dict[str, Any], corpus_name: str, seeds: int) -> str:
             note = GROUP_NOTES.get(group, "")
             body = summarize_group(data, seeds, group)
             parts.append(title + "\n\n" + (note + "\n\n" if note else "") + body)
+    pooled = [pooled_line(data, *spec) for spec in POOLED]
+    if any(pooled):
+        parts.append("### Pooled fresh seeds\n\n" + "\n".join(p for p in pooled if p))
     return "\n\n".join(parts)
+
+
+#: Rows pooled over several confirmation tables: (label, run rows, baseline rows).
+POOLED = (
+    (
+        "run 20 on fresh seeds 5-14",
+        ("run20_mc_ref_warm_confirm", "run20_mc_ref_warm_confirm2"),
+        ("baseline_confirm", "baseline_confirm2"),
+    ),
+    (
+        "2x-LR reference on fresh seeds 5-14",
+        ("ref_baseline_2x_lr_confirm", "ref_baseline_2x_lr_confirm2"),
+        ("baseline_confirm", "baseline_confirm2"),
+    ),
+)
+
+
+def pooled_line(
+    data: dict[str, Any], label: str, rows: tuple[str, ...], bases: tuple[str, ...]
+) -> str:
+    """One Markdown bullet: a row pooled over several tables against the pooled baseline."""
+    runs = data["runs"]
+    if not all(r in runs for r in (*rows, *bases)):
+        return ""
+    run_v = {k: v["best_val_loss"] for r in rows for k, v in runs[r]["seeds"].items()}
+    base_v = {k: v["best_val_loss"] for b in bases for k, v in runs[b]["seeds"].items()}
+    keys = sorted(set(run_v) & set(base_v), key=int)
+    d_mean, d_sd = _mean_sd([run_v[k] - base_v[k] for k in keys])
+    r_mean, r_sd = _mean_sd([run_v[k] for k in keys])
+    b_mean, b_sd = _mean_sd([base_v[k] for k in keys])
+    spread = max(r_sd, b_sd)
+    lower = sum(run_v[k] < base_v[k] for k in keys)
+    return (
+        f"- {label} ({len(keys)} seeds): {r_mean:.4f} ± {r_sd:.4f} against the baseline's "
+        f"{b_mean:.4f} ± {b_sd:.4f}; paired Δ {d_mean:+.4f} ± {d_sd:.4f}, lower on {lower} "
+        f"of {len(keys)} seeds; beats it by more than the spread ({spread:.4f}): "
+        f"{'yes' if -d_mean > spread else 'no'}"
+    )
 
 
 def _paired(runs: dict[str, Any], name: str, other: str, keys: list[str]) -> list[float]:
