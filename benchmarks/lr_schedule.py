@@ -1,9 +1,10 @@
 """LR-schedule study on shakespeare_char: warmup+cosine baseline vs Q-learning LR controllers.
 
 Part 1 (``--part table``) reproduces the seed experiment's table with the CPU config: the
-baseline schedule (linear warmup, cosine decay) and Q-controller runs 1-4 (plus run 5, an
-"improvement_delta" reward, and run 6, run 5 with a warm-started Q-table), each over
-``--seeds`` training seeds, with final_train_loss,
+baseline schedule (linear warmup, cosine decay) and Q-controller runs 1-4 (then variants
+5-24: other rewards, learned tables, decisions on a control batch, Monte-Carlo returns
+against the base schedule, and ablations), each over
+``--seeds`` training seeds (confirmation rows: fresh seeds 5-14), with final_train_loss,
 best_val_loss, total_train_time and inference tokens/s (mean ± sd over seeds), the
 per-seed paired difference of best_val_loss against the baseline, and the plots
 ``train_loss_shakespeare_char.png``, ``val_loss_shakespeare_char.png`` and
