@@ -70,6 +70,8 @@ MC_TABLE_SEEDS_20 = tuple(range(100, 120))
 CONFIRM_SEEDS = (5, 6, 7, 8, 9)
 #: Fresh seeds of the second confirmation (run 24, chosen after run 20's confirmation).
 CONFIRM2_SEEDS = (10, 11, 12, 13, 14)
+#: Fresh seeds of the third confirmation (run 25, chosen after run 24's confirmation).
+CONFIRM3_SEEDS = (15, 16, 17, 18, 19)
 #: An action set symmetric in log space (ties between x2/3 and x1.5 are broken at random).
 SYM_ACTIONS = (2 / 3, 1.0, 1.5)
 #: Multiplier bounds of runs 14-15: within [1/2, 2], one LR level per factor sqrt(2).
@@ -348,6 +350,19 @@ RUNS: list[Run] = [
         group="third",
     ),
     Run(
+        "run25_mc_ref_ctl16_warm",
+        "run 20 with a quarter of the decisions: every 16 iterations (10 per run, n_step 10), "
+        "so that each decision's return carries less noise from the other decisions; own "
+        "reference curve and table (seeds 100-104 and 100-109)",
+        {**MC_KWARGS, "n_step": 10},
+        control_interval=16,
+        warm_start=True,
+        pretrain_seeds=MC_TABLE_SEEDS,
+        pretrain_overrides={"epsilon": 0.3},
+        reference=True,
+        group="third",
+    ),
+    Run(
         "ref_baseline_1.5x_lr",
         "reference, not a controller: the baseline schedule at 1.5x the LR (3e-3 -> 3e-4)",
         None,
@@ -438,6 +453,33 @@ RUNS: list[Run] = [
         lr_scale=2.0,
         group="confirm2",
         eval_seeds=CONFIRM2_SEEDS,
+    ),
+    Run(
+        "baseline_confirm3",
+        "the baseline on fresh seeds 15-19",
+        None,
+        group="confirm3",
+        eval_seeds=CONFIRM3_SEEDS,
+    ),
+    Run(
+        "run25_mc_ref_ctl16_warm_confirm3",
+        "run 25 on fresh seeds 15-19, with the very table it learned on seeds 100-109",
+        {**MC_KWARGS, "n_step": 10},
+        control_interval=16,
+        warm_start=True,
+        pretrain_seeds=MC_TABLE_SEEDS,
+        reference=True,
+        table_from="run25_mc_ref_ctl16_warm",
+        group="confirm3",
+        eval_seeds=CONFIRM3_SEEDS,
+    ),
+    Run(
+        "ref_baseline_2x_lr_confirm3",
+        "the 2x-LR reference on fresh seeds 15-19",
+        None,
+        lr_scale=2.0,
+        group="confirm3",
+        eval_seeds=CONFIRM3_SEEDS,
     ),
 ]
 
@@ -603,6 +645,7 @@ GROUP_TITLES = {
     "base schedule",
     "confirm": "### Confirmation on fresh seeds 5-9",
     "confirm2": "### Second confirmation on fresh seeds 10-14",
+    "confirm3": "### Third confirmation on fresh seeds 15-19",
 }
 
 
@@ -610,6 +653,7 @@ GROUP_TITLES = {
 GROUP_BASES = {
     "confirm": ("baseline_confirm", "ref_baseline_2x_lr_confirm"),
     "confirm2": ("baseline_confirm2", "ref_baseline_2x_lr_confirm2"),
+    "confirm3": ("baseline_confirm3", "ref_baseline_2x_lr_confirm3"),
 }
 
 GROUP_NOTES = {
@@ -632,10 +676,10 @@ GROUP_NOTES = {
         "is new. The last column pairs each row with the 2x-LR reference: how much of a gain "
         "a plain higher LR already gives. Tables and reference curves come from seeds "
         "100-119 only. Run 20 is the first Monte-Carlo variant; runs 21-23 are ablations "
-        "run after it; run 24 was designed after run 20's confirmation on seeds 5-9. Runs "
-        "18-24 were designed after runs 1-17 had been seen on seeds 0-4, so they are "
-        "confirmed on fresh seeds in the next tables. Train time and tokens/s: another "
-        "load again, compare within this table's new rows only."
+        "run after it; run 24 was designed after run 20's confirmation on seeds 5-9, run 25 "
+        "after run 24's on seeds 10-14. Runs 18-25 were designed after runs 1-17 had been "
+        "seen on seeds 0-4, so they are confirmed on fresh seeds in the next tables. Train "
+        "time and tokens/s: another load again, compare within this table's new rows only."
     ),
     "confirm": (
         "Fresh seeds 5-9, never used before run 20 was chosen, for the baseline, the 2x-LR "
@@ -648,6 +692,10 @@ GROUP_NOTES = {
         "Fresh seeds 10-14, used by nothing before run 24 was designed: the baseline, the "
         "2x-LR reference, run 24 (the candidate chosen before these seeds were run) and "
         "run 20 again (same learned table)."
+    ),
+    "confirm3": (
+        "Fresh seeds 15-19, used by nothing before run 25 was designed (after every result "
+        "above): the baseline, run 25 and the 2x-LR reference."
     ),
 }
 
