@@ -553,8 +553,7 @@ def write_report(
     path.write_text(json.dumps(all_numbers, indent=None, allow_nan=True), encoding="utf-8")
     written.append(path)
     path = out / "README.md"
-    overhead_here = (out / "dqn_overhead.md").is_file()
-    path.write_text(_readme(res, budgets, readme_budget, main, overhead_here), encoding="utf-8")
+    path.write_text(_readme(res, budgets, readme_budget, main), encoding="utf-8")
     written.append(path)
     return written
 
@@ -580,7 +579,7 @@ def _ms(x: float) -> str:
 
 
 def _readme(res: Results, budgets: Sequence[int], chosen: tuple[int, dict[str, Any]],
-            main: Sequence[str], overhead_here: bool = False) -> str:  # fmt: skip
+            main: Sequence[str]) -> str:  # fmt: skip
     b, numbers = chosen
     lines = [
         "# Benchmark results",
@@ -636,11 +635,7 @@ def _readme(res: Results, budgets: Sequence[int], chosen: tuple[int, dict[str, A
             "GPSampler is not in these tables (it was not run on the suite); the CPU time per "
             "trial of DQNSampler against GPSampler at 100 and 1,000 trials is measured by "
             "`python -m benchmarks.dqn_overhead` "
-            + (
-                "(a run with the code of these studies: [dqn_overhead.md](dqn_overhead.md))."
-                if overhead_here
-                else "([benchmarks/results/dqn_overhead.md](../dqn_overhead.md))."
-            ),
+            "([benchmarks/results/dqn_overhead.md](../dqn_overhead.md)).",
             "",
         ]
     abl = numbers.get("ablation")
