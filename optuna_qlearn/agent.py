@@ -257,7 +257,7 @@ class QLearningAgent:
             # max_a' Q(s', a') runs over the valid actions at s'; a state never left
             # yet has q_init everywhere, so its mask (a grid computation) is not needed.
             if t.next_state in table.q or not moves.always_valid:
-                mask = moves.valid(t.next_state)[0]
+                mask = moves.mask(t.next_state)
             else:
                 mask = moves.all_actions
             table.update(t.state, t.action, t.reward, t.next_state, mask, c.alpha, c.gamma, t.done)
@@ -336,7 +336,7 @@ class QLearningAgent:
             base = sum(r[i] for r, i in zip(ratios, state))
             axis_of = self.moves.axis_of
             scale = c.model_scale
-        _, valid_actions, nexts = self.moves.valid(state)
+        valid_actions, nexts = self.moves.valid(state)
         actions: list[int] = []
         targets: list[State] = []
         scores: list[float] = []
@@ -370,10 +370,13 @@ class QLearningAgent:
     def _fit_prior(self) -> None:
         """Refit the global model when its good points changed, or when the evaluated
         points grew by 2% since the last fit (the "rest" density moves slowly; refitting
-        it every trial would make the sampler's cost grow with the study)."""
+        it every trial would make the sampler's cost grow with the study). At most one
+        fit per 1% growth of the evaluated points (so one per new point below 200)."""
         c = self.config
         n = len(self._best)
-        if n < 2 or n == self._prior_n or not (c.model_scores or c.model_restart_prob > 0):
+        if n < 2 or not (c.model_scores or c.model_restart_prob > 0):
+            return
+        if n < self._prior_n + max(1, n // 100):
             return
         k = n_good(n, c.model_gamma, c.model_max_good)
         good = [s for _, _, s in self._best[:k]]

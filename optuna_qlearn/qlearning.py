@@ -111,10 +111,13 @@ class MoveSet:
         self.axis_of: list[int] = [
             int(np.flatnonzero(row)[0]) if moves == "axis" and row.any() else -1 for row in deltas
         ]
-        self._cache: dict[State, tuple[np.ndarray, list[int], list[State]]] = {}
+        self._cache: dict[State, tuple[list[int], list[State]]] = {}
+        self._masks: dict[State, np.ndarray] = {}
         self._shape = [int(n) for n in self.shape]
-        self._axis_steps = [
-            (ax, int(row[ax]) if ax >= 0 else 0) for ax, row in zip(self.axis_of, deltas)
+        # Per axis, its moves as (action, step), in action order.
+        self._axis_moves = [
+            (ax, [(a, int(deltas[a][ax])) for a in range(len(deltas)) if self.axis_of[a] == ax])
+            for ax in range(d)
         ]
         self._labels = [
             ",".join(f"{n}{int(v):+d}" for n, v in zip(self.names, row) if v != 0) or "stay"
@@ -135,22 +138,31 @@ class MoveSet:
 
     def valid_mask(self, state: Sequence[int]) -> np.ndarray:
         """Boolean mask of the actions that keep ``state`` on the grid (a fresh array)."""
-        return self._valid(tuple(state))[0].copy()
+        return self.mask(tuple(state)).copy()
 
     def neighbours(self, state: Sequence[int]) -> Iterator[tuple[int, State]]:
         """``(action, next_state)`` for every valid action."""
-        _, actions, nexts = self._valid(tuple(state))
+        actions, nexts = self.valid(tuple(state))
         yield from zip(actions, nexts)
 
-    def valid(self, state: State) -> tuple[np.ndarray, list[int], list[State]]:
-        """``(mask, actions, next_states)`` of the valid actions at ``state``.
+    def mask(self, state: State) -> np.ndarray:
+        """The cached, read-only mask of the valid actions at ``state``."""
+        mask = self._masks.get(state)
+        if mask is None:
+            mask = np.zeros(self.n_actions, dtype=bool)
+            mask[self.valid(state)[0]] = True
+            mask.flags.writeable = False
+            if len(self._masks) >= _MAX_CACHED_STATES:
+                self._masks.clear()
+            self._masks[state] = mask
+        return mask
+
+    def valid(self, state: State) -> tuple[list[int], list[State]]:
+        """``(actions, next_states)`` of the valid actions at ``state``, in action order.
 
         Cached and shared: the sampler asks about the same states many times per
-        trial. Do not mutate the results (:meth:`valid_mask` returns a copy).
+        trial. Do not mutate the results.
         """
-        return self._valid(state)
-
-    def _valid(self, state: State) -> tuple[np.ndarray, list[int], list[State]]:
         hit = self._cache.get(state)
         if hit is not None:
             return hit
@@ -158,28 +170,28 @@ class MoveSet:
         nexts: list[State] = []
         if self.kind == "axis":
             # Plain Python beats array set-up for the 1 + 2 * d * steps axis moves.
-            for a, (ax, step) in enumerate(self._axis_steps):
-                if ax < 0:
-                    if self.allow_stay:
+            if self.allow_stay:
+                actions.append(0)
+                nexts.append(state)
+            point = list(state)
+            for ax, moves in self._axis_moves:
+                here, size = point[ax], self._shape[ax]
+                for a, step in moves:
+                    v = here + step
+                    if 0 <= v < size:
+                        point[ax] = v
                         actions.append(a)
-                        nexts.append(state)
-                    continue
-                v = state[ax] + step
-                if 0 <= v < self._shape[ax]:
-                    actions.append(a)
-                    nexts.append((*state[:ax], v, *state[ax + 1 :]))
+                        nexts.append(tuple(point))
+                point[ax] = here
         else:
             nxt = np.asarray(state, dtype=np.int64)[None, :] + self.deltas
             ok = np.all((nxt >= 0) & (nxt < self.shape[None, :]), axis=1)
             ok[0] = ok[0] and self.allow_stay
             actions = np.flatnonzero(ok).tolist()
             nexts = [tuple(r) for r in nxt[actions].tolist()]
-        mask = np.zeros(self.n_actions, dtype=bool)
-        mask[actions] = True
-        mask.flags.writeable = False
         if len(self._cache) >= _MAX_CACHED_STATES:
             self._cache.clear()
-        hit = self._cache[state] = (mask, actions, nexts)
+        hit = self._cache[state] = (actions, nexts)
         return hit
 
 

@@ -53,6 +53,7 @@ class _StudyView:
         self.storage = weakref.ref(storage)
         self.feed = TrialFeed()
         self.space: dict[str, BaseDistribution] | None = None
+        self._relative: dict[str, BaseDistribution] | None = None
         self.replays: dict[str, StudyReplay] = {}
         self.own: set[int] = set()  # trials created by this process
 
@@ -64,18 +65,24 @@ class _StudyView:
             if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
                 if self.space is None:
                     self.space = dict(t.distributions)
+                    self._relative = None
                 else:
                     dists = t.distributions
                     # Identity first: trials of one process usually share the objects.
-                    self.space = {
+                    space = {
                         k: v for k, v in self.space.items() if (d := dists.get(k)) is v or d == v
                     }
+                    if len(space) != len(self.space):
+                        self.space, self._relative = space, None
         for replay in self.replays.values():
             replay.update(study, trials, upto)
 
     def search_space(self) -> dict[str, BaseDistribution]:
-        space = self.space or {}
-        return {k: space[k] for k in sorted(space) if not space[k].single()}
+        """The relative search space (the same dict until it changes; do not mutate)."""
+        if self._relative is None:
+            space = self.space or {}
+            self._relative = {k: space[k] for k in sorted(space) if not space[k].single()}
+        return self._relative
 
 
 class QLearningSampler(BaseSampler):
@@ -236,6 +243,7 @@ class QLearningSampler(BaseSampler):
         self._lock = threading.RLock()
         self._views: dict[tuple[int, int], _StudyView] = {}
         self._grids: dict[tuple[str, ...], list[Grid]] = {}
+        self._last_grid: tuple[dict[str, BaseDistribution], Grid] | None = None
         # Validate grid-independent arguments now rather than at the first trial.
         Grid({}, n_bins=n_bins, max_bins=max_bins)
         MoveSet((2,), self._moves_kind, self._step_sizes)
@@ -361,6 +369,14 @@ class QLearningSampler(BaseSampler):
 
     # ------------------------------------------------------------ internals
     def _grid(self, search_space: dict[str, BaseDistribution]) -> Grid:
+        last = self._last_grid
+        if last is not None and last[0] is search_space:
+            return last[1]  # the view's unchanged search space (see _StudyView)
+        grid = self._find_grid(search_space)
+        self._last_grid = (search_space, grid)
+        return grid
+
+    def _find_grid(self, search_space: dict[str, BaseDistribution]) -> Grid:
         # Keyed by names, checked by identity first: hashing distributions (a
         # categorical's choices) on every trial would cost more than the lookup.
         names = tuple(sorted(search_space))
