@@ -91,12 +91,13 @@ class GridPrior:
     def fit(self, good: Sequence[State]) -> None:
         """Refit ``l`` on the ``good`` points and ``g`` on every other counted point."""
         self.fitted = True
-        for axis, (n, kernel, smoothed) in enumerate(
-            zip(self.shape, self._kernels, self._smoothed)
+        columns = np.array(good, dtype=np.intp).reshape(len(good), len(self.shape)).T
+        for axis, (n, kernel, smoothed, column) in enumerate(
+            zip(self.shape, self._kernels, self._smoothed, columns)
         ):
             # Kernel rows of the good points, and the rest as all minus good (the
             # good points are counted points): no n x n product per fit.
-            good_smoothed = kernel[[s[axis] for s in good]].sum(axis=0)
+            good_smoothed = kernel[column].sum(axis=0)
             uniform = self.prior_weight / n
             lo = good_smoothed + uniform
             hi = np.maximum(smoothed - good_smoothed, 0.0) + uniform

@@ -67,7 +67,7 @@ def record_attrs(
         "step": int(step),
         "parent": parent,
         # One string ("action@i,j,k;..."): compact, and cheap for storages to copy.
-        "path": ";".join(f"{int(a)}@{','.join(str(int(i)) for i in s)}" for s, a in path),
+        "path": ";".join(f"{int(a)}@{','.join(map(str, map(int, s)))}" for s, a in path),
     }
 
 
