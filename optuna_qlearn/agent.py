@@ -186,6 +186,8 @@ class QLearningAgent:
     ) -> None:
         self.moves = moves
         self.config = config
+        #: Points per axis of the grid.
+        self.shape: tuple[int, ...] = tuple(int(n) for n in moves.shape)
         self.table = QTable(moves.n_actions, q_init=config.q_init)
         self.rewards = RewardModel(config.reward, minimize=minimize)
         self.sign = 1.0 if minimize else -1.0
@@ -197,9 +199,7 @@ class QLearningAgent:
         self.known: dict[State, float] = {}
         self.failed: set[State] = set()
         self._best: list[tuple[float, int, State]] = []  # (sign * value, number, state)
-        self.prior = GridPrior(
-            [int(n) for n in moves.shape], categorical, bandwidth=config.model_bandwidth
-        )
+        self.prior = GridPrior(self.shape, categorical, bandwidth=config.model_bandwidth)
         self._prior_n = -1  # number of known points at the last fit
         self._prior_good: list[State] = []  # the good points at the last fit
 
@@ -333,7 +333,7 @@ class QLearningAgent:
         if use_model:
             # Moves along one axis change one term of the model's additive score.
             ratios = self.prior.ratios
-            base = sum(r[i] for r, i in zip(ratios, state))
+            base = self.prior.score(state)
             axis_of = self.moves.axis_of
             scale = c.model_scale
         valid_actions, nexts = self.moves.valid(state)
@@ -360,7 +360,7 @@ class QLearningAgent:
                     if ax >= 0:
                         x = base - ratios[ax][state[ax]] + ratios[ax][nxt[ax]]
                     else:
-                        x = sum(r[i] for r, i in zip(ratios, nxt))
+                        x = self.prior.score(nxt)
                     score = math.tanh(scale * x)
             actions.append(a)
             targets.append(nxt)
@@ -427,7 +427,7 @@ class QLearningAgent:
         c = self.config
         eps = self.epsilon
         busy_set = set(busy)
-        shape = self.prior.shape
+        shape = self.shape
         self._fit_prior()
         if head is not None and head[2] + 1 < c.episode_length:
             parent: int | None = head[0]

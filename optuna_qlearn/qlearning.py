@@ -238,12 +238,8 @@ def epsilon_greedy(
         raise ValueError("No valid action: every move leaves the grid or is masked.")
     if rng.random_sample() < epsilon:
         return int(valid[rng.randint(len(valid))]), True
-    if isinstance(valid, range) and len(valid) == len(q):  # every action allowed
-        best = max(q) - 1e-12
-        ties = [a for a, v in enumerate(q) if v >= best]
-    else:
-        best = q[max(valid, key=q.__getitem__)] - 1e-12
-        ties = [a for a in valid if q[a] >= best]
+    best = q[max(valid, key=q.__getitem__)] - 1e-12
+    ties = [a for a in valid if q[a] >= best]
     return int(ties[rng.randint(len(ties))] if len(ties) > 1 else ties[0]), False
 
 

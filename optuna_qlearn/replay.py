@@ -51,23 +51,17 @@ class Record:
     path: tuple[tuple[State, int], ...]
 
 
-def record_attrs(
-    grid: Grid,
-    state: State,
-    episode: int,
-    step: int,
-    parent: int | None,
-    path: Sequence[tuple[State, int]],
-) -> dict[str, Any]:
-    """The JSON-serializable record of one proposed trial (stored under :data:`KEY_RECORD`)."""
+def record_attrs(grid: Grid, record: Record) -> dict[str, Any]:
+    """The JSON-serializable form of ``record`` (stored under :data:`KEY_RECORD`;
+    :func:`parse_record` reads it back)."""
     return {
         "grid": grid.signature,
-        "state": list(state),
-        "episode": int(episode),
-        "step": int(step),
-        "parent": parent,
+        "state": list(record.state),
+        "episode": int(record.episode),
+        "step": int(record.step),
+        "parent": record.parent,
         # One string ("action@i,j,k;..."): compact, and cheap for storages to copy.
-        "path": ";".join(f"{int(a)}@{','.join(map(str, map(int, s)))}" for s, a in path),
+        "path": ";".join(f"{int(a)}@{','.join(map(str, map(int, s)))}" for s, a in record.path),
     }
 
 

@@ -242,7 +242,7 @@ class QLearningSampler(BaseSampler):
         self._warn_independent_sampling = warn_independent_sampling
         self._lock = threading.RLock()
         self._views: dict[tuple[int, int], _StudyView] = {}
-        self._grids: dict[tuple[str, ...], list[Grid]] = {}
+        self._grids: dict[tuple[tuple[str, BaseDistribution], ...], Grid] = {}
         self._last_grid: tuple[dict[str, BaseDistribution], Grid] | None = None
         # Validate grid-independent arguments now rather than at the first trial.
         Grid({}, n_bins=n_bins, max_bins=max_bins)
@@ -314,7 +314,7 @@ class QLearningSampler(BaseSampler):
                     break
             time.sleep(delay)  # outside the lock: other threads of this process go on
             delay = min(2 * delay, 0.02)
-        self._write(study, trial, grid, replay, proposal, episode)
+        self._write(study, trial, grid, replay, proposal, record)
         with self._lock:
             replay.stored(trial.number, record)
         return grid.decode(proposal.state)
@@ -371,21 +371,14 @@ class QLearningSampler(BaseSampler):
     def _grid(self, search_space: dict[str, BaseDistribution]) -> Grid:
         last = self._last_grid
         if last is not None and last[0] is search_space:
-            return last[1]  # the view's unchanged search space (see _StudyView)
-        grid = self._find_grid(search_space)
+            # The view's unchanged search space (see _StudyView): no hashing of
+            # distributions (a categorical's choices) on every trial.
+            return last[1]
+        key = tuple(sorted(search_space.items()))
+        grid = self._grids.get(key)
+        if grid is None:
+            grid = self._grids[key] = Grid(search_space, self._n_bins, self._max_bins)
         self._last_grid = (search_space, grid)
-        return grid
-
-    def _find_grid(self, search_space: dict[str, BaseDistribution]) -> Grid:
-        # Keyed by names, checked by identity first: hashing distributions (a
-        # categorical's choices) on every trial would cost more than the lookup.
-        names = tuple(sorted(search_space))
-        for grid in self._grids.get(names, ()):
-            known = grid.distributions
-            if all((d := known[k]) is v or d == v for k, v in search_space.items()):
-                return grid
-        grid = Grid(search_space, self._n_bins, self._max_bins)
-        self._grids.setdefault(names, []).append(grid)
         return grid
 
     def _view(self, study: Study) -> _StudyView:
@@ -447,16 +440,10 @@ class QLearningSampler(BaseSampler):
         grid: Grid,
         replay: StudyReplay,
         proposal: Proposal,
-        episode: int,
+        record: Record,
     ) -> None:
         storage = study._storage
-        storage.set_trial_system_attr(
-            trial._trial_id,
-            KEY_RECORD,
-            record_attrs(
-                grid, proposal.state, episode, proposal.step, proposal.parent, proposal.path
-            ),
-        )
+        storage.set_trial_system_attr(trial._trial_id, KEY_RECORD, record_attrs(grid, record))
         moves = replay.agent.moves
         action = " > ".join(moves.label(a) for _, a in proposal.path) or proposal.reason
         if proposal.explored and proposal.path:
@@ -467,8 +454,8 @@ class QLearningSampler(BaseSampler):
             "action": action,
             "epsilon": round(proposal.epsilon, 6),
             "q": None if proposal.q_value is None else round(proposal.q_value, 6),
-            "episode": episode,
-            "step": proposal.step,
+            "episode": record.episode,
+            "step": record.step,
         }
         for key, value in user.items():
             storage.set_trial_user_attr(trial._trial_id, USER_ATTR_PREFIX + key, value)

@@ -217,25 +217,24 @@ def test_walk_through_known_points_is_bounded() -> None:
     # points score q_init=-1 except (1,1) -> (1,2), whose learned Q is -0.5.
     moves = MoveSet((8, 3), names=("x", "y"), allow_stay=False)
     cfg = AgentConfig(epsilon=0.0, epsilon_min=0.0, q_init=-1.0, model_scores=False, max_walk=3)
-    agent = QLearningAgent(moves, cfg)
-    for x in range(7):
-        agent.learn(Step(x, (x, 1), float(6 - x)))
-    row = np.full(moves.n_actions, -1.0)
-    row[4] = -0.5  # y+1
-    agent.table.set((1, 1), row)
-    p = agent.propose(np.random.RandomState(0), head=(0, (0, 1), 0))
+
+    def agent_with(max_walk: int) -> QLearningAgent:
+        agent = QLearningAgent(moves, dataclasses.replace(cfg, max_walk=max_walk))
+        for x in range(7):
+            agent.learn(Step(x, (x, 1), float(6 - x)))
+        row = np.full(moves.n_actions, -1.0)
+        row[4] = -0.5  # y+1
+        agent.table.set((1, 1), row)
+        return agent
+
+    p = agent_with(3).propose(np.random.RandomState(0), head=(0, (0, 1), 0))
     # The walk passed 3 known points, then took the best move into an unvisited
     # point seen on the way, with the path that reaches it.
     assert p.state == (1, 2)
     assert p.path == [((0, 1), 2), ((1, 1), 4)]
     assert p.q_value == pytest.approx(-0.5) and not p.explored
     # Unbounded, the same walk goes on along the row to its better end.
-    long = QLearningAgent(moves, dataclasses.replace(cfg, max_walk=64))
-    long.table = agent.table
-    for x in range(7):
-        long.note_finished(x, (x, 1), float(6 - x))
-    long.rewards = agent.rewards
-    q = long.propose(np.random.RandomState(0), head=(0, (0, 1), 0))
+    q = agent_with(64).propose(np.random.RandomState(0), head=(0, (0, 1), 0))
     assert len(q.path) == 7 and q.path[-1][0] == (6, 1)
 
 
