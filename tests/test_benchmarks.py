@@ -12,8 +12,10 @@ import optuna
 import pytest
 
 from benchmarks import problems as P
+from benchmarks.agent_variants import parse_variant
 from benchmarks.report import Results, mean_rank_ci, rank_cells
 from benchmarks.run import main, open_storage, parse_seeds, select, stored_summaries
+from optuna_qlearn.agent import AgentConfig
 
 
 # ----------------------------------------------------------------------------- problems
@@ -251,3 +253,12 @@ def test_report_ranks_many_parameter_problems_and_pairs_head_to_head(tmp_path: P
     assert "Problems with 5 or more parameters" in readme and "CPU ms/trial" in readme
     assert "`dqn` vs `qlearn`" in readme
     assert "Head to head" in (tmp_path / "results_2.md").read_text()
+
+
+def test_agent_variants_parse_settings() -> None:
+    assert parse_variant("default") == AgentConfig()
+    v = parse_variant("max_walk=4,walk_known=False,alpha=0.25")
+    assert (v.max_walk, v.walk_known, v.alpha) == (4, False, 0.25)
+    for bad in ("max_walk", "no_such_field=1"):
+        with pytest.raises(ValueError, match="Bad variant"):
+            parse_variant(bad)
