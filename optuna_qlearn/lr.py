@@ -6,7 +6,10 @@
 
 1. turns the loss into a discrete state: the *trend* of the validation loss (relative change
    since the previous evaluation, bucketed by ``trend_thresholds``) and the *LR level* (the
-   agent's current multiplier, bucketed on a log scale between its bounds);
+   agent's current multiplier, bucketed on a log scale between its bounds) -- and, with
+   ``n_phases > 1``, the *phase* of training (which of ``n_phases`` equal parts of
+   ``total_steps`` the next optimizer step falls in), so that a table can learn a policy that
+   depends on progress ("raise the LR early, hold it mid-run, let it come down late");
 2. turns the change into a reward (``"improvement"``: relative decrease of the loss, or
    ``"neg_val_loss"``: minus the loss relative to the first one seen) and does one Q-learning
    update of the previous (state, action);
@@ -35,11 +38,12 @@ Each call, with or without a loss, advances ``last_epoch`` by one, so ``base_lr_
 optimizer-step index. A loop that calls ``step(val_loss)`` only once per epoch (the
 ReduceLROnPlateau way) works too; ``last_epoch`` then counts epochs.
 
-The whole state -- Q-table, multiplier, previous state/action/loss, the agent's random number
-generator and its decision history -- is in :meth:`~QLearningLRScheduler.state_dict` as plain
-tensors, numbers and lists, so ``torch.save``/``torch.load(weights_only=True)`` round-trips it,
-training resumes exactly, and a learned table warm-starts the next run
-(``QLearningLRScheduler(opt, q_table=old.q_table)``). This module needs PyTorch only, not Optuna.
+The whole state -- Q-table and its update counts, multiplier, previous state/action/loss, the
+agent's random number generator and its decision history -- is in
+:meth:`~QLearningLRScheduler.state_dict` as plain tensors, numbers and lists, so
+``torch.save``/``torch.load(weights_only=True)`` round-trips it, training resumes exactly, and a
+learned table warm-starts the next run (``QLearningLRScheduler(opt, q_table=old.q_table,
+q_visits=old.q_visits)``). This module needs PyTorch only, not Optuna.
 """
 
 from __future__ import annotations
@@ -167,8 +171,14 @@ class QLearningLRScheduler(LRScheduler):
             (the default 7 gives one level per factor of 2 between 1/8 and 8).
         trend_thresholds: Ascending edges for the relative improvement
             ``(prev_loss - loss) / prev_loss``; ``k`` edges make ``k + 1`` trend buckets, plus
-            one "start" bucket for the first decision.
-        alpha: Q-learning step size.
+            one "start" bucket for the first decision. ``()`` leaves a single trend bucket
+            (besides "start"): the state is then the phase and the LR level only.
+        n_phases: Training-progress buckets of the state: the decision taken after ``t``
+            optimizer steps is in phase ``min(n_phases - 1, n_phases * t // total_steps)``.
+            The default 1 leaves progress out of the state (the table of earlier versions).
+        total_steps: Optimizer steps of the run (for example ``max_iters``), needed when
+            ``n_phases > 1``.
+        alpha: Q-learning step size (with ``sample_average``, its floor).
         gamma: Discount factor.
         epsilon: Exploration rate (the start value when ``epsilon_end`` is given).
         epsilon_end: Final exploration rate of a linear decay; ``None`` keeps ``epsilon``.
@@ -203,13 +213,21 @@ class QLearningLRScheduler(LRScheduler):
             (``r_1 + gamma r_2 + ... + gamma^(n-1) r_n + gamma^n max_a Q(s_n, a)``; 1 is plain
             one-step Q-learning). Updates still waiting at the end of a run are done by
             :meth:`end_episode` (without bootstrapping).
+        sample_average: If ``True``, the step size of an update of entry ``(s, a)`` is
+            ``max(alpha, 1 / n)``, where ``n`` counts that entry's updates (this one
+            included): an entry is the plain mean of its first ``1 / alpha`` returns, then
+            an exponential average -- less noise from a few lucky or unlucky runs than a
+            constant step size gives.
         q_init: Initial value of every Q-table entry (ignored when ``q_table`` is given).
         q_table: A learned table of shape ``(n_states, n_actions)`` to warm-start from.
+        q_visits: The update counts of ``q_table`` (same shape), to continue its sample
+            averages; ``None`` starts every count at 0.
         seed: Seed of the agent's exploration.
         last_epoch: As for every :class:`LRScheduler`; ``-1`` starts fresh.
 
     Raises:
-        ValueError: On an invalid argument, named in the message.
+        ValueError: On an invalid argument, named in the message (for example ``n_phases >
+            1`` without ``total_steps``, or a ``q_table`` of another shape).
 
     Example:
         .. code-block:: python
@@ -240,6 +258,8 @@ class QLearningLRScheduler(LRScheduler):
         initial_multiplier: float = 1.0,
         n_lr_levels: int = 7,
         trend_thresholds: Sequence[float] = (0.0, 0.005, 0.02),
+        n_phases: int = 1,
+        total_steps: int | None = None,
         alpha: float = 0.5,
         gamma: float = 0.9,
         epsilon: float = 0.1,
@@ -251,8 +271,10 @@ class QLearningLRScheduler(LRScheduler):
         reward_scale: float | None = None,
         reward_clip: float = 10.0,
         n_step: int = 1,
+        sample_average: bool = False,
         q_init: float = 0.0,
         q_table: torch.Tensor | None = None,
+        q_visits: torch.Tensor | None = None,
         seed: int | None = None,
         last_epoch: int = -1,
     ) -> None:
@@ -267,6 +289,15 @@ class QLearningLRScheduler(LRScheduler):
         thresholds = tuple(float(t) for t in trend_thresholds)
         if list(thresholds) != sorted(thresholds):
             raise ValueError(f"trend_thresholds must be ascending, got {thresholds}")
+        if n_phases < 1:
+            raise ValueError(f"n_phases must be >= 1, got {n_phases}")
+        if n_phases > 1 and total_steps is None:
+            raise ValueError(
+                f"n_phases={n_phases} needs total_steps (the run's optimizer steps, e.g. "
+                "max_iters) to tell the phase of a decision"
+            )
+        if total_steps is not None and total_steps < 1:
+            raise ValueError(f"total_steps must be >= 1, got {total_steps}")
         if not 0.0 < alpha <= 1.0:
             raise ValueError(f"alpha must be in (0, 1], got {alpha}")
         if not 0.0 <= gamma <= 1.0:
@@ -298,6 +329,8 @@ class QLearningLRScheduler(LRScheduler):
         self.multiplier = float(initial_multiplier)
         self.n_lr_levels = int(n_lr_levels)
         self.trend_thresholds = thresholds
+        self.n_phases = int(n_phases)
+        self.total_steps = None if total_steps is None else int(total_steps)
         self.alpha = float(alpha)
         self.gamma = float(gamma)
         self.epsilon = float(epsilon)
@@ -307,6 +340,7 @@ class QLearningLRScheduler(LRScheduler):
         self.ema_decay = float(ema_decay)
         self.reference_losses = reference
         self.n_step = int(n_step)
+        self.sample_average = bool(sample_average)
         self.reward_scale = float(reward_scale)
         self.reward_clip = float(reward_clip)
 
@@ -314,13 +348,11 @@ class QLearningLRScheduler(LRScheduler):
         if q_table is None:
             self.q_table = torch.full(shape, float(q_init), dtype=torch.float64)
         else:
-            q = torch.as_tensor(q_table, dtype=torch.float64)
-            if tuple(q.shape) != shape:
-                raise ValueError(
-                    f"q_table has shape {tuple(q.shape)}, expected {shape} "
-                    f"(n_states={self.n_states}, n_actions={len(self.actions)})"
-                )
-            self.q_table = q.clone()
+            self.q_table = self._checked_table(q_table, "q_table")
+        if q_visits is None:
+            self.q_visits = torch.zeros(shape, dtype=torch.float64)
+        else:
+            self.q_visits = self._checked_table(q_visits, "q_visits")
         self._rng = torch.Generator()
         if seed is None:
             self._rng.seed()
@@ -341,6 +373,17 @@ class QLearningLRScheduler(LRScheduler):
         self.history: list[dict[str, float | int | None]] = []
         super().__init__(optimizer, last_epoch)
 
+    def _checked_table(self, table: torch.Tensor, name: str) -> torch.Tensor:
+        q = torch.as_tensor(table, dtype=torch.float64)
+        shape = (self.n_states, len(self.actions))
+        if tuple(q.shape) != shape:
+            raise ValueError(
+                f"{name} has shape {tuple(q.shape)}, expected {shape} "
+                f"(n_states={self.n_states} = {self.n_phases} phases x {self.n_trends} trend "
+                f"buckets x {self.n_lr_levels} LR levels, n_actions={len(self.actions)})"
+            )
+        return q.clone()
+
     # ------------------------------------------------------------------ state and reward
     @property
     def n_trends(self) -> int:
@@ -349,8 +392,8 @@ class QLearningLRScheduler(LRScheduler):
 
     @property
     def n_states(self) -> int:
-        """Number of discrete states (trend buckets x LR levels)."""
-        return self.n_trends * self.n_lr_levels
+        """Number of discrete states (phases x trend buckets x LR levels)."""
+        return self.n_phases * self.n_trends * self.n_lr_levels
 
     @property
     def current_epsilon(self) -> float:
@@ -379,9 +422,26 @@ class QLearningLRScheduler(LRScheduler):
         pos = math.log(m / self.min_multiplier) / span
         return min(self.n_lr_levels - 1, max(0, round(pos * (self.n_lr_levels - 1))))
 
+    def phase(self, steps: int | None = None) -> int:
+        """Training phase after ``steps`` optimizer steps (default: the steps taken so far).
+
+        ``min(n_phases - 1, n_phases * steps // total_steps)``; always 0 with one phase. Within
+        ``step(val_loss)`` the steps taken so far are ``last_epoch + 1``: the phase is that of
+        the next optimizer step, the first to use the decision's LR.
+        """
+        if self.n_phases == 1 or self.total_steps is None:
+            return 0
+        t = self.last_epoch + 1 if steps is None else int(steps)
+        return min(self.n_phases - 1, max(0, self.n_phases * t // self.total_steps))
+
     def state_index(self, loss: float) -> int:
-        """Index of the state ``(trend_bucket(loss), lr_level())`` in the Q-table."""
-        return self.trend_bucket(loss) * self.n_lr_levels + self.lr_level()
+        """Index of the state ``(phase(), trend_bucket(loss), lr_level())`` in the Q-table.
+
+        The layout is ``(phase * n_trends + trend) * n_lr_levels + level``; with one phase it
+        is the ``trend * n_lr_levels + level`` of tables saved before phases existed.
+        """
+        trend = self.phase() * self.n_trends + self.trend_bucket(loss)
+        return trend * self.n_lr_levels + self.lr_level()
 
     def improvement(self, loss: float) -> float | None:
         """Relative improvement ``(prev_loss - loss) / prev_loss``; ``None`` without a prev_loss."""
@@ -498,8 +558,13 @@ class QLearningLRScheduler(LRScheduler):
         if bootstrap is not None:
             g += self.gamma ** len(self.pending) * bootstrap
         s, a, _ = self.pending.pop(0)
-        old = float(self.q_table[int(s), int(a)])
-        self.q_table[int(s), int(a)] = old + self.alpha * (g - old)
+        s, a = int(s), int(a)
+        self.q_visits[s, a] += 1.0
+        step = self.alpha
+        if self.sample_average:
+            step = max(self.alpha, 1.0 / float(self.q_visits[s, a]))
+        old = float(self.q_table[s, a])
+        self.q_table[s, a] = old + step * (g - old)
 
     def end_episode(self) -> None:
         """End a run: do the n-step updates still waiting, without bootstrapping.
@@ -548,33 +613,51 @@ class QLearningLRScheduler(LRScheduler):
             k: v for k, v in self.__dict__.items() if k not in ("optimizer", "base_lr_fn", "_rng")
         }
         state["q_table"] = self.q_table.clone()
+        state["q_visits"] = self.q_visits.clone()
         state["history"] = [dict(h) for h in self.history]
         state["pending"] = [list(p) for p in self.pending]
         state["rng_state"] = self._rng.get_state()
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; the Q-table's shape must match this scheduler's.
+        """Restore a :meth:`state_dict`; the Q-table's shape must match the saved settings.
+
+        A state saved before phases and update counts existed loads as one phase with all
+        counts 0.
 
         Raises:
-            ValueError: If the Q-table or action set does not fit this scheduler.
+            ValueError: If the Q-table (or its counts) does not fit the saved phases, trend
+                buckets, LR levels and action set.
         """
         state = dict(state_dict)
         q = torch.as_tensor(state.pop("q_table"), dtype=torch.float64)
+        visits = state.pop("q_visits", None)
+        state.setdefault("n_phases", 1)
+        state.setdefault("total_steps", None)
+        state.setdefault("sample_average", False)
         actions = tuple(float(a) for a in state.get("actions", self.actions))
-        n_states = (len(state.get("trend_thresholds", self.trend_thresholds)) + 2) * int(
-            state.get("n_lr_levels", self.n_lr_levels)
-        )
-        if tuple(q.shape) != (n_states, len(actions)):
+        n_phases = int(state["n_phases"])
+        n_trends = len(state.get("trend_thresholds", self.trend_thresholds)) + 2
+        n_levels = int(state.get("n_lr_levels", self.n_lr_levels))
+        n_states = n_phases * n_trends * n_levels
+        expected = (n_states, len(actions))
+        if tuple(q.shape) != expected:
             raise ValueError(
-                f"q_table shape {tuple(q.shape)} does not match {n_states} states x "
-                f"{len(actions)} actions"
+                f"q_table shape {tuple(q.shape)} does not match {n_states} states ({n_phases} "
+                f"phases x {n_trends} trend buckets x {n_levels} LR levels) x {len(actions)} "
+                "actions"
             )
+        if visits is None:
+            visits = torch.zeros(expected, dtype=torch.float64)
+        visits = torch.as_tensor(visits, dtype=torch.float64)
+        if tuple(visits.shape) != expected:
+            raise ValueError(f"q_visits shape {tuple(visits.shape)} does not match {expected}")
         rng_state = state.pop("rng_state", None)
         self.__dict__.update(state)
         self.actions = actions
         self.trend_thresholds = tuple(float(t) for t in self.trend_thresholds)
         self.q_table = q.clone()
+        self.q_visits = visits.clone()
         if rng_state is not None:
             self._rng.set_state(torch.as_tensor(rng_state, dtype=torch.uint8))
 

@@ -415,3 +415,166 @@ def test_improvement_vs_reference_reward() -> None:
         QLearningLRScheduler(opt, reward="improvement_vs_reference")
     with pytest.raises(ValueError, match="positive and finite"):
         QLearningLRScheduler(opt, reward="improvement_vs_reference", reference_losses=[1.0, 0.0])
+
+
+def _phased(opt: torch.optim.Optimizer, **kwargs: Any) -> QLearningLRScheduler:
+    settings: dict[str, Any] = {
+        "n_phases": 4,
+        "total_steps": 160,
+        "trend_thresholds": (),
+        "actions": (2 / 3, 1.0, 1.5),
+        "min_multiplier": 1.0,
+        "max_multiplier": 2.0,
+        "n_lr_levels": 3,
+        "seed": 0,
+    }
+    return QLearningLRScheduler(opt, **{**settings, **kwargs})
+
+
+def test_phase_index_and_state_layout() -> None:
+    _, opt = _sgd()
+    sched = _phased(opt)
+    # One trend bucket besides "start": the state is (phase, start?, level).
+    assert sched.n_trends == 2 and sched.n_states == 4 * 2 * 3
+    steps = (0, 1, 39, 40, 79, 80, 119, 120, 159, 160, 1000)
+    assert [sched.phase(t) for t in steps] == [0, 0, 0, 1, 1, 2, 2, 3, 3, 3, 3]
+    # In a run, a decision after `it` optimizer steps is in phase 4 * it // 160.
+    seen = []
+    for it in range(1, 161):
+        opt.step()
+        if it % 16 == 0:
+            sched.step(3.0 - it / 100)
+            state = int(sched.history[-1]["state"])  # type: ignore[arg-type]
+            seen.append((state // (sched.n_trends * sched.n_lr_levels), state))
+            assert seen[-1][0] == min(3, 4 * it // 160) == sched.phase(it)
+        else:
+            sched.step()
+    assert [p for p, _ in seen] == [0, 0, 1, 1, 2, 2, 2, 3, 3, 3]
+    # The first decision is the "start" trend at the initial level (1 -> level 0).
+    assert seen[0][1] == (0 * 2 + 1) * 3 + 0
+    # Every later one is trend 0 (the single bucket) in its phase.
+    level = sched.lr_level(float(sched.history[0]["multiplier"]))  # type: ignore[arg-type]
+    assert seen[1][1] == (0 * 2 + 0) * 3 + level
+    # One phase (the default) keeps the old layout whatever the step.
+    _, opt1 = _sgd()
+    flat = QLearningLRScheduler(opt1, seed=0)
+    assert flat.n_states == 5 * 7 and flat.phase(10_000) == 0
+
+
+def test_phase_decides_the_greedy_action() -> None:
+    _, opt = _sgd()
+    table = torch.zeros(4 * 2 * 3, 3)
+    per_phase = 2 * 3
+    table[:per_phase, 2] = 1.0  # phase 0: raise (x1.5)
+    table[per_phase : 3 * per_phase, 1] = 1.0  # phases 1-2: hold
+    table[3 * per_phase :, 0] = 1.0  # phase 3: lower (x2/3)
+    sched = _phased(opt, q_table=table, epsilon=0.0)
+    multipliers = []
+    for it in range(1, 161):
+        opt.step()
+        if it % 16 == 0:
+            sched.step(2.0)
+            multipliers.append(sched.multiplier)
+        else:
+            sched.step()
+    assert multipliers[:2] == [1.5, 2.0]  # raised twice, capped at 2
+    assert multipliers[2:7] == [2.0] * 5  # held in phases 1-2
+    assert multipliers[7:] == pytest.approx([4 / 3, 1.0, 1.0])  # lowered, floored at 1
+
+
+def test_phases_round_trip_and_warm_start() -> None:
+    losses = [3.0 - 0.01 * i + 0.03 * ((i * 7) % 5) for i in range(160)]
+    kwargs: dict[str, Any] = {"epsilon": 0.5, "reward": "improvement", "sample_average": True}
+
+    def drive(sched: QLearningLRScheduler, opt: torch.optim.Optimizer, its: range) -> list:
+        lrs = []
+        for it in its:
+            opt.step()
+            sched.step(losses[it - 1]) if it % 8 == 0 else sched.step()
+            lrs.append(sched.get_last_lr()[0])
+        return lrs
+
+    _, opt_full = _sgd()
+    full = _phased(opt_full, **kwargs)
+    lrs_full = drive(full, opt_full, range(1, 161))
+    _, opt_a = _sgd()
+    first = _phased(opt_a, **kwargs)
+    lrs_a = drive(first, opt_a, range(1, 77))
+    saved = _roundtrip({"sched": first.state_dict(), "opt": opt_a.state_dict()})
+    assert saved["sched"]["n_phases"] == 4 and saved["sched"]["total_steps"] == 160
+    assert tuple(saved["sched"]["q_visits"].shape) == (24, 3)
+    # A default scheduler (one phase, other buckets) takes the saved settings.
+    _, opt_b = _sgd()
+    resumed = QLearningLRScheduler(opt_b, seed=5)
+    opt_b.load_state_dict(saved["opt"])
+    resumed.load_state_dict(saved["sched"])
+    assert resumed.n_phases == 4 and resumed.n_states == 24
+    lrs_b = drive(resumed, opt_b, range(77, 161))
+    assert lrs_a + lrs_b == lrs_full
+    assert torch.equal(resumed.q_table, full.q_table)
+    assert torch.equal(resumed.q_visits, full.q_visits)
+    assert resumed.history == full.history
+    # Warm start: a new run with the learned table and counts continues them.
+    full.end_episode()
+    _, opt_c = _sgd()
+    warm = _phased(opt_c, q_table=full.q_table, q_visits=full.q_visits, **kwargs)
+    assert torch.equal(warm.q_table, full.q_table) and torch.equal(warm.q_visits, full.q_visits)
+    assert float(full.q_visits.sum()) == len(full.history) - 1  # one update per transition
+
+
+def test_phase_shape_errors_and_old_state_dicts() -> None:
+    _, opt = _sgd()
+    with pytest.raises(ValueError, match="needs total_steps"):
+        QLearningLRScheduler(opt, n_phases=4)
+    with pytest.raises(ValueError, match="n_phases must be"):
+        QLearningLRScheduler(opt, n_phases=0, total_steps=10)
+    with pytest.raises(ValueError, match="total_steps must be"):
+        QLearningLRScheduler(opt, n_phases=2, total_steps=0)
+    # A one-phase table (5 x 7 states) cannot warm-start a four-phase scheduler.
+    with pytest.raises(
+        ValueError, match=r"q_table has shape \(35, 3\), expected \(140, 3\).*4 phases"
+    ):
+        QLearningLRScheduler(opt, n_phases=4, total_steps=100, q_table=torch.zeros(35, 3))
+    with pytest.raises(ValueError, match="q_visits has shape"):
+        QLearningLRScheduler(opt, n_phases=4, total_steps=100, q_visits=torch.zeros(35, 3))
+    phased = _phased(opt)
+    state = phased.state_dict()
+    with pytest.raises(ValueError, match=r"does not match 12 states \(2 phases"):
+        QLearningLRScheduler(opt).load_state_dict({**state, "n_phases": 2})
+    with pytest.raises(ValueError, match="q_visits shape"):
+        QLearningLRScheduler(opt).load_state_dict({**state, "q_visits": torch.zeros(2, 3)})
+    # A state dict saved before phases and counts existed loads as one phase, counts 0.
+    flat = QLearningLRScheduler(opt, seed=0)
+    old = flat.state_dict()
+    for key in ("n_phases", "total_steps", "q_visits", "sample_average"):
+        old.pop(key)
+    again = _phased(opt)
+    again.load_state_dict(old)
+    assert again.n_phases == 1 and again.total_steps is None and again.n_states == 35
+    assert torch.equal(again.q_visits, torch.zeros(35, 3))
+    assert again.phase(10_000) == 0
+
+
+def test_sample_average_step_size() -> None:
+    _, opt = _sgd(1.0)
+    sched = QLearningLRScheduler(
+        opt, alpha=0.25, gamma=0.0, epsilon=0.0, reward="improvement", sample_average=True,
+        trend_thresholds=(), n_lr_levels=1, actions=(1.0,), seed=0,
+    )  # fmt: skip
+    losses = [2.0, 1.9, 1.9, 1.71, 1.71, 1.71, 1.71]
+    for loss in losses:
+        opt.step()
+        sched.step(loss)
+    rewards = [r for r in (h["reward"] for h in sched.history) if r is not None]
+    # One state besides "start": its entry saw rewards 2..5; the start entry saw reward 1.
+    assert float(sched.q_table[1, 0]) == pytest.approx(rewards[0])
+    later = rewards[1:]
+    q = later[0]
+    for n, r in enumerate(later[1:], start=2):
+        q += max(0.25, 1 / n) * (r - q)
+    assert float(sched.q_table[0, 0]) == pytest.approx(q)
+    # The first 1/alpha = 4 updates give the plain mean.
+    assert float(sched.q_table[0, 0]) == pytest.approx(
+        sum(later[:4]) / 4 + 0.25 * (later[4] - sum(later[:4]) / 4)
+    )
+    assert sched.q_visits.tolist() == [[5.0], [1.0]]
