@@ -291,7 +291,7 @@ class QLearningAgent:
     def _scores(self, state: State) -> list[float]:
         """Q-values used to choose at ``state``, one per action (see :meth:`_candidates`)."""
         scores: list[float] = self.table.get(state).tolist()
-        actions, _, values = self._candidates(state)
+        actions, _, values, _ = self._candidates(state)
         for a, v in zip(actions, values):
             scores[a] = v
         return scores
@@ -302,7 +302,7 @@ class QLearningAgent:
         exclude: Container[State] = (),
         blocked: Collection[State] = (),
         memo: dict[float, float] | None = None,
-    ) -> tuple[list[int], list[State], list[float]]:
+    ) -> tuple[list[int], list[State], list[float], int]:
         """The valid moves from ``state`` and the values used to choose among them.
 
         A tried move scores its Q-value. An untried move scores, with ``dyna``, the
@@ -319,7 +319,9 @@ class QLearningAgent:
                 rewards depend on the value only, and a walk meets the same points).
 
         Returns:
-            ``(actions, next_states, scores)`` of the allowed moves, in action order.
+            ``(actions, next_states, scores, best_new)``: the allowed moves in action
+            order, and the index (into those lists) of the first best-scoring move
+            into an unvisited point, ``-1`` if none.
         """
         c = self.config
         q = self.table.get(state).tolist()
@@ -340,6 +342,7 @@ class QLearningAgent:
         actions: list[int] = []
         targets: list[State] = []
         scores: list[float] = []
+        best_new, best_new_score = -1, -math.inf
         for a, nxt in zip(valid_actions, nexts):
             value = known.get(nxt)
             if (value is not None and nxt in exclude) or (blocked and nxt in blocked):
@@ -362,10 +365,12 @@ class QLearningAgent:
                     else:
                         x = self.prior.score(nxt)
                     score = math.tanh(scale * x)
+            if value is None and (best_new < 0 or score > best_new_score):
+                best_new, best_new_score = len(scores), score
             actions.append(a)
             targets.append(nxt)
             scores.append(score)
-        return actions, targets, scores
+        return actions, targets, scores, best_new
 
     def _fit_prior(self) -> None:
         """Refit the global model when its good points changed, or when the evaluated
@@ -462,16 +467,16 @@ class QLearningAgent:
         # path, action, point), taken if the walk reaches ``max_walk`` known points.
         frontier: tuple[float, int, int, State] | None = None
         for _ in range(c.max_walk):
-            actions, targets, scores = self._candidates(current, exclude, blocked, memo)
+            actions, targets, scores, best_new = self._candidates(current, exclude, blocked, memo)
             if not actions:
                 break
             i, explored = epsilon_greedy(scores, range(len(actions)), eps, rng)
             nxt = targets[i]
             path.append((current, actions[i]))
             if c.walk_known and nxt in known:
-                for j, score in enumerate(scores):
-                    if (frontier is None or score > frontier[0]) and targets[j] not in known:
-                        frontier = (score, len(path) - 1, actions[j], targets[j])
+                if best_new >= 0 and (frontier is None or scores[best_new] > frontier[0]):
+                    j = best_new
+                    frontier = (scores[j], len(path) - 1, actions[j], targets[j])
                 current = nxt
                 on_path.add(nxt)
                 continue
