@@ -85,7 +85,7 @@ class AgentConfig:
     dyna: bool = True
     restart_best_prob: float = 0.8
     restart_top_k: int = 5
-    max_walk: int = 8
+    max_walk: int = 4
     n_startup: int = 10
     model_scores: bool = True
     model_restart_prob: float = 0.5
