@@ -7,6 +7,8 @@ and how often each variant is better, worse or equal than the first.
 
 Run: ``python -m benchmarks.agent_variants --variants max_walk=4 max_walk=8 max_walk=64``
 (``--seeds 10 --trials 100`` by default; about a minute per variant on one core).
+``--sampler dqn`` runs the same variants of DQNSampler's environment settings
+(about 6 ms per trial more: the network's training).
 Writes ``benchmarks/results/agent_variants.md``.
 """
 
@@ -47,7 +49,24 @@ def parse_variant(text: str) -> AgentConfig:
     return AgentConfig(**kwargs)  # type: ignore[arg-type]
 
 
-def study_regret(name: str, seed: int, config: AgentConfig, trials: int) -> float:
+def make_sampler(kind: str, seed: int, config: AgentConfig) -> QLearningSampler:
+    """``QLearningSampler`` (``kind="qlearn"``) or ``DQNSampler`` (``"dqn"``) on ``config``.
+
+    Raises:
+        ValueError: For another ``kind``.
+    """
+    if kind == "qlearn":
+        return QLearningSampler(seed=seed, agent_config=config)
+    if kind == "dqn":
+        from optuna_qlearn import DQNSampler
+
+        return DQNSampler(seed=seed, agent_config=config)
+    raise ValueError(f"Unknown sampler {kind!r}: expected 'qlearn' or 'dqn'.")
+
+
+def study_regret(
+    name: str, seed: int, config: AgentConfig, trials: int, kind: str = "qlearn"
+) -> float:
     """True regret of the best observed trial of one study of problem ``name``."""
     problem = get_problem(name)
     salt = zlib.crc32(name.encode())
@@ -56,15 +75,17 @@ def study_regret(name: str, seed: int, config: AgentConfig, trials: int) -> floa
         idx = problem.suggest(trial)
         return problem.observe(idx, np.random.default_rng([salt, seed, trial.number]))
 
-    study = optuna.create_study(sampler=QLearningSampler(seed=seed, agent_config=config))
+    study = optuna.create_study(sampler=make_sampler(kind, seed, config))
     study.optimize(objective, n_trials=trials)
     return problem.true_value(problem.index_of(study.best_trial.params)) - problem.optimum
 
 
-def final_regrets(config: AgentConfig, seeds: int, trials: int) -> dict[str, float]:
+def final_regrets(
+    config: AgentConfig, seeds: int, trials: int, kind: str = "qlearn"
+) -> dict[str, float]:
     """``"problem:seed"`` -> :func:`study_regret` for every problem and seed."""
     return {
-        f"{name}:{seed}": study_regret(name, seed, config, trials)
+        f"{name}:{seed}": study_regret(name, seed, config, trials, kind)
         for name in PROBLEMS
         for seed in range(seeds)
     }
@@ -76,18 +97,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", default=["default"], help="field=value[,...]")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--sampler", choices=("qlearn", "dqn"), default="qlearn")
     parser.add_argument("--out", type=Path, default=RESULTS / "agent_variants.md")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    results = {v: final_regrets(parse_variant(v), args.seeds, args.trials) for v in args.variants}
+    if args.sampler == "dqn":
+        import torch
+
+        torch.set_num_threads(1)
+    results = {
+        v: final_regrets(parse_variant(v), args.seeds, args.trials, args.sampler)
+        for v in args.variants
+    }
     keys = sorted(results[args.variants[0]])
     table = np.array([[results[v][k] for v in args.variants] for k in keys])
     ranks = np.array([rankdata(row) for row in table])
     lines = [
-        "# QLearningSampler variants, study by study",
+        f"# {'DQNSampler' if args.sampler == 'dqn' else 'QLearningSampler'} variants, "
+        "study by study",
         "",
         f"`python -m benchmarks.agent_variants --variants {' '.join(args.variants)} "
-        f"--seeds {args.seeds} --trials {args.trials}`: {len(PROBLEMS)} problems x "
+        f"--seeds {args.seeds} --trials {args.trials}"
+        f"{' --sampler dqn' if args.sampler == 'dqn' else ''}`: {len(PROBLEMS)} problems x "
         f"{args.seeds} seeds = {len(keys)} studies per variant; true regret of the best "
         "observed trial; rank 1 = lowest regret, ties averaged.",
         "",

@@ -242,6 +242,9 @@ class DQNSampler(QLearningSampler):
         stale_after: Later finished trials after which a still-RUNNING trial is
             skipped for learning.
         seed: Seed of the proposals, the initial weights and minibatch sampling.
+        agent_config: A full :class:`~optuna_qlearn.agent.AgentConfig` of the
+            environment's settings to start from (e.g. ``max_walk``); the arguments
+            above that are given, and ``gamma``, override its fields.
 
     Raises:
         ValueError: For an out-of-range argument, or ``device="cuda"`` without CUDA.
@@ -280,6 +283,7 @@ class DQNSampler(QLearningSampler):
         warn_independent_sampling: bool = True,
         stale_after: int = 64,
         seed: int | None = None,
+        agent_config: AgentConfig | None = None,
     ) -> None:
         self._dqn = DQNConfig(
             hidden_sizes=tuple(hidden_sizes),
@@ -314,6 +318,7 @@ class DQNSampler(QLearningSampler):
             warn_independent_sampling=warn_independent_sampling,
             stale_after=stale_after,
             seed=seed,
+            agent_config=agent_config,
         )
 
     @property

@@ -12,9 +12,10 @@ import optuna
 import pytest
 
 from benchmarks import problems as P
-from benchmarks.agent_variants import parse_variant
+from benchmarks.agent_variants import make_sampler, parse_variant
 from benchmarks.report import Results, mean_rank_ci, rank_cells
 from benchmarks.run import main, open_storage, parse_seeds, select, stored_summaries
+from optuna_qlearn import QLearningSampler
 from optuna_qlearn.agent import AgentConfig
 
 
@@ -262,3 +263,14 @@ def test_agent_variants_parse_settings() -> None:
     for bad in ("max_walk", "no_such_field=1"):
         with pytest.raises(ValueError, match="Bad variant"):
             parse_variant(bad)
+
+
+def test_agent_variants_make_either_sampler_on_the_config() -> None:
+    from optuna_qlearn import DQNSampler
+
+    config = parse_variant("max_walk=3")
+    assert type(make_sampler("qlearn", 0, config)) is QLearningSampler
+    dqn = make_sampler("dqn", 0, config)
+    assert isinstance(dqn, DQNSampler) and dqn.config.max_walk == 3
+    with pytest.raises(ValueError, match="Unknown sampler 'tpe'"):
+        make_sampler("tpe", 0, config)

@@ -293,6 +293,26 @@ def test_global_model_does_not_smooth_across_categorical_choices() -> None:
     assert agent.prior.score((1, 0)) > agent.prior.score((2, 0))
 
 
+def test_agent_config_sets_the_environment_and_arguments_override_it() -> None:
+    base = DQNSampler(seed=0).config
+    sampler = DQNSampler(seed=0, agent_config=AgentConfig(max_walk=2, gamma=0.9), episode_length=7)
+    # The given config's fields are used, explicit arguments (and DQN's gamma) win.
+    assert sampler.config.max_walk == 2
+    assert sampler.config.episode_length == 7
+    assert sampler.config.gamma == base.gamma == 0.0
+    assert DQNSampler(seed=0, agent_config=AgentConfig(max_walk=base.max_walk)).config == base
+
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(
+        lambda t: (t.suggest_int("x", 0, 9) - 4) ** 2 + (t.suggest_int("y", 0, 9) - 2) ** 2,
+        n_trials=40,
+    )
+    # max_walk bounds the moves of one trial's path.
+    paths = [t.system_attrs["qlearn:record"]["path"] for t in study.trials]
+    lengths = [len(p.split(";")) for p in paths if p]
+    assert lengths and max(lengths) <= 2
+
+
 def test_deterministic_with_seed_and_picklable() -> None:
     def run(sampler: DQNSampler) -> list[dict[str, object]]:
         study = optuna.create_study(sampler=sampler)
