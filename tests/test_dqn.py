@@ -25,7 +25,7 @@ from optuna.trial import Trial
 
 from optuna_qlearn import QLearningSampler
 from optuna_qlearn.agent import AgentConfig
-from optuna_qlearn.dqn import DQNAgent, DQNSampler, NetworkQTable
+from optuna_qlearn.dqn import DEFAULT_MAX_WALK, DQNAgent, DQNSampler, NetworkQTable
 from optuna_qlearn.dqn_core import (
     Batch,
     DQNConfig,
@@ -295,6 +295,7 @@ def test_global_model_does_not_smooth_across_categorical_choices() -> None:
 
 def test_agent_config_sets_the_environment_and_arguments_override_it() -> None:
     base = DQNSampler(seed=0).config
+    assert base.max_walk == DEFAULT_MAX_WALK == 8  # not QLearningSampler's 4
     sampler = DQNSampler(seed=0, agent_config=AgentConfig(max_walk=2, gamma=0.9), episode_length=7)
     # The given config's fields are used, explicit arguments (and DQN's gamma) win.
     assert sampler.config.max_walk == 2
@@ -308,8 +309,8 @@ def test_agent_config_sets_the_environment_and_arguments_override_it() -> None:
         n_trials=40,
     )
     # max_walk bounds the moves of one trial's path.
-    paths = [t.system_attrs["qlearn:record"]["path"] for t in study.trials]
-    lengths = [len(p.split(";")) for p in paths if p]
+    records = [t.system_attrs.get("qlearn:record") for t in study.trials]
+    lengths = [len(r["path"].split(";")) for r in records if r and r["path"]]
     assert lengths and max(lengths) <= 2
 
 
