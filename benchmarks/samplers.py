@@ -72,10 +72,12 @@ def _optuna(cls_name: str, **kwargs: Any) -> Callable[[int], BaseSampler]:
     return make
 
 
-def _dqn(seed: int) -> BaseSampler:
+def _dqn(seed: int, **kwargs: Any) -> BaseSampler:
     import optuna_qlearn
 
-    sampler: BaseSampler = optuna_qlearn.DQNSampler(seed=seed, warn_independent_sampling=False)
+    sampler: BaseSampler = optuna_qlearn.DQNSampler(
+        seed=seed, warn_independent_sampling=False, **kwargs
+    )
     return sampler
 
 
@@ -128,6 +130,10 @@ SAMPLERS: dict[str, tuple[Callable[[int], BaseSampler], str]] = {
 }
 if dqn_available():
     SAMPLERS["dqn"] = (_dqn, "DQNSampler, defaults")
+    SAMPLERS["dqn-episodes5"] = (
+        lambda seed: _dqn(seed, episode_length=5),
+        "DQNSampler, 5-trial episodes (its default before one-trial episodes)",
+    )
 
 #: Compared in the main tables (ablations are reported separately).
 _MAIN_ORDER = ("qlearn", "qlearn-prototype", "qlearn-seed", "tpe", "random", "cmaes", "gp", "qmc")

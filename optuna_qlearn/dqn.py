@@ -34,6 +34,11 @@ DEFAULT_GAMMA = 0.0
 #: 100 trials: 4 better in 65 studies, worse in 83; ``benchmarks.agent_variants
 #: --sampler dqn``), and the network, not the walk, dominates DQNSampler's cost.
 DEFAULT_MAX_WALK = 8
+#: DQNSampler's episode length: one trial. With ``gamma=0`` the network learns the
+#: expected reward of a move, so episodes only decide where a move starts; starting
+#: every trial afresh (from one of the best points, or from the global model) ranked
+#: far better on the benchmark suite than continuing 5-trial episodes (docs/dqn.md).
+DEFAULT_EPISODE_LENGTH = 1
 
 
 class NetworkQTable(QTable):
@@ -228,7 +233,8 @@ class DQNSampler(QLearningSampler):
         epsilon: Initial probability of a random move.
         epsilon_min: Floor of epsilon.
         epsilon_decay: Epsilon is multiplied by this after each finished trial.
-        episode_length: Trials per episode before a restart.
+        episode_length: Trials per episode before a restart (``1`` by default:
+            every trial starts afresh from one of the best points or the global model).
         reward: ``"rank"``, ``"improvement"`` or ``"value"`` (see
             :class:`~optuna_qlearn.QLearningSampler`).
         moves: ``"axis"`` or ``"joint"`` neighbour moves.
@@ -248,9 +254,9 @@ class DQNSampler(QLearningSampler):
             skipped for learning.
         seed: Seed of the proposals, the initial weights and minibatch sampling.
         agent_config: A full :class:`~optuna_qlearn.agent.AgentConfig` of the
-            environment's settings to start from (e.g. ``max_walk``; by default
-            ``AgentConfig(max_walk=8)``); the arguments above that are given, and
-            ``gamma``, override its fields.
+            environment's settings to start from (by default
+            ``AgentConfig(max_walk=8, episode_length=1)``); the arguments above that
+            are given, and ``gamma``, override its fields.
 
     Raises:
         ValueError: For an out-of-range argument, or ``device="cuda"`` without CUDA.
@@ -324,7 +330,8 @@ class DQNSampler(QLearningSampler):
             warn_independent_sampling=warn_independent_sampling,
             stale_after=stale_after,
             seed=seed,
-            agent_config=agent_config or AgentConfig(max_walk=DEFAULT_MAX_WALK),
+            agent_config=agent_config
+            or AgentConfig(max_walk=DEFAULT_MAX_WALK, episode_length=DEFAULT_EPISODE_LENGTH),
         )
 
     @property

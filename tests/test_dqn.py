@@ -25,7 +25,13 @@ from optuna.trial import Trial
 
 from optuna_qlearn import QLearningSampler
 from optuna_qlearn.agent import AgentConfig
-from optuna_qlearn.dqn import DEFAULT_MAX_WALK, DQNAgent, DQNSampler, NetworkQTable
+from optuna_qlearn.dqn import (
+    DEFAULT_EPISODE_LENGTH,
+    DEFAULT_MAX_WALK,
+    DQNAgent,
+    DQNSampler,
+    NetworkQTable,
+)
 from optuna_qlearn.dqn_core import (
     Batch,
     DQNConfig,
@@ -296,12 +302,14 @@ def test_global_model_does_not_smooth_across_categorical_choices() -> None:
 def test_agent_config_sets_the_environment_and_arguments_override_it() -> None:
     base = DQNSampler(seed=0).config
     assert base.max_walk == DEFAULT_MAX_WALK == 8  # not QLearningSampler's 4
+    assert base.episode_length == DEFAULT_EPISODE_LENGTH == 1  # not QLearningSampler's 5
     sampler = DQNSampler(seed=0, agent_config=AgentConfig(max_walk=2, gamma=0.9), episode_length=7)
     # The given config's fields are used, explicit arguments (and DQN's gamma) win.
     assert sampler.config.max_walk == 2
     assert sampler.config.episode_length == 7
     assert sampler.config.gamma == base.gamma == 0.0
-    assert DQNSampler(seed=0, agent_config=AgentConfig(max_walk=base.max_walk)).config == base
+    same = AgentConfig(max_walk=base.max_walk, episode_length=base.episode_length)
+    assert DQNSampler(seed=0, agent_config=same).config == base
 
     study = optuna.create_study(sampler=sampler)
     study.optimize(
@@ -352,7 +360,7 @@ _RESUME_SCRIPT = textwrap.dedent(
     url, out = sys.argv[1], sys.argv[2]
     sampler = DQNSampler(seed=5, hidden_sizes=(16,), batch_size=8)
     study = optuna.create_study(storage=url, study_name="resume", sampler=sampler)
-    study.optimize(objective, n_trials=20)
+    study.optimize(objective, n_trials=30)
     _, agent = sampler.agent(study)
     weights = {f"w{i}": p.detach().numpy() for i, p in enumerate(agent.learner.policy.parameters())}
     np.savez(out, **agent.learner.memory.contents(), **weights)
