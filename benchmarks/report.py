@@ -417,8 +417,10 @@ def budget_section(res: Results, main: Sequence[str], ablation: Sequence[str], b
         rows.append([p, *cells])
     lines += [*_table(["problem", *[f"`{s}`" for s in res.samplers]], rows), ""]
     abl = [s for s in ablation if s in res.samplers]
-    if len([s for s in abl if s not in ("qlearn", "qlearn-seed", "tpe", "random")]) > 0:
-        sec, nums = rank_section(res, abl, budget, "Ablations: QLearningSampler variants")
+    if len([s for s in abl if s not in ("qlearn", "qlearn-seed", "dqn", "tpe", "random")]) > 0:
+        sec, nums = rank_section(
+            res, abl, budget, "Ablations: QLearningSampler and DQNSampler variants"
+        )
         lines += sec
         numbers["ablation"] = nums
     return lines, numbers
@@ -512,7 +514,7 @@ def write_report(
     (out / "plots").mkdir(parents=True, exist_ok=True)
     main = [s for s in res.samplers if s in MAIN or s not in ABLATIONS]
     ablation = [s for s in res.samplers if s in ABLATIONS] + [
-        s for s in ("tpe", "random") if s in res.samplers
+        s for s in ("dqn", "tpe", "random") if s in res.samplers and s not in ABLATIONS
     ]
     budgets = [b for b in sorted(set(budgets)) if b <= res.max_trials()] or [res.max_trials()]
     written: list[Path] = []

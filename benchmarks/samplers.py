@@ -138,8 +138,10 @@ if dqn_available():
 #: Compared in the main tables (ablations are reported separately).
 _MAIN_ORDER = ("qlearn", "qlearn-prototype", "qlearn-seed", "tpe", "random", "cmaes", "gp", "qmc")
 MAIN: tuple[str, ...] = tuple(s for s in (*_MAIN_ORDER, "dqn") if s in SAMPLERS)
-#: QLearningSampler variants, for the ablation table.
-ABLATIONS: tuple[str, ...] = tuple(s for s in SAMPLERS if s.startswith("qlearn"))
+#: QLearningSampler and DQNSampler variants, for the ablation table.
+ABLATIONS: tuple[str, ...] = tuple(
+    s for s in SAMPLERS if s.startswith("qlearn") or s.startswith("dqn-")
+)
 
 
 def make_sampler(name: str, seed: int) -> BaseSampler:
@@ -156,12 +158,13 @@ def make_sampler(name: str, seed: int) -> BaseSampler:
 def sampler_version(name: str) -> str:
     """The code version of a sampler's results (see the module docstring)."""
     version = f"optuna-{optuna.__version__}"
-    if name.startswith("qlearn") or name == "dqn":
+    dqn = name == "dqn" or name.startswith("dqn-")
+    if name.startswith("qlearn") or dqn:
         spec = importlib.util.find_spec("optuna_qlearn")
         assert spec is not None and spec.origin is not None
         root = Path(spec.origin).parent
         digest = hashlib.sha1()
-        for fname in _DQN_SOURCES if name == "dqn" else _QL_SOURCES:
+        for fname in _DQN_SOURCES if dqn else _QL_SOURCES:
             path = root / fname
             if path.exists():
                 digest.update(path.read_bytes())

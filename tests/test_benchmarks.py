@@ -274,3 +274,12 @@ def test_agent_variants_make_either_sampler_on_the_config() -> None:
     assert isinstance(dqn, DQNSampler) and dqn.config.max_walk == 3
     with pytest.raises(ValueError, match="Unknown sampler 'tpe'"):
         make_sampler("tpe", 0, config)
+
+
+def test_dqn_variants_are_versioned_by_the_dqn_code() -> None:
+    from benchmarks.samplers import SAMPLERS, sampler_version
+
+    if "dqn" not in SAMPLERS:
+        pytest.skip("torch is not installed")
+    assert sampler_version("dqn-episodes5") == sampler_version("dqn") != sampler_version("tpe")
+    assert "+ql-" in sampler_version("dqn-episodes5")
