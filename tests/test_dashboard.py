@@ -311,7 +311,7 @@ def test_dqn_sampler_is_shown_and_not_rebuilt_as_a_table() -> None:
     from optuna_qlearn import DQNSampler
 
     study = optuna.create_study(sampler=DQNSampler(seed=0))
-    study.optimize(objective, n_trials=12)
+    study.optimize(objective, n_trials=25)
     dash.publish(study)
     note = optuna_dashboard.get_note(study)
     assert "## DQNSampler on" in note and "| dqn." in note
