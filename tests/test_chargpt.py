@@ -269,6 +269,30 @@ def test_objective_reports_and_returns_best_val_loss(small_corpus: CharCorpus) -
         LRScheduleObjective(small_corpus, search_space="cosine")
 
 
+def test_objective_searches_the_training_phases_when_asked(small_corpus: CharCorpus) -> None:
+    cfg = GPTConfig.tiny(max_iters=20, eval_interval=10)
+    objective = LRScheduleObjective(small_corpus, config=cfg, phases=(1, 4))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.enqueue_trial({"q_phases": 4})
+    study.optimize(objective, n_trials=1)
+    assert study.trials[0].params["q_phases"] == 4
+    # The default keeps the phase out of the search space.
+    plain = LRScheduleObjective(small_corpus, config=cfg)
+    assert "q_phases" not in plain.suggest(optuna.create_study().ask())
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    sched = qlearning_factory({"q_phases": 4})(optimizer, cfg)
+    assert isinstance(sched, QLearningLRScheduler)
+    assert (sched.n_phases, sched.total_steps) == (4, cfg.max_iters)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    sched = qlearning_factory({})(optimizer, cfg)
+    assert isinstance(sched, QLearningLRScheduler) and sched.n_phases == 1
+    for bad in ((), (0,), (1, 2.5)):
+        with pytest.raises(ValueError, match="phases must be"):
+            LRScheduleObjective(small_corpus, config=cfg, phases=bad)  # type: ignore[arg-type]
+
+
 def test_objective_is_prunable(small_corpus: CharCorpus) -> None:
     cfg = GPTConfig.tiny(max_iters=30, eval_interval=10)
     objective = LRScheduleObjective(small_corpus, config=cfg, search_space="baseline")
@@ -296,3 +320,6 @@ def test_lr_cli_runs_a_study(shakespeare_path: Path, tmp_path: Path) -> None:
     assert len(study.trials) == 2 and study.best_value < 4.2
     bad = parser.parse_args(["--data", str(tmp_path / "missing.txt"), "--config", "tiny"])
     assert lr_cli.run(bad) == 2
+    for phases in ("four", "0"):
+        bad = parser.parse_args(["--data", str(shakespeare_path), "--phases", phases])
+        assert lr_cli.run(bad) == 2

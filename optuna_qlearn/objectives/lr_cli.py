@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--search-space", choices=("qlearning", "baseline", "both"), default="qlearning"
     )
+    parser.add_argument(
+        "--phases",
+        default="1",
+        help="training phases in the controller's state: one number, or a comma list to "
+        "search over (e.g. 1,4); default 1 (no phase)",
+    )
     parser.add_argument("--sampler", choices=SAMPLERS, default="qlearning")
     parser.add_argument("--n-trials", type=int, default=12)
     parser.add_argument("--storage", default="sqlite:///optuna_qlearn_lr.db")
@@ -69,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
         # The cosine then ends at the new last iteration.
         config = dataclasses.replace(config, max_iters=args.max_iters, lr_decay_iters=None)
     try:
+        phases = tuple(int(p) for p in args.phases.split(",") if p.strip())
+    except ValueError:
+        print(f"error: --phases must be integers separated by commas, got {args.phases!r}")
+        return 2
+    try:
         objective = LRScheduleObjective(
             args.corpus,
             path=args.data,
@@ -76,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             search_space=args.search_space,
             seed=args.seed,
             download_if_missing=args.download,
+            phases=phases,
         )
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}")

@@ -9,7 +9,9 @@ Search spaces (``search_space=``):
 * ``"qlearning"`` -- the :class:`~optuna_qlearn.lr.QLearningLRScheduler` on top of the
   configuration's warmup+cosine schedule: ``q_alpha``, ``q_gamma``, ``q_epsilon``,
   ``q_actions`` (an action set such as ``"0.5,1,2"``) and ``q_reward``
-  (``"improvement"``, ``"neg_val_loss"`` or ``"improvement_delta"``).
+  (``"improvement"``, ``"neg_val_loss"`` or ``"improvement_delta"``); with
+  ``phases=(1, 4)`` (for example) also ``q_phases``, the number of training phases in the
+  controller's state (``n_phases``, over the configuration's ``max_iters``).
 * ``"baseline"`` -- warmup+cosine itself: ``lr``, ``warmup_iters``, ``min_lr_ratio``.
 * ``"both"`` -- ``schedule`` in ``{"baseline", "qlearning"}`` and then that schedule's
   parameters (a conditional space).
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
@@ -55,8 +58,9 @@ def qlearning_factory(
     """Scheduler factory for a :class:`QLearningLRScheduler` over the config's warmup+cosine.
 
     Args:
-        params: ``q_alpha``, ``q_gamma``, ``q_epsilon``, ``q_actions`` and ``q_reward``
-            (missing keys keep the scheduler's defaults).
+        params: ``q_alpha``, ``q_gamma``, ``q_epsilon``, ``q_actions``, ``q_reward`` and
+            ``q_phases`` (missing keys keep the scheduler's defaults; ``q_phases > 1``
+            splits the configuration's ``max_iters`` into that many training phases).
         seed: Seed of the agent's exploration.
         extra: Further :class:`QLearningLRScheduler` keyword arguments.
 
@@ -70,9 +74,15 @@ def qlearning_factory(
             kwargs[arg] = params[key]
     if "q_actions" in params:
         kwargs["actions"] = parse_actions(params["q_actions"])
+    phases = int(params.get("q_phases", 1))
 
     def factory(optimizer: torch.optim.Optimizer, config: GPTConfig) -> QLearningLRScheduler:
-        return QLearningLRScheduler(optimizer, base_lr_fn=config.base_lr_fn(), seed=seed, **kwargs)
+        phase_kw: dict[str, Any] = (
+            {"n_phases": phases, "total_steps": config.max_iters} if phases > 1 else {}
+        )
+        return QLearningLRScheduler(
+            optimizer, base_lr_fn=config.base_lr_fn(), seed=seed, **kwargs, **phase_kw
+        )
 
     return factory
 
@@ -88,9 +98,12 @@ class LRScheduleObjective:
         search_space: ``"qlearning"``, ``"baseline"`` or ``"both"`` (see the module docstring).
         seed: Training seed, the same in every trial so that trials differ only in schedule.
         download_if_missing: Fetch the corpus from its public URL when ``path`` is missing.
+        phases: Numbers of training phases the controller's state may have: one value
+            fixes it, several make ``q_phases`` a searched parameter (``(1,)``, the
+            default, keeps the phase out of the state and of the search space).
 
     Raises:
-        ValueError: If ``search_space`` is unknown.
+        ValueError: If ``search_space`` is unknown or ``phases`` is empty or not all >= 1.
 
     Example:
         .. code-block:: python
@@ -109,15 +122,20 @@ class LRScheduleObjective:
         search_space: str = "qlearning",
         seed: int = 0,
         download_if_missing: bool = False,
+        phases: Sequence[int] = (1,),
     ) -> None:
         if search_space not in SEARCH_SPACES:
             raise ValueError(f"search_space must be one of {SEARCH_SPACES}, got {search_space!r}")
+        phases = tuple(phases)
+        if not phases or any(not isinstance(n, int) or n < 1 for n in phases):
+            raise ValueError(f"phases must be a non-empty list of integers >= 1, got {phases!r}")
         if isinstance(corpus, str):
             corpus = load_corpus(corpus, path, download_if_missing=download_if_missing)
         self.corpus = corpus
         self.config = config if config is not None else GPTConfig.cpu()
         self.search_space = search_space
         self.seed = seed
+        self.phases = phases
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """Draw the schedule's parameters from ``trial``.
@@ -135,6 +153,10 @@ class LRScheduleObjective:
             params["q_epsilon"] = trial.suggest_float("q_epsilon", 0.0, 0.5)
             params["q_actions"] = trial.suggest_categorical("q_actions", list(ACTION_SETS))
             params["q_reward"] = trial.suggest_categorical("q_reward", list(REWARD_CHOICES))
+            if len(self.phases) > 1:
+                params["q_phases"] = int(trial.suggest_categorical("q_phases", list(self.phases)))
+            elif self.phases[0] > 1:
+                params["q_phases"] = self.phases[0]
         else:
             lr = self.config.learning_rate
             params["lr"] = trial.suggest_float("lr", lr / 4, lr * 4, log=True)
