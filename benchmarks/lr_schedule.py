@@ -175,8 +175,6 @@ class Run:
     group: str = "first"
     #: Training seeds of the row (default: ``0 .. --seeds - 1``).
     eval_seeds: tuple[int, ...] | None = None
-    #: The row the paired difference is taken against (same seeds).
-    baseline: str = "baseline"
     #: Reward against the base schedule: ``reference_losses`` is the mean control-loss curve
     #: of the base schedule alone on ``REFERENCE_SEEDS`` (never an evaluation seed).
     reference: bool = False
@@ -435,118 +433,50 @@ RUNS: list[Run] = [
         lr_scale=2.0,
         group="both",
     ),
-    Run(
-        "baseline_confirm",
-        "the baseline on fresh seeds 5-9",
-        None,
-        group="confirm",
-        eval_seeds=CONFIRM_SEEDS,
-    ),
-    Run(
-        "run20_mc_ref_warm_confirm",
-        "run 20 on fresh seeds 5-9, with the very table it learned on seeds 100-109",
-        MC_KWARGS,
-        control_interval=4,
-        warm_start=True,
-        pretrain_seeds=MC_TABLE_SEEDS,
-        reference=True,
-        table_from="run20_mc_ref_warm",
-        group="confirm",
-        eval_seeds=CONFIRM_SEEDS,
-    ),
-    Run(
-        "run24_mc_ref_warm20_confirm",
-        "run 24 on seeds 5-9 (already seen with run 20 when run 24 was designed)",
-        MC_KWARGS,
-        control_interval=4,
-        warm_start=True,
-        pretrain_seeds=MC_TABLE_SEEDS_20,
-        reference=True,
-        table_from="run20_mc_ref_warm",
-        group="confirm",
-        eval_seeds=CONFIRM_SEEDS,
-    ),
-    Run(
-        "ref_baseline_2x_lr_confirm",
-        "the 2x-LR reference on fresh seeds 5-9",
-        None,
-        lr_scale=2.0,
-        group="confirm",
-        eval_seeds=CONFIRM_SEEDS,
-    ),
-    Run(
-        "baseline_confirm2",
-        "the baseline on fresh seeds 10-14",
-        None,
-        group="confirm2",
-        eval_seeds=CONFIRM2_SEEDS,
-    ),
-    Run(
-        "run24_mc_ref_warm20_confirm2",
-        "run 24 on fresh seeds 10-14, with the very table it learned on seeds 100-119",
-        MC_KWARGS,
-        control_interval=4,
-        warm_start=True,
-        pretrain_seeds=MC_TABLE_SEEDS_20,
-        reference=True,
-        table_from="run20_mc_ref_warm",
-        group="confirm2",
-        eval_seeds=CONFIRM2_SEEDS,
-    ),
-    Run(
-        "run20_mc_ref_warm_confirm2",
-        "run 20 on fresh seeds 10-14, with the very table it learned on seeds 100-109",
-        MC_KWARGS,
-        control_interval=4,
-        warm_start=True,
-        pretrain_seeds=MC_TABLE_SEEDS,
-        reference=True,
-        table_from="run20_mc_ref_warm",
-        group="confirm2",
-        eval_seeds=CONFIRM2_SEEDS,
-    ),
-    Run(
-        "ref_baseline_2x_lr_confirm2",
-        "the 2x-LR reference on fresh seeds 10-14",
-        None,
-        lr_scale=2.0,
-        group="confirm2",
-        eval_seeds=CONFIRM2_SEEDS,
-    ),
-    Run(
-        "baseline_confirm3",
-        "the baseline on fresh seeds 15-19",
-        None,
-        group="confirm3",
-        eval_seeds=CONFIRM3_SEEDS,
-    ),
-    Run(
-        "run25_mc_ref_ctl16_warm_confirm3",
-        "run 25 on fresh seeds 15-19, with the very table it learned on seeds 100-109",
-        {**MC_KWARGS, "n_step": 10},
-        control_interval=16,
-        warm_start=True,
-        pretrain_seeds=MC_TABLE_SEEDS,
-        reference=True,
-        table_from="run25_mc_ref_ctl16_warm",
-        group="confirm3",
-        eval_seeds=CONFIRM3_SEEDS,
-    ),
-    Run(
-        "ref_baseline_2x_lr_confirm3",
-        "the 2x-LR reference on fresh seeds 15-19",
-        None,
-        lr_scale=2.0,
-        group="confirm3",
-        eval_seeds=CONFIRM3_SEEDS,
-    ),
-    Run(
-        "baseline_select",
-        "the baseline on the selection seeds 150-159",
-        None,
-        group="select",
-        eval_seeds=SELECT_SEEDS,
-    ),
+]
+
+
+def on_seeds(source: str, name: str, description: str, group: str, seeds: tuple[int, ...]) -> Run:
+    """Row ``source`` again on other seeds, in another table: the same settings and, for a
+    controller with a learned table, the very table ``source`` learned (never re-learned)."""
+    run = next(r for r in RUNS if r.name == source)
+    table_from = (run.table_from or run.name) if run.warm_start else None
+    return dataclasses.replace(
+        run, name=name, description=description, group=group, eval_seeds=seeds,
+        table_from=table_from,
+    )  # fmt: skip
+
+
+RUNS += [
+    on_seeds("baseline", "baseline_confirm", "the baseline on fresh seeds 5-9", "confirm",
+             CONFIRM_SEEDS),
+    on_seeds("run20_mc_ref_warm", "run20_mc_ref_warm_confirm",
+             "run 20 on fresh seeds 5-9, with the very table it learned on seeds 100-109",
+             "confirm", CONFIRM_SEEDS),
+    on_seeds("run24_mc_ref_warm20", "run24_mc_ref_warm20_confirm",
+             "run 24 on seeds 5-9 (already seen with run 20 when run 24 was designed)",
+             "confirm", CONFIRM_SEEDS),
+    on_seeds("ref_baseline_2x_lr", "ref_baseline_2x_lr_confirm",
+             "the 2x-LR reference on fresh seeds 5-9", "confirm", CONFIRM_SEEDS),
+    on_seeds("baseline", "baseline_confirm2", "the baseline on fresh seeds 10-14", "confirm2",
+             CONFIRM2_SEEDS),
+    on_seeds("run24_mc_ref_warm20", "run24_mc_ref_warm20_confirm2",
+             "run 24 on fresh seeds 10-14, with the very table it learned on seeds 100-119",
+             "confirm2", CONFIRM2_SEEDS),
+    on_seeds("run20_mc_ref_warm", "run20_mc_ref_warm_confirm2",
+             "run 20 on fresh seeds 10-14, with the very table it learned on seeds 100-109",
+             "confirm2", CONFIRM2_SEEDS),
+    on_seeds("ref_baseline_2x_lr", "ref_baseline_2x_lr_confirm2",
+             "the 2x-LR reference on fresh seeds 10-14", "confirm2", CONFIRM2_SEEDS),
+    on_seeds("baseline", "baseline_confirm3", "the baseline on fresh seeds 15-19", "confirm3",
+             CONFIRM3_SEEDS),
+    on_seeds("run25_mc_ref_ctl16_warm", "run25_mc_ref_ctl16_warm_confirm3",
+             "run 25 on fresh seeds 15-19, with the very table it learned on seeds 100-109",
+             "confirm3", CONFIRM3_SEEDS),
+    on_seeds("ref_baseline_2x_lr", "ref_baseline_2x_lr_confirm3",
+             "the 2x-LR reference on fresh seeds 15-19", "confirm3", CONFIRM3_SEEDS),
+    on_seeds("baseline", "baseline_select", "the baseline on the selection seeds 150-159",
+             "select", SELECT_SEEDS),
     Run(
         "run26_phase_mc_paired",
         PHASE_WIDE_DESC + "; here on the selection seeds 150-159",
@@ -572,40 +502,19 @@ RUNS: list[Run] = [
         group="select",
         eval_seeds=SELECT_SEEDS,
     ),
-    Run(
-        "baseline_final",
-        "the baseline on the fresh seeds 20-29",
-        None,
-        group="final",
-        eval_seeds=FINAL_SEEDS,
-    ),
-    Run(
-        "run26_phase_mc_paired_final",
-        "run 26 on the fresh seeds 20-29, with the very table it learned on seeds 200-239",
-        PHASE_WIDE,
-        **PHASE_RUN,
-        table_from="run26_phase_mc_paired",
-        group="final",
-        eval_seeds=FINAL_SEEDS,
-    ),
-    Run(
-        "run27_phase_mc_paired_floor1_final",
-        "run 27 on the fresh seeds 20-29, with the very table it learned on seeds 200-239",
-        PHASE_FLOOR1,
-        **PHASE_RUN,
-        table_from="run27_phase_mc_paired_floor1",
-        group="final",
-        eval_seeds=FINAL_SEEDS,
-    ),
-    Run(
-        "ref_baseline_2x_lr_final",
-        "the 2x-LR reference on the fresh seeds 20-29",
-        None,
-        lr_scale=2.0,
-        group="final",
-        eval_seeds=FINAL_SEEDS,
-    ),
-]
+]  # fmt: skip
+RUNS += [
+    on_seeds("baseline", "baseline_final", "the baseline on the fresh seeds 20-29", "final",
+             FINAL_SEEDS),
+    on_seeds("run26_phase_mc_paired", "run26_phase_mc_paired_final",
+             "run 26 on the fresh seeds 20-29, with the very table it learned on seeds 200-239",
+             "final", FINAL_SEEDS),
+    on_seeds("run27_phase_mc_paired_floor1", "run27_phase_mc_paired_floor1_final",
+             "run 27 on the fresh seeds 20-29, with the very table it learned on seeds 200-239",
+             "final", FINAL_SEEDS),
+    on_seeds("ref_baseline_2x_lr", "ref_baseline_2x_lr_final",
+             "the 2x-LR reference on the fresh seeds 20-29", "final", FINAL_SEEDS),
+]  # fmt: skip
 
 
 def q_factory(
