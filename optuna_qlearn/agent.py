@@ -254,12 +254,8 @@ class QLearningAgent:
         c = self.config
         table, moves = self.table, self.moves
         for t in self.transitions(step):
-            # max_a' Q(s', a') runs over the valid actions at s'; a state never left
-            # yet has q_init everywhere, so its mask (a grid computation) is not needed.
-            if t.next_state in table.q or not moves.always_valid:
-                mask = moves.mask(t.next_state)
-            else:
-                mask = moves.all_actions
+            # max_a' Q(s', a') runs over the valid actions at s' (a cached mask).
+            mask = moves.mask(t.next_state)
             table.update(t.state, t.action, t.reward, t.next_state, mask, c.alpha, c.gamma, t.done)
         self.finish_step(step)
 

@@ -101,12 +101,6 @@ class MoveSet:
         self.allow_stay = allow_stay
         self.deltas: np.ndarray = deltas
         self.n_actions = len(deltas)
-        #: Whether every state has at least one valid action (then the max over the
-        #: valid actions of a state whose Q-values are all equal is that value).
-        self.always_valid = allow_stay or bool((self.shape >= 2).any())
-        #: A read-only all-true mask.
-        self.all_actions = np.ones(self.n_actions, dtype=bool)
-        self.all_actions.flags.writeable = False
         #: Per action, the one axis it moves (``-1`` for "stay" and for joint moves).
         self.axis_of: list[int] = [
             int(np.flatnonzero(row)[0]) if moves == "axis" and row.any() else -1 for row in deltas
