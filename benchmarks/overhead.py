@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -138,12 +139,6 @@ SAMPLERS: dict[str, Callable[[], BaseSampler]] = {
 }
 
 
-def _median(xs: list[float]) -> float:
-    ys = sorted(xs)
-    n = len(ys)
-    return ys[n // 2] if n % 2 else 0.5 * (ys[n // 2 - 1] + ys[n // 2])
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write the results table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -191,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
 
     def cell(xs: list[float], fmt: str, spread: bool = False) -> str:
-        text = format(_median(xs), fmt)
+        text = format(statistics.median(xs), fmt)
         if spread and len(xs) > 1:
             text += f" [{format(min(xs), fmt)}, {format(max(xs), fmt)}]"
         return text

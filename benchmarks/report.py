@@ -279,7 +279,7 @@ def head_to_head_section(
     and on the problems with :data:`MANY_PARAMS` or more parameters."""
     many = res.problems_with(MANY_PARAMS)
     subsets = [("all problems", None), (f"{MANY_PARAMS}+ parameters", many)]
-    rows, numbers = [], []
+    numbers: list[dict[str, Any]] = []
     for a, b in pairs:
         if a not in res.samplers or b not in res.samplers:
             continue
@@ -294,19 +294,13 @@ def head_to_head_section(
             wins = int((stacked[:, 0] < stacked[:, 1]).sum())
             ties = int((stacked[:, 0] == stacked[:, 1]).sum())
             n = len(stacked)
-            rows.append(
-                [f"`{a}` vs `{b}`", f"{label} ({len(cells)})", str(n),
-                 f"**{mean[0]:.2f}** [{low[0]:.2f}, {high[0]:.2f}]",
-                 f"**{mean[1]:.2f}** [{low[1]:.2f}, {high[1]:.2f}]",
-                 f"{wins} / {ties} / {n - wins - ties}"]
-            )  # fmt: skip
             numbers.append({
                 "pair": [a, b], "subset": label, "problems": list(cells), "n_cells": n,
                 "mean_rank": [float(mean[0]), float(mean[1])],
                 "ci95": [[float(low[0]), float(high[0])], [float(low[1]), float(high[1])]],
                 "wins_ties_losses": [wins, ties, n - wins - ties],
             })  # fmt: skip
-    if not rows:
+    if not numbers:
         return [], []
     lines = [
         "### Head to head",
@@ -315,10 +309,22 @@ def head_to_head_section(
         "1.5 = tie; the two mean ranks add up to 3), 95% hierarchical-bootstrap interval; "
         "wins / ties / losses of the first.",
         "",
-        *_table(_H2H_HEADER, rows),
+        *_table(_H2H_HEADER, _h2h_rows(numbers)),
         "",
     ]
     return lines, numbers
+
+
+def _h2h_rows(numbers: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """Table rows of :func:`head_to_head_section`'s numbers."""
+    return [
+        [f"`{h['pair'][0]}` vs `{h['pair'][1]}`", f"{h['subset']} ({len(h['problems'])})",
+         str(h["n_cells"]),
+         f"**{h['mean_rank'][0]:.2f}** [{h['ci95'][0][0]:.2f}, {h['ci95'][0][1]:.2f}]",
+         f"**{h['mean_rank'][1]:.2f}** [{h['ci95'][1][0]:.2f}, {h['ci95'][1][1]:.2f}]",
+         " / ".join(map(str, h["wins_ties_losses"]))]
+        for h in numbers
+    ]  # fmt: skip
 
 
 def budget_section(res: Results, main: Sequence[str], ablation: Sequence[str], budget: int
@@ -618,18 +624,10 @@ def _readme(res: Results, budgets: Sequence[int], chosen: tuple[int, dict[str, A
         ]
     h2h = numbers.get("head_to_head")
     if h2h:
-        rows = [
-            [f"`{h['pair'][0]}` vs `{h['pair'][1]}`", f"{h['subset']} ({len(h['problems'])})",
-             str(h["n_cells"]),
-             f"**{h['mean_rank'][0]:.2f}** [{h['ci95'][0][0]:.2f}, {h['ci95'][0][1]:.2f}]",
-             f"**{h['mean_rank'][1]:.2f}** [{h['ci95'][1][0]:.2f}, {h['ci95'][1][1]:.2f}]",
-             " / ".join(map(str, h["wins_ties_losses"]))]
-            for h in h2h
-        ]  # fmt: skip
         lines += [
             "### Head to head (two samplers ranked against each other; ranks add up to 3)",
             "",
-            *_table(_H2H_HEADER, rows),
+            *_table(_H2H_HEADER, _h2h_rows(h2h)),
             "",
         ]
     if "dqn" in res.samplers and "gp" not in res.samplers:

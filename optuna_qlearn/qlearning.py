@@ -14,7 +14,7 @@ with :math:`\\gamma \\max_{a'} Q(s', a')` dropped on the last step of an episode
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,11 +133,6 @@ class MoveSet:
     def valid_mask(self, state: Sequence[int]) -> np.ndarray:
         """Boolean mask of the actions that keep ``state`` on the grid (a fresh array)."""
         return self.mask(tuple(state)).copy()
-
-    def neighbours(self, state: Sequence[int]) -> Iterator[tuple[int, State]]:
-        """``(action, next_state)`` for every valid action."""
-        actions, nexts = self.valid(tuple(state))
-        yield from zip(actions, nexts)
 
     def mask(self, state: State) -> np.ndarray:
         """The cached, read-only mask of the valid actions at ``state``."""
