@@ -392,6 +392,16 @@ def test_n_step_one_is_one_step_q_learning() -> None:
             sched.step(3.0 / (1 + it) + 0.1 * math.sin(it))
         sched.end_episode()  # nothing waits with one-step targets
         tables.append(sched.q_table)
+        # The table is the hand-written one-step update replayed over the decisions.
+        q = torch.zeros_like(sched.q_table)
+        h = sched.history
+        for prev, cur in itertools.pairwise(h):
+            if cur["reward"] is None:
+                continue
+            s, a, s2 = int(prev["state"]), int(prev["action"]), int(cur["state"])
+            target = float(cur["reward"]) + sched.gamma * float(q[s2].max())
+            q[s, a] += sched.alpha * (target - q[s, a])
+        torch.testing.assert_close(sched.q_table, q)
     torch.testing.assert_close(tables[0], tables[1])
     with pytest.raises(ValueError, match="n_step must be"):
         QLearningLRScheduler(opt, n_step=0)
