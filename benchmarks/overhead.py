@@ -11,7 +11,10 @@ interleaved so that a change of machine load hits them alike; the tables give
 the median over repeats of each number, and the ratios are taken per repeat
 before the median, so the two samplers of a ratio always ran side by side.
 
-Run: ``python -m benchmarks.overhead`` (``--quick`` for 100/1,000 only).
+Run: ``python -m benchmarks.overhead`` (``--quick`` for 100/1,000 only;
+``--variant max_walk=8`` times QLearningSampler with other
+:class:`~optuna_qlearn.agent.AgentConfig` settings, as ``benchmarks.agent_variants``
+spells them).
 Writes ``benchmarks/results/overhead.md`` and ``overhead.json``.
 """
 
@@ -31,6 +34,7 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 from optuna.trial import FrozenTrial, TrialState
 
+from benchmarks.agent_variants import parse_variant
 from optuna_qlearn import QLearningSampler
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -148,14 +152,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs per configuration")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory of the results")
+    parser.add_argument(
+        "--variant", default="default", help="QLearningSampler's AgentConfig, e.g. max_walk=8"
+    )
     args = parser.parse_args(argv)
+    config = parse_variant(args.variant)
+    samplers = {
+        **SAMPLERS,
+        "QLearningSampler": lambda: QLearningSampler(seed=0, agent_config=config),
+    }
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     budgets = [100, 1000] if args.quick else [100, 1000, 10000]
     runs: list[dict[str, Any]] = []
     for d in (4, 6):
         for n in budgets:
             for rep in range(args.repeats):
-                for name, make in SAMPLERS.items():
+                for name, make in samplers.items():
                     if name == "TPESampler" and n > args.tpe_max:
                         continue
                     r: dict[str, Any] = dict(measure(make, d, n))
@@ -168,11 +180,13 @@ def main(argv: list[str] | None = None) -> int:
                     )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "overhead.json").write_text(json.dumps(runs, indent=1))
+    variant = "" if args.variant == "default" else f" --variant {args.variant}"
     lines = [
         "# Sampler overhead (CPU ms per trial, zero-cost objective)",
         "",
         f"Median of {args.repeats} runs per cell (samplers interleaved), in-memory storage, "
-        f"`python -m benchmarks.overhead`; {platform.processor() or platform.machine()}, "
+        f"`python -m benchmarks.overhead{variant}`; "
+        f"{platform.processor() or platform.machine()}, "
         f"Python {platform.python_version()}, Optuna {optuna.__version__}. TPESampler only up "
         f"to {args.tpe_max:,} trials (its cost grows with the history). *sampler*: CPU time "
         "inside the sampler's methods; *loop*: CPU time of the whole `study.ask` + "
