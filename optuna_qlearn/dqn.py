@@ -39,6 +39,8 @@ DEFAULT_MAX_WALK = 8
 #: every trial afresh (from one of the best points, or from the global model) ranked
 #: far better on the benchmark suite than continuing 5-trial episodes (docs/dqn.md).
 DEFAULT_EPISODE_LENGTH = 1
+#: The environment settings DQNSampler starts from when no ``agent_config`` is given.
+DEFAULT_AGENT_CONFIG = AgentConfig(max_walk=DEFAULT_MAX_WALK, episode_length=DEFAULT_EPISODE_LENGTH)
 
 
 class NetworkQTable(QTable):
@@ -330,8 +332,7 @@ class DQNSampler(QLearningSampler):
             warn_independent_sampling=warn_independent_sampling,
             stale_after=stale_after,
             seed=seed,
-            agent_config=agent_config
-            or AgentConfig(max_walk=DEFAULT_MAX_WALK, episode_length=DEFAULT_EPISODE_LENGTH),
+            agent_config=agent_config or DEFAULT_AGENT_CONFIG,
         )
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -283,3 +284,28 @@ def test_dqn_variants_are_versioned_by_the_dqn_code() -> None:
         pytest.skip("torch is not installed")
     assert sampler_version("dqn-episodes5") == sampler_version("dqn") != sampler_version("tpe")
     assert "+ql-" in sampler_version("dqn-episodes5")
+
+
+def test_agent_variants_start_from_each_samplers_defaults_and_rank_against_stored() -> None:
+    from benchmarks.agent_variants import config_for, rank_against
+    from optuna_qlearn import DQNSampler
+
+    assert config_for("qlearn", "default") == AgentConfig()
+    dqn_default = DQNSampler(seed=0).config
+    # "default" builds exactly DQNSampler's defaults; a variant changes only its field.
+    assert make_sampler("dqn", 0, config_for("dqn", "default")).config == dqn_default
+    changed = make_sampler("dqn", 0, config_for("dqn", "max_walk=2")).config
+    assert changed == dataclasses.replace(dqn_default, max_walk=2)
+
+    stored = {
+        "p:tpe:0": {"regret": [5.0, 1.0]},
+        "p:random:0": {"regret": [5.0, 3.0]},
+        "p:tpe:1": {"regret": [5.0, 1.0]},
+        "p:random:1": {"regret": [5.0, 3.0]},
+        "q:tpe:0": {"regret": [5.0]},  # too short for 2 trials: not a cell
+        "q:random:0": {"regret": [5.0]},
+    }
+    regrets = {"p:0": 2.0, "p:1": -1e-9, "q:0": 0.0}  # a tiny negative regret counts as 0
+    mine, theirs, n = rank_against(regrets, stored, ["tpe", "random"], trials=2)
+    assert n == 2
+    assert mine == 1.5 and theirs == {"tpe": 1.5, "random": 3.0}
