@@ -19,6 +19,7 @@ import dataclasses
 import json
 import zlib
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,23 +34,70 @@ from optuna_qlearn.agent import AgentConfig
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def variant_fields(text: str) -> dict[str, Any]:
-    """``"max_walk=8,dyna=False"`` -> ``{"max_walk": 8, "dyna": False}`` (``"default"``: ``{}``).
+#: Sampler arguments outside AgentConfig a variant may set, for both samplers.
+SAMPLER_FIELDS: dict[str, Any] = {"moves": "axis", "step_sizes": (1,), "n_bins": 16, "max_bins": 64}
+
+
+def _dqn_fields() -> dict[str, Any]:
+    """DQNSampler's network and training arguments (DQNConfig's fields) and defaults."""
+    from optuna_qlearn.dqn_core import DQNConfig
+
+    return {f.name: getattr(DQNConfig(), f.name) for f in dataclasses.fields(DQNConfig)}
+
+
+def _convert(default: Any, value: str) -> Any:
+    if isinstance(default, bool):
+        return value == "True"
+    if isinstance(default, tuple):  # "1x2x4" -> (1, 2, 4)
+        return tuple(int(v) for v in value.split("x"))
+    if default is None or isinstance(default, float):
+        return None if value == "None" else float(value)
+    return type(default)(value)
+
+
+def split_variant(text: str, kind: str = "qlearn") -> tuple[dict[str, Any], dict[str, Any]]:
+    """A variant's settings, split into AgentConfig fields and other sampler arguments.
+
+    ``"max_walk=8,step_sizes=1x3,learning_rate=0.003"`` (the last for ``kind="dqn"``
+    only) -> ``({"max_walk": 8}, {"step_sizes": (1, 3), "learning_rate": 0.003})``;
+    ``"default"`` -> ``({}, {})``. Tuples are written with ``x``.
 
     Raises:
         ValueError: For an unknown field or a malformed setting.
     """
     if text == "default":
-        return {}
-    names = {f.name for f in dataclasses.fields(AgentConfig)}
-    kwargs: dict[str, Any] = {}
+        return {}, {}
+    base = AgentConfig()
+    agent_defaults = {f.name: getattr(base, f.name) for f in dataclasses.fields(AgentConfig)}
+    other_defaults = dict(SAMPLER_FIELDS, **(_dqn_fields() if kind == "dqn" else {}))
+    other_defaults.pop("device", None)
+    agent: dict[str, Any] = {}
+    other: dict[str, Any] = {}
     for item in text.split(","):
         name, sep, value = item.partition("=")
-        if not sep or name not in names:
-            raise ValueError(f"Bad variant {text!r}: expected field=value, an AgentConfig field.")
-        default = getattr(AgentConfig(), name)
-        kwargs[name] = (value == "True") if isinstance(default, bool) else type(default)(value)
-    return kwargs
+        if sep and name in agent_defaults:
+            agent[name] = _convert(agent_defaults[name], value)
+        elif sep and name in other_defaults:
+            other[name] = _convert(other_defaults[name], value)
+        else:
+            raise ValueError(
+                f"Bad variant {text!r}: expected field=value, a field of AgentConfig, "
+                f"{', '.join(sorted(other_defaults))}."
+            )
+    return agent, other
+
+
+def variant_fields(text: str) -> dict[str, Any]:
+    """``"max_walk=8,dyna=False"`` -> ``{"max_walk": 8, "dyna": False}`` (``"default"``: ``{}``).
+
+    Raises:
+        ValueError: For an unknown field or a malformed setting, or a setting that is
+            not an AgentConfig field.
+    """
+    agent, other = split_variant(text)
+    if other:
+        raise ValueError(f"Bad variant {text!r}: {', '.join(other)} is not an AgentConfig field.")
+    return agent
 
 
 def parse_variant(text: str) -> AgentConfig:
@@ -64,31 +112,36 @@ def parse_variant(text: str) -> AgentConfig:
 def config_for(kind: str, text: str) -> AgentConfig:
     """The sampler's own default environment (QLearningSampler's or DQNSampler's) with the
     variant's fields changed: ``"default"`` is exactly what the sampler uses by default."""
+    fields = split_variant(text, kind)[0]
     if kind == "dqn":
         from optuna_qlearn.dqn import DEFAULT_AGENT_CONFIG
 
-        return dataclasses.replace(DEFAULT_AGENT_CONFIG, **variant_fields(text))
-    return parse_variant(text)
+        return dataclasses.replace(DEFAULT_AGENT_CONFIG, **fields)
+    return AgentConfig(**fields)
 
 
-def make_sampler(kind: str, seed: int, config: AgentConfig) -> QLearningSampler:
+def make_sampler(kind: str, seed: int, config: AgentConfig, **kwargs: Any) -> QLearningSampler:
     """``QLearningSampler`` (``kind="qlearn"``) or ``DQNSampler`` (``"dqn"``) on ``config``.
+
+    Args:
+        kind: ``"qlearn"`` or ``"dqn"``.
+        seed: The sampler's seed.
+        config: The environment settings.
+        kwargs: Further sampler arguments (see :func:`split_variant`).
 
     Raises:
         ValueError: For another ``kind``.
     """
     if kind == "qlearn":
-        return QLearningSampler(seed=seed, agent_config=config)
+        return QLearningSampler(seed=seed, agent_config=config, **kwargs)
     if kind == "dqn":
         from optuna_qlearn import DQNSampler
 
-        return DQNSampler(seed=seed, agent_config=config)
+        return DQNSampler(seed=seed, agent_config=config, **kwargs)
     raise ValueError(f"Unknown sampler {kind!r}: expected 'qlearn' or 'dqn'.")
 
 
-def study_regret(
-    name: str, seed: int, config: AgentConfig, trials: int, kind: str = "qlearn"
-) -> float:
+def study_regret(name: str, seed: int, variant: str, trials: int, kind: str = "qlearn") -> float:
     """True regret of the best observed trial of one study of problem ``name``."""
     problem = get_problem(name)
     salt = zlib.crc32(name.encode())
@@ -97,24 +150,56 @@ def study_regret(
         idx = problem.suggest(trial)
         return problem.observe(idx, np.random.default_rng([salt, seed, trial.number]))
 
-    study = optuna.create_study(sampler=make_sampler(kind, seed, config))
+    sampler = make_sampler(kind, seed, config_for(kind, variant), **split_variant(variant, kind)[1])
+    study = optuna.create_study(sampler=sampler)
     study.optimize(objective, n_trials=trials)
     return problem.true_value(problem.index_of(study.best_trial.params)) - problem.optimum
 
 
+def _init_worker() -> None:
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - QLearningSampler runs without torch
+        return
+    torch.set_num_threads(1)
+
+
+def _study(task: tuple[str, int, str, int, str]) -> float:
+    return study_regret(*task)
+
+
 def final_regrets(
-    config: AgentConfig,
-    seeds: int,
+    variants: Sequence[str],
+    seeds: Sequence[int],
     trials: int,
     kind: str = "qlearn",
     problems: Sequence[str] = tuple(PROBLEMS),
-) -> dict[str, float]:
-    """``"problem:seed"`` -> :func:`study_regret` for every problem and seed."""
-    return {
-        f"{name}:{seed}": study_regret(name, seed, config, trials, kind)
-        for name in problems
-        for seed in range(seeds)
-    }
+    workers: int = 1,
+) -> dict[str, dict[str, float]]:
+    """variant -> ``"problem:seed"`` -> :func:`study_regret`, for every problem and seed.
+
+    Args:
+        variants: Variant texts (see :func:`split_variant`).
+        seeds: Study seeds.
+        trials: Trials per study.
+        kind: ``"qlearn"`` or ``"dqn"``.
+        problems: Problem names.
+        workers: Processes running studies in parallel (``1``: this process).
+    """
+    for v in variants:  # fail on a bad variant before any study runs
+        split_variant(v, kind)
+    tasks = [(n, s, v, trials, kind) for v in variants for n in problems for s in seeds]
+    if workers <= 1:
+        _init_worker()
+        regrets = [_study(t) for t in tasks]
+    else:
+        with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
+            regrets = list(pool.map(_study, tasks, chunksize=1))
+    out: dict[str, dict[str, float]] = {v: {} for v in variants}
+    for (name, seed, v, _, _), regret in zip(tasks, regrets):
+        out[v][f"{name}:{seed}"] = regret
+    return out
 
 
 def rank_against(
@@ -140,16 +225,37 @@ def rank_against(
     return float(means[0]), {s: float(m) for s, m in zip(samplers, means[1:])}, len(rows)
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``"10"`` -> seeds 0..9; ``"20-29"`` -> seeds 20..29.
+
+    Raises:
+        ValueError: For anything else, or an empty range.
+    """
+    first, sep, last = text.partition("-")
+    try:
+        seeds = list(range(int(first), int(last) + 1)) if sep else list(range(int(text)))
+    except ValueError:
+        raise ValueError(f"--seeds must be N or A-B, got {text!r}.") from None
+    if not seeds:
+        raise ValueError(f"--seeds {text!r} names no seed.")
+    return seeds
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the variants and write the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--variants", nargs="+", default=["default"], help="field=value[,...]")
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument(
+        "--seeds", default="10", help="N (seeds 0..N-1) or A-B (seeds A..B, inclusive)"
+    )
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--sampler", choices=("qlearn", "dqn"), default="qlearn")
     parser.add_argument(
-        "--problems", choices=("all", "suite"), default="all", help="all problems or the suite's"
+        "--problems",
+        default="all",
+        help="'all', 'suite' (the suite's), or a comma-separated list of problem names",
     )
+    parser.add_argument("--workers", type=int, default=1, help="processes running studies")
     parser.add_argument(
         "--against",
         type=Path,
@@ -161,17 +267,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "agent_variants.md")
     args = parser.parse_args(argv)
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    if args.sampler == "dqn":
-        import torch
-
-        torch.set_num_threads(1)
-    problems = SUITE if args.problems == "suite" else tuple(PROBLEMS)
-    results = {
-        v: final_regrets(config_for(args.sampler, v), args.seeds, args.trials, args.sampler,
-                         problems)
-        for v in args.variants
-    }  # fmt: skip
+    seeds = parse_seeds(args.seeds)
+    if args.problems == "all":
+        problems: Sequence[str] = tuple(PROBLEMS)
+    elif args.problems == "suite":
+        problems = SUITE
+    else:
+        problems = tuple(args.problems.split(","))
+        for name in problems:
+            get_problem(name)  # a clear error for an unknown name
+    results = final_regrets(args.variants, seeds, args.trials, args.sampler, problems, args.workers)
     keys = sorted(results[args.variants[0]])
     table = np.array([[results[v][k] for v in args.variants] for k in keys])
     ranks = np.array([rankdata(row) for row in table])
@@ -182,9 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         f"`python -m benchmarks.agent_variants --variants {' '.join(args.variants)} "
         f"--seeds {args.seeds} --trials {args.trials}"
         f"{' --sampler dqn' if args.sampler == 'dqn' else ''}"
-        f"{' --problems suite' if args.problems == 'suite' else ''}"
+        f"{f' --problems {args.problems}' if args.problems != 'all' else ''}"
         f"{f' --against {args.against}' if args.against else ''}`: {len(problems)} problems x "
-        f"{args.seeds} seeds = {len(keys)} studies per variant; true regret of the best "
+        f"{len(seeds)} seeds = {len(keys)} studies per variant; true regret of the best "
         "observed trial; rank 1 = lowest regret, ties averaged. `default` is the sampler's "
         "own default settings; the other variants change the named fields of those.",
         "",

@@ -309,3 +309,35 @@ def test_agent_variants_start_from_each_samplers_defaults_and_rank_against_store
     mine, theirs, n = rank_against(regrets, stored, ["tpe", "random"], trials=2)
     assert n == 2
     assert mine == 1.5 and theirs == {"tpe": 1.5, "random": 3.0}
+
+
+def test_agent_variants_split_sampler_and_network_settings() -> None:
+    from benchmarks.agent_variants import parse_seeds, split_variant
+
+    assert split_variant("default", "dqn") == ({}, {})
+    agent, other = split_variant("max_walk=2,step_sizes=1x3,moves=joint", "qlearn")
+    assert agent == {"max_walk": 2} and other == {"step_sizes": (1, 3), "moves": "joint"}
+    agent, other = split_variant("hidden_sizes=32x16,learning_rate=0.003,max_grad_norm=None", "dqn")
+    assert agent == {}
+    assert other == {"hidden_sizes": (32, 16), "learning_rate": 0.003, "max_grad_norm": None}
+    # Network settings belong to the DQN only; AgentConfig-only parsing refuses sampler fields.
+    with pytest.raises(ValueError, match=r"Bad variant 'learning_rate=0\.1'"):
+        split_variant("learning_rate=0.1", "qlearn")
+    with pytest.raises(ValueError, match="not an AgentConfig field"):
+        parse_variant("n_bins=8")
+    assert parse_seeds("3") == [0, 1, 2] and parse_seeds("20-22") == [20, 21, 22]
+    for bad in ("x", "5-2"):
+        with pytest.raises(ValueError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_agent_variants_workers_give_the_same_regrets_as_one_process() -> None:
+    from benchmarks.agent_variants import final_regrets
+
+    args = (["default", "max_walk=2,n_bins=8"], [0, 1], 12, "qlearn", ["branin"])
+    serial = final_regrets(*args, workers=1)
+    assert set(serial) == {"default", "max_walk=2,n_bins=8"}
+    assert set(serial["default"]) == {"branin:0", "branin:1"}
+    assert final_regrets(*args, workers=2) == serial
+    with pytest.raises(ValueError, match="Bad variant"):
+        final_regrets(["no_such_field=1"], [0], 5, "qlearn", ["branin"])
