@@ -26,7 +26,7 @@ from optuna.samplers import BaseSampler
 _QL_SOURCES = (
     "grid.py", "qlearning.py", "rewards.py", "agent.py", "prior.py", "replay.py", "sampler.py",
 )  # fmt: skip
-_DQN_SOURCES = (*_QL_SOURCES, "dqn.py")
+_DQN_SOURCES = (*_QL_SOURCES, "dqn.py", "dqn_core.py")
 
 
 #: Agent settings of the original design that ``preset="seed"`` must also pin
@@ -81,6 +81,15 @@ def _dqn(seed: int, **kwargs: Any) -> BaseSampler:
     return sampler
 
 
+def _dqn_agent(**changes: Any) -> Any:
+    """DQNSampler's default environment settings with ``changes``."""
+    import dataclasses
+
+    from optuna_qlearn.dqn import DEFAULT_AGENT_CONFIG
+
+    return dataclasses.replace(DEFAULT_AGENT_CONFIG, **changes)
+
+
 def dqn_available() -> bool:
     """Whether ``optuna_qlearn.DQNSampler`` exists (it needs torch)."""
     if importlib.util.find_spec("torch") is None:
@@ -132,7 +141,15 @@ if dqn_available():
     SAMPLERS["dqn"] = (_dqn, "DQNSampler, defaults")
     SAMPLERS["dqn-episodes5"] = (
         lambda seed: _dqn(seed, episode_length=5),
-        "DQNSampler, 5-trial episodes (its default before one-trial episodes)",
+        "DQNSampler, defaults with 5-trial episodes",
+    )
+    SAMPLERS["dqn-factorized"] = (
+        lambda seed: _dqn(seed, agent_config=_dqn_agent(model_joint=False)),
+        "DQNSampler, defaults with the factorized model (GridPrior), its default before",
+    )
+    SAMPLERS["dqn-untrained"] = (
+        lambda seed: _dqn(seed, n_updates_per_step=0),
+        "DQNSampler, defaults but the network never trained (n_updates_per_step=0)",
     )
 
 #: Compared in the main tables (ablations are reported separately).

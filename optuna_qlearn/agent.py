@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from optuna_qlearn.prior import GridPrior, n_good
+from optuna_qlearn.prior import GridPrior, JointGridPrior, n_good
 from optuna_qlearn.qlearning import MoveSet, QTable, State, epsilon_at, epsilon_greedy
 from optuna_qlearn.rewards import RewardModel
 
@@ -71,6 +71,10 @@ class AgentConfig:
         model_max_good: Most points the model counts as good.
         model_scale: Temperature of the model's predicted reward.
         model_bandwidth: Kernel width of the model on ordered axes (fraction of the axis).
+        model_joint: Model the points jointly, as Optuna's multivariate TPE does
+            (:class:`~optuna_qlearn.prior.JointGridPrior`: it knows which settings are
+            good together, at a cost growing with the trials) instead of axis by axis
+            (:class:`~optuna_qlearn.prior.GridPrior`; ``model_bandwidth`` is then unused).
     """
 
     alpha: float = 0.5
@@ -94,6 +98,7 @@ class AgentConfig:
     model_max_good: int = 25
     model_scale: float = 0.5
     model_bandwidth: float = 0.1
+    model_joint: bool = False
 
     def __post_init__(self) -> None:
         checks = {
@@ -199,7 +204,11 @@ class QLearningAgent:
         self.known: dict[State, float] = {}
         self.failed: set[State] = set()
         self._best: list[tuple[float, int, State]] = []  # (sign * value, number, state)
-        self.prior = GridPrior(self.shape, categorical, bandwidth=config.model_bandwidth)
+        self.prior: GridPrior | JointGridPrior = (
+            JointGridPrior(self.shape, categorical)
+            if config.model_joint
+            else GridPrior(self.shape, categorical, bandwidth=config.model_bandwidth)
+        )
         self._prior_n = -1  # number of known points at the last fit
         self._prior_good: list[State] = []  # the good points at the last fit
 
@@ -322,16 +331,20 @@ class QLearningAgent:
         c = self.config
         q = self.table.get(state).tolist()
         use_model = c.model_scores and self.prior.fitted
+        prior = self.prior
+        additive = use_model and isinstance(prior, GridPrior)
+        pending: list[int] = []  # moves into unvisited points the joint model scores
         dyna = c.dyna
         visits_row = self.table.visits.get(state)
         visits = visits_row.tolist() if visits_row is not None else None
         known = self.known
         prev = known.get(state)
         by_value = memo if memo is not None and self.rewards.mode == "rank" else None
-        if use_model:
+        if additive:
             # Moves along one axis change one term of the model's additive score.
-            ratios = self.prior.ratios
-            base = self.prior.score(state)
+            assert isinstance(prior, GridPrior)
+            ratios = prior.ratios
+            base = prior.score(state)
             axis_of = self.moves.axis_of
             scale = c.model_scale
         valid_actions, nexts = self.moves.valid(state)
@@ -354,18 +367,27 @@ class QLearningAgent:
                             if r is None:
                                 r = by_value[value] = self.rewards.reward(value, prev)
                             score = r
-                elif use_model:
+                elif additive:
                     ax = axis_of[a]
                     if ax >= 0:
                         x = base - ratios[ax][state[ax]] + ratios[ax][nxt[ax]]
                     else:
-                        x = self.prior.score(nxt)
+                        x = prior.score(nxt)
                     score = math.tanh(scale * x)
+                elif use_model:
+                    pending.append(len(scores))
             if value is None and (best_new < 0 or score > best_new_score):
                 best_new, best_new_score = len(scores), score
             actions.append(a)
             targets.append(nxt)
             scores.append(score)
+        if pending:  # the joint model scores its moves in one batch
+            for i, x in zip(pending, prior.score_many([targets[i] for i in pending])):
+                scores[i] = math.tanh(c.model_scale * x)
+            best_new, best_new_score = -1, -math.inf
+            for i, nxt in enumerate(targets):
+                if nxt not in known and (best_new < 0 or scores[i] > best_new_score):
+                    best_new, best_new_score = i, scores[i]
         return actions, targets, scores, best_new
 
     def _fit_prior(self) -> None:
@@ -390,10 +412,12 @@ class QLearningAgent:
         """The best-scoring unvisited point among candidates drawn from the model."""
         best: State | None = None
         best_score = -math.inf
-        for s in self.prior.sample(rng, self.config.model_candidates):
-            if s in self.known or s in busy or s in self.failed:
-                continue
-            score = self.prior.score(s)
+        fresh = [
+            s
+            for s in self.prior.sample(rng, self.config.model_candidates)
+            if s not in self.known and s not in busy and s not in self.failed
+        ]
+        for s, score in zip(fresh, self.prior.score_many(fresh)):
             if score > best_score:
                 best, best_score = s, score
         return best

@@ -26,6 +26,7 @@ from optuna.trial import Trial
 from optuna_qlearn import QLearningSampler
 from optuna_qlearn.agent import AgentConfig
 from optuna_qlearn.dqn import (
+    DEFAULT_AGENT_CONFIG,
     DEFAULT_EPISODE_LENGTH,
     DEFAULT_MAX_WALK,
     DQNAgent,
@@ -43,6 +44,7 @@ from optuna_qlearn.dqn_core import (
     sync_target,
     td_target,
 )
+from optuna_qlearn.prior import JointGridPrior
 from optuna_qlearn.qlearning import MoveSet
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -297,6 +299,9 @@ def test_global_model_does_not_smooth_across_categorical_choices() -> None:
     agent.prior.fit([(0, 0)])
     assert agent.prior.score((0, 1)) == pytest.approx(agent.prior.score((0, 2)))
     assert agent.prior.score((1, 0)) > agent.prior.score((2, 0))
+    # DQNSampler's default joint model gets the same flags.
+    joint = DQNAgent(MoveSet((5, 3)), DEFAULT_AGENT_CONFIG, encoder, DQNConfig(**SMALL))  # type: ignore[arg-type]
+    assert isinstance(joint.prior, JointGridPrior) and joint.prior.categorical == (False, True)
 
 
 def test_agent_config_sets_the_environment_and_arguments_override_it() -> None:
@@ -308,7 +313,8 @@ def test_agent_config_sets_the_environment_and_arguments_override_it() -> None:
     assert sampler.config.max_walk == 2
     assert sampler.config.episode_length == 7
     assert sampler.config.gamma == base.gamma == 0.0
-    same = AgentConfig(max_walk=base.max_walk, episode_length=base.episode_length)
+    assert base.model_joint is DEFAULT_AGENT_CONFIG.model_joint is True  # the table's is False
+    same = AgentConfig(max_walk=base.max_walk, episode_length=base.episode_length, model_joint=True)
     assert DQNSampler(seed=0, agent_config=same).config == base
 
     study = optuna.create_study(sampler=sampler)

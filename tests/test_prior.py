@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from optuna_qlearn.agent import AgentConfig, QLearningAgent, Step
-from optuna_qlearn.prior import GridPrior, n_good
-from optuna_qlearn.qlearning import MoveSet
+from optuna_qlearn.prior import GridPrior, JointGridPrior, n_good
+from optuna_qlearn.qlearning import MoveSet, State
 
 
 def test_prior_prefers_the_region_of_the_good_points() -> None:
@@ -74,3 +74,109 @@ def test_model_does_not_change_learning() -> None:
             agent.learn(step)
         tables.append(agent.table)
     assert tables[0] == tables[1]
+
+
+def _fitted_joint(
+    shape: tuple[int, ...], categorical: list[bool], points: list[State], good: list[State]
+) -> JointGridPrior:
+    prior = JointGridPrior(shape, categorical)
+    for s in points:
+        prior.add(s)
+    prior.fit(good)
+    return prior
+
+
+def test_joint_densities_are_optuna_multivariate_tpe_parzen_estimators() -> None:
+    """l and g of JointGridPrior equal the densities of Optuna's own TPE Parzen
+    estimators (multivariate, default settings) built on the same good and other
+    points, on every point of a mixed ordered / categorical grid."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+    from optuna.samplers._tpe.parzen_estimator import (
+        _ParzenEstimator,
+        _ParzenEstimatorParameters,
+    )
+    from optuna.samplers._tpe.sampler import default_weights
+
+    shape, categorical = (7, 3, 12), [False, True, False]
+    rng = np.random.RandomState(0)
+    points = [tuple(int(rng.randint(n)) for n in shape) for _ in range(40)]
+    good = [points[3], points[17], points[21], (6, 0, 4), (1, 1, 4), (1, 1, 4)]
+    points += [(6, 0, 4), (1, 1, 4), (1, 1, 4)]  # a duplicate too
+    rest = list(points)
+    for s in good:
+        rest.remove(s)  # the first occurrence, as the model does
+    prior = _fitted_joint(shape, categorical, points, good)
+    grid = list(np.ndindex(*shape))
+    space = {
+        "a": IntDistribution(0, 6),
+        "b": CategoricalDistribution([0, 1, 2]),
+        "c": IntDistribution(0, 11),
+    }
+    params = _ParzenEstimatorParameters(
+        prior_weight=1.0,
+        consider_magic_clip=True,
+        consider_endpoints=False,
+        weights=default_weights,
+        multivariate=True,
+    )
+
+    def optuna_log_pdf(observed: list[State]) -> np.ndarray:
+        obs = {k: np.array([float(s[i]) for s in observed]) for i, k in enumerate(space)}
+        at = {k: np.array([float(s[i]) for s in grid]) for i, k in enumerate(space)}
+        return _ParzenEstimator(obs, space, params).log_pdf(at)
+
+    log_l, log_g = prior.log_densities(grid)
+    assert len(rest) >= 25  # TPE's older-points ramp applies to g
+    np.testing.assert_allclose(log_l, optuna_log_pdf(good), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(log_g, optuna_log_pdf(rest), rtol=1e-5, atol=1e-5)
+    assert np.exp(log_l).sum() == pytest.approx(1.0)
+    assert prior.score_many(grid[:5]) == pytest.approx((log_l - log_g)[:5].tolist())
+
+
+def test_joint_prior_sees_which_settings_are_good_together() -> None:
+    """Good points on the diagonal: the factorized model scores (0, 8) like (0, 0)
+    (the marginals are the same); the joint model does not."""
+    shape = (10, 10)
+    good = [(0, 0), (1, 1), (9, 9), (8, 8)]
+    rest = [(0, 9), (9, 0), (1, 8), (8, 1), (4, 5), (5, 4)]
+    joint = _fitted_joint(shape, [False, False], good + rest, good)
+    factorized = GridPrior(shape)
+    for s in good + rest:
+        factorized.add(s)
+    factorized.fit(good)
+    assert joint.score((0, 0)) - joint.score((0, 8)) > 1.0
+    assert abs(factorized.score((0, 0)) - factorized.score((0, 8))) < 0.5
+    draws = joint.sample(np.random.RandomState(0), 400)
+    on_diagonal = np.mean([abs(a - b) <= 2 for a, b in draws])
+    assert on_diagonal > 0.6
+    assert all(0 <= a < 10 and 0 <= b < 10 for a, b in draws)
+    # score and score_many agree; an unfitted model scores 0.
+    assert joint.score_many([(0, 0), (3, 7)]) == [joint.score((0, 0)), joint.score((3, 7))]
+    assert JointGridPrior(shape).score((2, 2)) == 0.0
+
+
+def test_agent_with_the_joint_model_walks_and_restarts() -> None:
+    moves = MoveSet((8, 8, 3), names=("a", "b", "c"), step_sizes=(1, 2), allow_stay=False)
+    config = AgentConfig(n_startup=3, model_restart_prob=1.0, episode_length=4, model_joint=True)
+    agent = QLearningAgent(moves, config, categorical=[False, False, True])
+    assert isinstance(agent.prior, JointGridPrior)
+    rng = np.random.RandomState(0)
+    for n, s in enumerate([(0, 0, 0), (7, 7, 1), (1, 1, 2), (6, 2, 0)]):
+        agent.learn(Step(n, s, float(n)))
+    p = agent.propose(rng, head=None)
+    assert p.reason == "restart-model" and p.state not in agent.known
+    p = agent.propose(rng, head=(2, (1, 1, 2), 0))
+    assert p.reason == "move" and p.state not in agent.known
+    # Untried moves into unvisited points carry the joint model's prediction.
+    _, targets, scores, best_new = agent._candidates((1, 1, 2))
+    for s, x in zip(targets, scores):
+        if s not in agent.known:
+            assert x == pytest.approx(np.tanh(config.model_scale * agent.prior.score(s)))
+    assert scores[best_new] == max(x for s, x in zip(targets, scores) if s not in agent.known)
+
+
+def test_joint_prior_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="categorical flags"):
+        JointGridPrior((3, 3), categorical=[True])
+    with pytest.raises(ValueError, match="prior_weight"):
+        JointGridPrior((3,), prior_weight=0.0)
