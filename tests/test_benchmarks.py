@@ -284,6 +284,24 @@ def test_dqn_variants_are_versioned_by_the_dqn_code() -> None:
         pytest.skip("torch is not installed")
     assert sampler_version("dqn-episodes5") == sampler_version("dqn") != sampler_version("tpe")
     assert "+ql-" in sampler_version("dqn-episodes5")
+    # The network's own module is part of a DQN result's version.
+    from benchmarks.samplers import _DQN_SOURCES
+
+    assert "dqn_core.py" in _DQN_SOURCES and "prior.py" in _DQN_SOURCES
+
+
+def test_dqn_ablations_change_one_setting() -> None:
+    from benchmarks.samplers import SAMPLERS, make_sampler
+
+    if "dqn" not in SAMPLERS:
+        pytest.skip("torch is not installed")
+    dqn = make_sampler("dqn", 0)
+    factorized = make_sampler("dqn-factorized", 0)
+    untrained = make_sampler("dqn-untrained", 0)
+    assert dqn.config.model_joint and not factorized.config.model_joint  # type: ignore[attr-defined]
+    assert dataclasses.replace(factorized.config, model_joint=True) == dqn.config  # type: ignore[attr-defined]
+    assert untrained.dqn_config.n_updates_per_step == 0  # type: ignore[attr-defined]
+    assert untrained.config == dqn.config  # type: ignore[attr-defined]
 
 
 def test_agent_variants_start_from_each_samplers_defaults_and_rank_against_stored() -> None:
