@@ -176,6 +176,7 @@ def final_regrets(
     kind: str = "qlearn",
     problems: Sequence[str] = tuple(PROBLEMS),
     workers: int = 1,
+    cache: Path | None = None,
 ) -> dict[str, dict[str, float]]:
     """variant -> ``"problem:seed"`` -> :func:`study_regret`, for every problem and seed.
 
@@ -186,19 +187,39 @@ def final_regrets(
         kind: ``"qlearn"`` or ``"dqn"``.
         problems: Problem names.
         workers: Processes running studies in parallel (``1``: this process).
+        cache: A JSON-lines file of finished studies (task and regret per line): studies
+            found there are not run again, and each new one is appended when it ends,
+            so an interrupted run loses nothing. Only for one version of the code.
     """
     for v in variants:  # fail on a bad variant before any study runs
         split_variant(v, kind)
     tasks = [(n, s, v, trials, kind) for v in variants for n in problems for s in seeds]
+    done: dict[tuple[Any, ...], float] = {}
+    if cache is not None and cache.exists():
+        for line in cache.read_text().splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                done[tuple(rec["task"])] = float(rec["regret"])
+    todo = [t for t in tasks if t not in done]
+
+    def keep(task: tuple[Any, ...], regret: float) -> None:
+        done[task] = regret
+        if cache is not None:
+            with cache.open("a") as f:
+                f.write(json.dumps({"task": list(task), "regret": regret}) + "\n")
+
     if workers <= 1:
         _init_worker()
-        regrets = [_study(t) for t in tasks]
+        for t in todo:
+            keep(t, _study(t))
     else:
         with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
-            regrets = list(pool.map(_study, tasks, chunksize=1))
+            for t, regret in zip(todo, pool.map(_study, todo, chunksize=1)):
+                keep(t, regret)
     out: dict[str, dict[str, float]] = {v: {} for v in variants}
-    for (name, seed, v, _, _), regret in zip(tasks, regrets):
-        out[v][f"{name}:{seed}"] = regret
+    for t in tasks:
+        name, seed, v, _, _ = t
+        out[v][f"{name}:{seed}"] = done[t]
     return out
 
 
@@ -259,8 +280,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--against",
         type=Path,
+        nargs="+",
         default=None,
-        help="a suite results.json: also rank each variant among its stored samplers",
+        help="suite results.json files: also rank each variant among their stored samplers",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="a JSON-lines file of finished studies: reused, and appended to as studies end",
     )
     parser.add_argument(
         "--against-samplers", default="tpe,cmaes,qlearn,qlearn-prototype,random,qmc"
@@ -276,8 +304,11 @@ def main(argv: list[str] | None = None) -> int:
         problems = tuple(args.problems.split(","))
         for name in problems:
             get_problem(name)  # a clear error for an unknown name
-    results = final_regrets(args.variants, seeds, args.trials, args.sampler, problems, args.workers)
+    results = final_regrets(
+        args.variants, seeds, args.trials, args.sampler, problems, args.workers, args.cache
+    )
     keys = sorted(results[args.variants[0]])
+    against = " --against " + " ".join(map(str, args.against)) if args.against else ""
     table = np.array([[results[v][k] for v in args.variants] for k in keys])
     ranks = np.array([rankdata(row) for row in table])
     lines = [
@@ -288,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         f"--seeds {args.seeds} --trials {args.trials}"
         f"{' --sampler dqn' if args.sampler == 'dqn' else ''}"
         f"{f' --problems {args.problems}' if args.problems != 'all' else ''}"
-        f"{f' --against {args.against}' if args.against else ''}`: {len(problems)} problems x "
+        f"{against}`: {len(problems)} problems x "
         f"{len(seeds)} seeds = {len(keys)} studies per variant; true regret of the best "
         "observed trial; rank 1 = lowest regret, ties averaged. `default` is the sampler's "
         "own default settings; the other variants change the named fields of those.",
@@ -307,11 +338,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         lines.append(f"| `{v}` | {ranks[:, j].mean():.3f} | {np.median(col):.4g} | {vs} |")
     if args.against is not None:
-        stored = json.loads(args.against.read_text())["studies"]
+        stored: dict[str, Any] = {}
+        for path in args.against:
+            stored.update(json.loads(path.read_text())["studies"])
         others = [x for x in args.against_samplers.split(",") if x]
         lines += [
             "",
-            f"Each variant ranked among the samplers stored in `{args.against}` "
+            f"Each variant ranked among the samplers stored in "
+            f"{', '.join(f'`{p}`' for p in args.against)} "
             f"({', '.join(others)}), cell by cell, at {args.trials} trials:",
             "",
             "| variant | cells | variant's mean rank | " + " | ".join(others) + " |",

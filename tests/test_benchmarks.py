@@ -359,3 +359,22 @@ def test_agent_variants_workers_give_the_same_regrets_as_one_process() -> None:
     assert final_regrets(*args, workers=2) == serial
     with pytest.raises(ValueError, match="Bad variant"):
         final_regrets(["no_such_field=1"], [0], 5, "qlearn", ["branin"])
+
+
+def test_agent_variants_cache_keeps_finished_studies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import benchmarks.agent_variants as av
+
+    cache = tmp_path / "studies.jsonl"
+    args = (["default"], [0, 1], 8, "qlearn", ["branin"])
+    first = av.final_regrets(*args, cache=cache)
+    assert len(cache.read_text().splitlines()) == 2
+
+    def no_study(task: object) -> float:
+        raise AssertionError(f"{task} was run again")
+
+    monkeypatch.setattr(av, "_study", no_study)
+    assert av.final_regrets(*args, cache=cache) == first  # read back, nothing re-run
+    with pytest.raises(AssertionError, match="was run again"):
+        av.final_regrets(["default"], [0, 1, 2], 8, "qlearn", ["branin"], cache=cache)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
@@ -77,7 +79,10 @@ def test_model_does_not_change_learning() -> None:
 
 
 def _fitted_joint(
-    shape: tuple[int, ...], categorical: list[bool], points: list[State], good: list[State]
+    shape: tuple[int, ...],
+    categorical: list[bool],
+    points: Sequence[State],
+    good: Sequence[State],
 ) -> JointGridPrior:
     prior = JointGridPrior(shape, categorical)
     for s in points:
@@ -161,7 +166,8 @@ def test_agent_with_the_joint_model_walks_and_restarts() -> None:
     agent = QLearningAgent(moves, config, categorical=[False, False, True])
     assert isinstance(agent.prior, JointGridPrior)
     rng = np.random.RandomState(0)
-    for n, s in enumerate([(0, 0, 0), (7, 7, 1), (1, 1, 2), (6, 2, 0)]):
+    start: list[State] = [(0, 0, 0), (7, 7, 1), (1, 1, 2), (6, 2, 0)]
+    for n, s in enumerate(start):
         agent.learn(Step(n, s, float(n)))
     p = agent.propose(rng, head=None)
     assert p.reason == "restart-model" and p.state not in agent.known
