@@ -45,6 +45,21 @@ import numpy as np
 State = tuple[int, ...]
 
 
+def _axes(
+    shape: Sequence[int], categorical: Sequence[bool] | None
+) -> tuple[tuple[int, ...], tuple[bool, ...]]:
+    """Points per axis and per-axis categorical flags (all ordered when ``None``).
+
+    Raises:
+        ValueError: If the flags do not match the axes.
+    """
+    dims = tuple(int(n) for n in shape)
+    flags = tuple(bool(c) for c in categorical) if categorical is not None else (False,) * len(dims)
+    if len(flags) != len(dims):
+        raise ValueError(f"Got {len(flags)} categorical flags for {len(dims)} axes.")
+    return dims, flags
+
+
 class GridPrior:
     """Factorized good-vs-rest density ratio over grid indices.
 
@@ -63,10 +78,7 @@ class GridPrior:
         bandwidth: float = 0.1,
         prior_weight: float = 1.0,
     ) -> None:
-        self.shape = tuple(int(n) for n in shape)
-        cat = list(categorical) if categorical is not None else [False] * len(self.shape)
-        if len(cat) != len(self.shape):
-            raise ValueError(f"Got {len(cat)} categorical flags for {len(self.shape)} axes.")
+        self.shape, cat = _axes(shape, categorical)
         if not bandwidth > 0:
             raise ValueError(f"bandwidth must be positive, got {bandwidth}.")
         self.prior_weight = float(prior_weight)
@@ -248,13 +260,9 @@ class JointGridPrior:
         categorical: Sequence[bool] | None = None,
         prior_weight: float = 1.0,
     ) -> None:
-        self.shape = tuple(int(n) for n in shape)
-        cat = list(categorical) if categorical is not None else [False] * len(self.shape)
-        if len(cat) != len(self.shape):
-            raise ValueError(f"Got {len(cat)} categorical flags for {len(self.shape)} axes.")
+        self.shape, self.categorical = _axes(shape, categorical)
         if not prior_weight > 0:
             raise ValueError(f"prior_weight must be positive, got {prior_weight}.")
-        self.categorical = tuple(bool(c) for c in cat)
         self.prior_weight = float(prior_weight)
         self._points: list[State] = []
         self.n = 0
