@@ -332,7 +332,8 @@ class QLearningAgent:
         q = self.table.get(state).tolist()
         use_model = c.model_scores and self.prior.fitted
         prior = self.prior
-        additive = use_model and isinstance(prior, GridPrior)
+        # The per-axis model scores move by move; the joint one in one batch at the end.
+        additive = prior if use_model and isinstance(prior, GridPrior) else None
         pending: list[int] = []  # moves into unvisited points the joint model scores
         dyna = c.dyna
         visits_row = self.table.visits.get(state)
@@ -340,11 +341,10 @@ class QLearningAgent:
         known = self.known
         prev = known.get(state)
         by_value = memo if memo is not None and self.rewards.mode == "rank" else None
-        if additive:
+        if additive is not None:
             # Moves along one axis change one term of the model's additive score.
-            assert isinstance(prior, GridPrior)
-            ratios = prior.ratios
-            base = prior.score(state)
+            ratios = additive.ratios
+            base = additive.score(state)
             axis_of = self.moves.axis_of
             scale = c.model_scale
         valid_actions, nexts = self.moves.valid(state)
@@ -367,12 +367,12 @@ class QLearningAgent:
                             if r is None:
                                 r = by_value[value] = self.rewards.reward(value, prev)
                             score = r
-                elif additive:
+                elif additive is not None:
                     ax = axis_of[a]
                     if ax >= 0:
                         x = base - ratios[ax][state[ax]] + ratios[ax][nxt[ax]]
                     else:
-                        x = prior.score(nxt)
+                        x = additive.score(nxt)
                     score = math.tanh(scale * x)
                 elif use_model:
                     pending.append(len(scores))
