@@ -34,8 +34,14 @@ from optuna_qlearn.agent import AgentConfig
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-#: Sampler arguments outside AgentConfig a variant may set, for both samplers.
-SAMPLER_FIELDS: dict[str, Any] = {"moves": "axis", "step_sizes": (1,), "n_bins": 16, "max_bins": 64}
+#: Sampler arguments outside AgentConfig a variant may set, for both samplers, with
+#: their defaults (whose types parse the variant's values).
+SAMPLER_FIELDS: dict[str, Any] = {
+    "moves": "axis",
+    "step_sizes": (1, 2, 4),
+    "n_bins": 16,
+    "max_bins": 64,
+}
 
 
 def _dqn_fields() -> dict[str, Any]:
@@ -112,12 +118,17 @@ def parse_variant(text: str) -> AgentConfig:
 def config_for(kind: str, text: str) -> AgentConfig:
     """The sampler's own default environment (QLearningSampler's or DQNSampler's) with the
     variant's fields changed: ``"default"`` is exactly what the sampler uses by default."""
-    fields = split_variant(text, kind)[0]
+    return environment(kind, **split_variant(text, kind)[0])
+
+
+def environment(kind: str, **changes: Any) -> AgentConfig:
+    """QLearningSampler's (``kind="qlearn"``) or DQNSampler's (``"dqn"``) default
+    :class:`~optuna_qlearn.agent.AgentConfig` with ``changes``."""
     if kind == "dqn":
         from optuna_qlearn.dqn import DEFAULT_AGENT_CONFIG
 
-        return dataclasses.replace(DEFAULT_AGENT_CONFIG, **fields)
-    return AgentConfig(**fields)
+        return dataclasses.replace(DEFAULT_AGENT_CONFIG, **changes)
+    return AgentConfig(**changes)
 
 
 def make_sampler(kind: str, seed: int, config: AgentConfig, **kwargs: Any) -> QLearningSampler:
@@ -150,7 +161,8 @@ def study_regret(name: str, seed: int, variant: str, trials: int, kind: str = "q
         idx = problem.suggest(trial)
         return problem.observe(idx, np.random.default_rng([salt, seed, trial.number]))
 
-    sampler = make_sampler(kind, seed, config_for(kind, variant), **split_variant(variant, kind)[1])
+    fields, sampler_kwargs = split_variant(variant, kind)
+    sampler = make_sampler(kind, seed, environment(kind, **fields), **sampler_kwargs)
     study = optuna.create_study(sampler=sampler)
     study.optimize(objective, n_trials=trials)
     return problem.true_value(problem.index_of(study.best_trial.params)) - problem.optimum

@@ -447,36 +447,37 @@ def on_seeds(source: str, name: str, description: str, group: str, seeds: tuple[
     )  # fmt: skip
 
 
+def on_group(group: str, seeds: tuple[int, ...], rows: dict[str, str]) -> list[Run]:
+    """:func:`on_seeds` of each ``source -> description`` in ``rows``, all in table
+    ``group`` on ``seeds``, each named ``{source}_{group}``."""
+    return [on_seeds(src, f"{src}_{group}", desc, group, seeds) for src, desc in rows.items()]
+
+
+RUNS += on_group("confirm", CONFIRM_SEEDS, {
+    "baseline": "the baseline on fresh seeds 5-9",
+    "run20_mc_ref_warm":
+        "run 20 on fresh seeds 5-9, with the very table it learned on seeds 100-109",
+    "run24_mc_ref_warm20":
+        "run 24 on seeds 5-9 (already seen with run 20 when run 24 was designed)",
+    "ref_baseline_2x_lr": "the 2x-LR reference on fresh seeds 5-9",
+})  # fmt: skip
+RUNS += on_group("confirm2", CONFIRM2_SEEDS, {
+    "baseline": "the baseline on fresh seeds 10-14",
+    "run24_mc_ref_warm20":
+        "run 24 on fresh seeds 10-14, with the very table it learned on seeds 100-119",
+    "run20_mc_ref_warm":
+        "run 20 on fresh seeds 10-14, with the very table it learned on seeds 100-109",
+    "ref_baseline_2x_lr": "the 2x-LR reference on fresh seeds 10-14",
+})  # fmt: skip
+RUNS += on_group("confirm3", CONFIRM3_SEEDS, {
+    "baseline": "the baseline on fresh seeds 15-19",
+    "run25_mc_ref_ctl16_warm":
+        "run 25 on fresh seeds 15-19, with the very table it learned on seeds 100-109",
+    "ref_baseline_2x_lr": "the 2x-LR reference on fresh seeds 15-19",
+})  # fmt: skip
 RUNS += [
-    on_seeds("baseline", "baseline_confirm", "the baseline on fresh seeds 5-9", "confirm",
-             CONFIRM_SEEDS),
-    on_seeds("run20_mc_ref_warm", "run20_mc_ref_warm_confirm",
-             "run 20 on fresh seeds 5-9, with the very table it learned on seeds 100-109",
-             "confirm", CONFIRM_SEEDS),
-    on_seeds("run24_mc_ref_warm20", "run24_mc_ref_warm20_confirm",
-             "run 24 on seeds 5-9 (already seen with run 20 when run 24 was designed)",
-             "confirm", CONFIRM_SEEDS),
-    on_seeds("ref_baseline_2x_lr", "ref_baseline_2x_lr_confirm",
-             "the 2x-LR reference on fresh seeds 5-9", "confirm", CONFIRM_SEEDS),
-    on_seeds("baseline", "baseline_confirm2", "the baseline on fresh seeds 10-14", "confirm2",
-             CONFIRM2_SEEDS),
-    on_seeds("run24_mc_ref_warm20", "run24_mc_ref_warm20_confirm2",
-             "run 24 on fresh seeds 10-14, with the very table it learned on seeds 100-119",
-             "confirm2", CONFIRM2_SEEDS),
-    on_seeds("run20_mc_ref_warm", "run20_mc_ref_warm_confirm2",
-             "run 20 on fresh seeds 10-14, with the very table it learned on seeds 100-109",
-             "confirm2", CONFIRM2_SEEDS),
-    on_seeds("ref_baseline_2x_lr", "ref_baseline_2x_lr_confirm2",
-             "the 2x-LR reference on fresh seeds 10-14", "confirm2", CONFIRM2_SEEDS),
-    on_seeds("baseline", "baseline_confirm3", "the baseline on fresh seeds 15-19", "confirm3",
-             CONFIRM3_SEEDS),
-    on_seeds("run25_mc_ref_ctl16_warm", "run25_mc_ref_ctl16_warm_confirm3",
-             "run 25 on fresh seeds 15-19, with the very table it learned on seeds 100-109",
-             "confirm3", CONFIRM3_SEEDS),
-    on_seeds("ref_baseline_2x_lr", "ref_baseline_2x_lr_confirm3",
-             "the 2x-LR reference on fresh seeds 15-19", "confirm3", CONFIRM3_SEEDS),
-    on_seeds("baseline", "baseline_select", "the baseline on the selection seeds 150-159",
-             "select", SELECT_SEEDS),
+    *on_group("select", SELECT_SEEDS,
+              {"baseline": "the baseline on the selection seeds 150-159"}),
     Run(
         "run26_phase_mc_paired",
         PHASE_WIDE_DESC + "; here on the selection seeds 150-159",
@@ -503,18 +504,14 @@ RUNS += [
         eval_seeds=SELECT_SEEDS,
     ),
 ]  # fmt: skip
-RUNS += [
-    on_seeds("baseline", "baseline_final", "the baseline on the fresh seeds 20-29", "final",
-             FINAL_SEEDS),
-    on_seeds("run26_phase_mc_paired", "run26_phase_mc_paired_final",
-             "run 26 on the fresh seeds 20-29, with the very table it learned on seeds 200-239",
-             "final", FINAL_SEEDS),
-    on_seeds("run27_phase_mc_paired_floor1", "run27_phase_mc_paired_floor1_final",
-             "run 27 on the fresh seeds 20-29, with the very table it learned on seeds 200-239",
-             "final", FINAL_SEEDS),
-    on_seeds("ref_baseline_2x_lr", "ref_baseline_2x_lr_final",
-             "the 2x-LR reference on the fresh seeds 20-29", "final", FINAL_SEEDS),
-]  # fmt: skip
+RUNS += on_group("final", FINAL_SEEDS, {
+    "baseline": "the baseline on the fresh seeds 20-29",
+    "run26_phase_mc_paired":
+        "run 26 on the fresh seeds 20-29, with the very table it learned on seeds 200-239",
+    "run27_phase_mc_paired_floor1":
+        "run 27 on the fresh seeds 20-29, with the very table it learned on seeds 200-239",
+    "ref_baseline_2x_lr": "the 2x-LR reference on the fresh seeds 20-29",
+})  # fmt: skip
 
 
 def q_factory(
@@ -1088,13 +1085,35 @@ PLOT_RUNS = (
 )
 
 
+def _mean_band(
+    ax: Any, name: str, seeds: dict[str, Any], key: str, start: int, alpha: float
+) -> None:
+    """Plot the mean ± sd over ``seeds`` of curve ``key`` of row ``name``, from point ``start``."""
+    import numpy as np
+
+    curves = np.array([seeds[k][key] for k in sorted(seeds, key=int)], dtype=float)
+    iters = seeds[next(iter(seeds))]["iters"]
+    mean, sd = curves.mean(0), curves.std(0)
+    ax.plot(iters[start:], mean[start:], label=f"{name} (n={len(curves)})")
+    ax.fill_between(iters[start:], (mean - sd)[start:], (mean + sd)[start:], alpha=alpha)
+
+
+def _save_figure(fig: Any, out: Path) -> Path:
+    """Write ``fig`` to ``out`` and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def plot(data: dict[str, Any], corpus_name: str) -> list[Path]:
     """Mean ± sd loss curves and the LR used (seed 0) of the ``PLOT_RUNS`` rows."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     paths = []
     for key, title in (("train_losses", "train"), ("val_losses", "val")):
@@ -1103,23 +1122,14 @@ def plot(data: dict[str, Any], corpus_name: str) -> list[Path]:
             if run.name not in data["runs"] or run.name not in PLOT_RUNS:
                 continue
             seeds = data["runs"][run.name]["seeds"]
-            if not seeds:
-                continue
-            curves = np.array([seeds[k][key] for k in sorted(seeds, key=int)], dtype=float)
-            iters = seeds[next(iter(seeds))]["iters"]
-            mean, sd = curves.mean(0), curves.std(0)
-            ax.plot(iters[1:], mean[1:], label=f"{run.name} (n={len(curves)})")
-            ax.fill_between(iters[1:], (mean - sd)[1:], (mean + sd)[1:], alpha=0.2)
+            if seeds:
+                _mean_band(ax, run.name, seeds, key, 1, 0.2)
         ax.set_xlabel("iteration")
         ax.set_ylabel(f"{title} loss (fixed eval batches)")
         ax.set_title(f"{corpus_name}: {title} loss, mean ± sd over seeds")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-        out = RESULTS / f"{title}_loss_{corpus_name}.png"
-        fig.tight_layout()
-        fig.savefig(out, dpi=110)
-        plt.close(fig)
-        paths.append(out)
+        paths.append(_save_figure(fig, RESULTS / f"{title}_loss_{corpus_name}.png"))
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for run in RUNS:
         seeds = data["runs"].get(run.name, {}).get("seeds", {})
@@ -1131,11 +1141,7 @@ def plot(data: dict[str, Any], corpus_name: str) -> list[Path]:
     ax.set_title(f"{corpus_name}: learning rate actually used (seed 0)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    out = RESULTS / f"lr_{corpus_name}.png"
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    paths.append(out)
+    paths.append(_save_figure(fig, RESULTS / f"lr_{corpus_name}.png"))
     return paths
 
 
@@ -1148,7 +1154,6 @@ def plot_final(data: dict[str, Any], corpus_name: str) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(12, 4.5))
     first = str(FINAL_SEEDS[0])
@@ -1156,11 +1161,7 @@ def plot_final(data: dict[str, Any], corpus_name: str) -> Path | None:
         seeds = data["runs"][name]["seeds"]
         if not seeds:
             continue
-        curves = np.array([seeds[k]["val_losses"] for k in sorted(seeds, key=int)], dtype=float)
-        iters = seeds[next(iter(seeds))]["iters"]
-        mean, sd = curves.mean(0), curves.std(0)
-        ax_loss.plot(iters[4:], mean[4:], label=f"{name} (n={len(curves)})")
-        ax_loss.fill_between(iters[4:], (mean - sd)[4:], (mean + sd)[4:], alpha=0.15)
+        _mean_band(ax_loss, name, seeds, "val_losses", 4, 0.15)
         if first in seeds:
             ax_lr.plot(seeds[first]["lrs"], label=name, lw=1)
     ax_loss.set_xlabel("iteration")
@@ -1173,11 +1174,7 @@ def plot_final(data: dict[str, Any], corpus_name: str) -> Path | None:
     for ax in (ax_loss, ax_lr):
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
-    out = RESULTS / f"final_{corpus_name}.png"
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save_figure(fig, RESULTS / f"final_{corpus_name}.png")
 
 
 def run_study(args: argparse.Namespace, corpus: CharCorpus, config: GPTConfig) -> str:

@@ -22,6 +22,8 @@ from typing import Any
 import optuna
 from optuna.samplers import BaseSampler
 
+from benchmarks.agent_variants import environment
+
 #: Source files whose content defines a QLearningSampler result.
 _QL_SOURCES = (
     "grid.py", "qlearning.py", "rewards.py", "agent.py", "prior.py", "replay.py", "sampler.py",
@@ -81,15 +83,6 @@ def _dqn(seed: int, **kwargs: Any) -> BaseSampler:
     return sampler
 
 
-def _dqn_agent(**changes: Any) -> Any:
-    """DQNSampler's default environment settings with ``changes``."""
-    import dataclasses
-
-    from optuna_qlearn.dqn import DEFAULT_AGENT_CONFIG
-
-    return dataclasses.replace(DEFAULT_AGENT_CONFIG, **changes)
-
-
 def dqn_available() -> bool:
     """Whether ``optuna_qlearn.DQNSampler`` exists (it needs torch)."""
     if importlib.util.find_spec("torch") is None:
@@ -144,7 +137,7 @@ if dqn_available():
         "DQNSampler, defaults with 5-trial episodes",
     )
     SAMPLERS["dqn-factorized"] = (
-        lambda seed: _dqn(seed, agent_config=_dqn_agent(model_joint=False)),
+        lambda seed: _dqn(seed, agent_config=environment("dqn", model_joint=False)),
         "DQNSampler, defaults with the factorized model (GridPrior), its default before",
     )
     SAMPLERS["dqn-untrained"] = (

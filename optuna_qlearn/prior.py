@@ -155,7 +155,8 @@ class _Mixture(NamedTuple):
 
     log_w: np.ndarray  # (components,) log weights
     log_k: list[np.ndarray]  # per axis, log kernel rows
-    cdf: list[np.ndarray]  # per axis, cumulative kernel rows (for sampling)
+    cum_w: np.ndarray | None  # cumulative weights, for sampling (None: never sampled)
+    cdf: list[np.ndarray] | None  # per axis, cumulative kernel rows, for sampling
 
     def log_pdf(self, idx: np.ndarray) -> np.ndarray:
         """Log density of ``(states, axes)`` grid indices."""
@@ -265,24 +266,32 @@ class JointGridPrior:
             raise ValueError(f"prior_weight must be positive, got {prior_weight}.")
         self.prior_weight = float(prior_weight)
         self._points: list[State] = []
-        self.n = 0
         self.fitted = False
-        self._l = self._mixture([], np.ones(0))
+        self._l = self._mixture([], np.ones(0), sampled=True)
         self._g = self._l
 
-    def _mixture(self, points: Sequence[State], weights: np.ndarray) -> _Mixture:
+    @property
+    def n(self) -> int:
+        """Number of evaluated points counted."""
+        return len(self._points)
+
+    def _mixture(self, points: Sequence[State], weights: np.ndarray, sampled: bool) -> _Mixture:
         cols = np.array(points, dtype=np.intp).reshape(len(points), len(self.shape)).T
         rows = [
             _axis_kernels(n, cat, col, self.prior_weight)
             for n, cat, col in zip(self.shape, self.categorical, cols)
         ]
         w = np.append(weights, self.prior_weight)
-        return _Mixture(np.log(w / w.sum()), [np.log(r) for r in rows], [r.cumsum(1) for r in rows])
+        w /= w.sum()
+        if not sampled:  # the rest density is only scored: no CDFs to build
+            return _Mixture(np.log(w), [np.log(r) for r in rows], None, None)
+        return _Mixture(
+            np.log(w), [np.log(r) for r in rows], np.cumsum(w), [r.cumsum(1) for r in rows]
+        )
 
     def add(self, state: Sequence[int]) -> None:
         """Count one evaluated point (in trial order)."""
         self._points.append(tuple(int(i) for i in state))
-        self.n += 1
 
     def fit(self, good: Sequence[State]) -> None:
         """Refit ``l`` on the ``good`` points and ``g`` on every other counted point."""
@@ -294,8 +303,8 @@ class JointGridPrior:
                 left[p] -= 1
             else:
                 rest.append(p)
-        self._l = self._mixture(good, np.ones(len(good)))
-        self._g = self._mixture(rest, tpe_weights(len(rest)))
+        self._l = self._mixture(good, np.ones(len(good)), sampled=True)
+        self._g = self._mixture(rest, tpe_weights(len(rest)), sampled=False)
 
     def _idx(self, states: Sequence[Sequence[int]]) -> np.ndarray:
         return np.asarray(states, dtype=np.intp).reshape(len(states), len(self.shape))
@@ -318,14 +327,15 @@ class JointGridPrior:
 
     def sample(self, rng: np.random.RandomState, k: int) -> list[State]:
         """``k`` states drawn from ``l``: a component by weight, then each axis from it."""
-        w = np.exp(self._l.log_w)
+        cum_w, cdfs = self._l.cum_w, self._l.cdf
+        assert cum_w is not None and cdfs is not None  # l is always built for sampling
         comp = np.minimum(
-            np.searchsorted(np.cumsum(w), rng.random_sample(k), side="right"), len(w) - 1
+            np.searchsorted(cum_w, rng.random_sample(k), side="right"), len(cum_w) - 1
         )
         u = rng.random_sample((len(self.shape), k))
         cols = [
             np.minimum((cdf[comp] < u[d][:, None]).sum(axis=1), n - 1).tolist()
-            for d, (n, cdf) in enumerate(zip(self.shape, self._l.cdf))
+            for d, (n, cdf) in enumerate(zip(self.shape, cdfs))
         ]
         return list(zip(*cols))
 
