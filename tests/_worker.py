@@ -112,8 +112,17 @@ def main(spec_path: str) -> None:
             if lower_done and done >= spec["target"] and victim_dead:
                 break
 
-    # Wait for the other workers, then compare tables over the same finished trials.
+    # Wait for the other workers to stop starting trials (each marks the end of its run;
+    # a killed one has its kill marker), then for their trials to settle, and compare
+    # tables over the same finished trials. Without the first wait, a worker could read
+    # the study between two trials of a slower one and miss its last trial.
+    Path(spec["out"] + ".ran").write_text(str(len(ran)))
     deadline = time.time() + spec.get("wait_s", 60.0)
+    peers = [Path(p) for p in spec.get("peers", [])]
+    while not all(Path(f"{p}.ran").exists() or Path(f"{p}.killed").exists() for p in peers):
+        if time.time() > deadline:
+            raise TimeoutError("another worker never finished its run")
+        time.sleep(0.05)
     while not _quiet(study, spec["wait_finished"]):
         if time.time() > deadline:
             raise TimeoutError("the study never went quiet")

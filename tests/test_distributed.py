@@ -148,14 +148,16 @@ def run_workers(
     """Start one process per spec at (nearly) the same instant and wait for all."""
     start_at = time.time() + 3.0  # after every interpreter has imported optuna
     procs = []
+    outs = [tmp_path / f"worker{i}.json" for i in range(len(specs))]
     for i, extra in enumerate(specs):
-        out = tmp_path / f"worker{i}.json"
+        out = outs[i]
         spec = {
             "storage": shared.storage,
             "study_name": shared.name,
             "seed": i,
             "start_at": start_at,
             "out": str(out),
+            "peers": [str(o) for o in outs],
             **extra,
         }
         spec_path = tmp_path / f"worker{i}.spec.json"
