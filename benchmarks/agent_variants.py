@@ -29,7 +29,7 @@ from scipy.stats import rankdata
 
 from benchmarks.problems import PROBLEMS, SUITE, get_problem
 from optuna_qlearn import QLearningSampler
-from optuna_qlearn.agent import AgentConfig
+from optuna_qlearn._core.agent import AgentConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -46,7 +46,7 @@ SAMPLER_FIELDS: dict[str, Any] = {
 
 def _dqn_fields() -> dict[str, Any]:
     """DQNSampler's network and training arguments (DQNConfig's fields) and defaults."""
-    from optuna_qlearn.dqn_core import DQNConfig
+    from optuna_qlearn._core.dqn import DQNConfig
 
     return {f.name: getattr(DQNConfig(), f.name) for f in dataclasses.fields(DQNConfig)}
 
@@ -123,7 +123,7 @@ def config_for(kind: str, text: str) -> AgentConfig:
 
 def environment(kind: str, **changes: Any) -> AgentConfig:
     """QLearningSampler's (``kind="qlearn"``) or DQNSampler's (``"dqn"``) default
-    :class:`~optuna_qlearn.agent.AgentConfig` with ``changes``."""
+    :class:`~optuna_qlearn._core.agent.AgentConfig` with ``changes``."""
     if kind == "dqn":
         from optuna_qlearn.dqn import DEFAULT_AGENT_CONFIG
 

@@ -45,7 +45,7 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import Trial, TrialState
 
 from optuna_qlearn import QLearningSampler
-from optuna_qlearn.replay import KEY_RECORD
+from optuna_qlearn._replay import KEY_RECORD
 
 DEFAULT_URL = os.environ.get(
     "OPTUNA_QLEARN_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1/test"

@@ -13,7 +13,7 @@ before the median, so the two samplers of a ratio always ran side by side.
 
 Run: ``python -m benchmarks.overhead`` (``--quick`` for 100/1,000 only;
 ``--variant max_walk=8`` times QLearningSampler with other
-:class:`~optuna_qlearn.agent.AgentConfig` settings, as ``benchmarks.agent_variants``
+:class:`~optuna_qlearn._core.agent.AgentConfig` settings, as ``benchmarks.agent_variants``
 spells them).
 Writes ``benchmarks/results/overhead.md`` and ``overhead.json``.
 """

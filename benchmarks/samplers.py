@@ -26,9 +26,10 @@ from benchmarks.agent_variants import environment
 
 #: Source files whose content defines a QLearningSampler result.
 _QL_SOURCES = (
-    "grid.py", "qlearning.py", "rewards.py", "agent.py", "prior.py", "replay.py", "sampler.py",
+    "_grid.py", "_core/qlearning.py", "_core/rewards.py", "_core/agent.py", "_core/prior.py",
+    "_replay.py", "sampler.py",
 )  # fmt: skip
-_DQN_SOURCES = (*_QL_SOURCES, "dqn.py", "dqn_core.py")
+_DQN_SOURCES = (*_QL_SOURCES, "dqn.py", "_core/dqn.py")
 
 
 #: Agent settings of the original design that ``preset="seed"`` must also pin
@@ -56,7 +57,7 @@ def _qlearn(agent: dict[str, Any] | None = None, **kwargs: Any) -> Callable[[int
 
     def make(seed: int) -> BaseSampler:
         from optuna_qlearn import QLearningSampler
-        from optuna_qlearn.agent import AgentConfig
+        from optuna_qlearn._core.agent import AgentConfig
 
         config = AgentConfig(**(agent or {}))
         return QLearningSampler(

@@ -73,7 +73,7 @@ NOT_GUIDE = {"index", "api", "examples"}
 #: Optional modules of the API reference: (module, heading), included when importable.
 OPTIONAL_API = [
     ("optuna_qlearn.dqn", "Deep Q-network sampler"),
-    ("optuna_qlearn.dqn_core", "Deep Q-network core"),
+    ("optuna_qlearn._core.dqn", "Deep Q-network core"),
 ]
 
 

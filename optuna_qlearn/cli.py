@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("optuna_qlearn.demo", "QLearningSampler vs TPE vs Random on a default objective"),
+    "demo": ("optuna_qlearn._demo", "QLearningSampler vs TPE vs Random on a default objective"),
     "fid": ("optuna_qlearn.objectives.fid_cli", "tune a reconstruction model's FID"),
     "lr": ("optuna_qlearn.objectives.lr_cli", "learning-rate-schedule studies on a char-level GPT"),
     "dashboard": ("optuna_qlearn.dashboard", "open a storage in optuna-dashboard (127.0.0.1)"),

@@ -30,11 +30,11 @@ import optuna
 from optuna.search_space import IntersectionSearchSpace
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_qlearn.agent import AgentConfig
-from optuna_qlearn.grid import Grid, State
-from optuna_qlearn.qlearning import MoveSet
-from optuna_qlearn.replay import KEY_RECORD, KEY_STALE, parse_record, trial_value
-from optuna_qlearn.rewards import RewardModel
+from optuna_qlearn._core.agent import AgentConfig
+from optuna_qlearn._core.qlearning import MoveSet
+from optuna_qlearn._core.rewards import RewardModel
+from optuna_qlearn._grid import Grid, State
+from optuna_qlearn._replay import KEY_RECORD, KEY_STALE, parse_record, trial_value
 from optuna_qlearn.sampler import USER_ATTR_PREFIX, QLearningSampler
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def sampler_settings(sampler: QLearningSampler) -> dict[str, Any]:
         sampler: A :class:`~optuna_qlearn.QLearningSampler`.
 
     Returns:
-        Every field of its :class:`~optuna_qlearn.agent.AgentConfig`, plus ``moves``,
+        Every field of its :class:`~optuna_qlearn._core.agent.AgentConfig`, plus ``moves``,
         ``step_sizes``, ``n_bins`` and ``max_bins``; :func:`sampler_from_settings`
         turns them back into a sampler that learns the same Q-table from a study.
     """
@@ -156,7 +156,7 @@ def sampler_from_settings(settings: dict[str, Any]) -> QLearningSampler:
     """Rebuild a sampler from :func:`sampler_settings`.
 
     Settings that are constructor arguments are passed as such; other agent
-    settings are applied to its :class:`~optuna_qlearn.agent.AgentConfig`.
+    settings are applied to its :class:`~optuna_qlearn._core.agent.AgentConfig`.
 
     Args:
         settings: From :func:`sampler_settings`.
@@ -237,8 +237,8 @@ def trial_rewards(study: Study, grid: Grid, reward: RewardModel) -> dict[int, fl
     """Recompute the reward each trial's own move received, as the agent learned it.
 
     Replays the finished trials in number order through a fresh copy of the agent's
-    reward model (rewards are causal, see :mod:`optuna_qlearn.rewards`), exactly as
-    :meth:`~optuna_qlearn.agent.QLearningAgent.learn` rewards the last move of a
+    reward model (rewards are causal, see :mod:`optuna_qlearn._core.rewards`), exactly as
+    :meth:`~optuna_qlearn._core.agent.QLearningAgent.learn` rewards the last move of a
     trial's path. Trials that were not reached by a move (episode starts, enqueued
     or other samplers' trials) get no reward but still enter the value history.
 

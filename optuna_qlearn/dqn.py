@@ -1,12 +1,12 @@
 """``DQNSampler``: the Q-learning sampler with a deep Q-network instead of a Q-table.
 
 The environment is the tabular sampler's, unchanged: grid states
-(:mod:`optuna_qlearn.grid`), neighbour moves (:class:`~optuna_qlearn.qlearning.MoveSet`),
-rewards and episodes (:class:`~optuna_qlearn.agent.QLearningAgent`), the record
+(:mod:`optuna_qlearn._grid`), neighbour moves (:class:`~optuna_qlearn._core.qlearning.MoveSet`),
+rewards and episodes (:class:`~optuna_qlearn._core.agent.QLearningAgent`), the record
 stored on each trial and the replay of finished trials from storage
-(:mod:`optuna_qlearn.replay`). Only the Q-function changes: :class:`DQNAgent`
+(:mod:`optuna_qlearn._replay`). Only the Q-function changes: :class:`DQNAgent`
 pushes the transitions each replayed trial teaches into a replay memory and takes
-gradient steps on a Q-network (:mod:`optuna_qlearn.dqn_core`), and the agent's
+gradient steps on a Q-network (:mod:`optuna_qlearn._core.dqn`), and the agent's
 decisions read Q-values from that network, so a grid point never visited still
 gets an estimate learned from its neighbours.
 
@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 from optuna.samplers import BaseSampler
 
-from optuna_qlearn.agent import AgentConfig, QLearningAgent, Step
-from optuna_qlearn.dqn_core import DQNConfig, DQNLearner, StateEncoder
-from optuna_qlearn.grid import Grid, State
-from optuna_qlearn.qlearning import MoveSet, QTable
+from optuna_qlearn._core.agent import AgentConfig, QLearningAgent, Step
+from optuna_qlearn._core.dqn import DQNConfig, DQNLearner, StateEncoder
+from optuna_qlearn._core.qlearning import MoveSet, QTable
+from optuna_qlearn._grid import Grid, State
 from optuna_qlearn.sampler import QLearningSampler
 
 #: DQNSampler's discount factor: 0 ranked best at 100 trials (0.2, 0.5, 0.9 were worse).
@@ -40,7 +40,7 @@ DEFAULT_MAX_WALK = 8
 #: far better on the benchmark suite than continuing 5-trial episodes (docs/dqn.md).
 DEFAULT_EPISODE_LENGTH = 1
 #: DQNSampler's global model: joint (``AgentConfig.model_joint``, Optuna's multivariate
-#: TPE density ratio, :class:`~optuna_qlearn.prior.JointGridPrior`) rather than
+#: TPE density ratio, :class:`~optuna_qlearn._core.prior.JointGridPrior`) rather than
 #: QLearningSampler's per-axis one. It costs more per trial, but little next to the
 #: network's training, and it ranked better on the benchmark suite (docs/dqn.md).
 DEFAULT_MODEL_JOINT = True
@@ -53,7 +53,7 @@ DEFAULT_AGENT_CONFIG = AgentConfig(
 
 
 class NetworkQTable(QTable):
-    """A Q-network seen through the :class:`~optuna_qlearn.qlearning.QTable` interface.
+    """A Q-network seen through the :class:`~optuna_qlearn._core.qlearning.QTable` interface.
 
     :meth:`get` evaluates the network at any state; :attr:`q` holds a row for each
     state learned from so far (as a Q-table would) with the network's current
@@ -132,7 +132,7 @@ class NetworkQTable(QTable):
 
 
 class DQNAgent(QLearningAgent):
-    """The grid-walking agent of :class:`~optuna_qlearn.agent.QLearningAgent` with a DQN.
+    """The grid-walking agent of :class:`~optuna_qlearn._core.agent.QLearningAgent` with a DQN.
 
     :meth:`learn` turns a finished trial into transitions exactly as the tabular
     agent does (same rewards, same ``done``), pushes them into the replay memory,
@@ -210,7 +210,7 @@ class DQNSampler(QLearningSampler):
 
     Untried moves into unvisited points, and model restarts, are scored by the
     agent's global model of good points; the DQN's is joint by default
-    (:class:`~optuna_qlearn.prior.JointGridPrior`, the density ratio of Optuna's
+    (:class:`~optuna_qlearn._core.prior.JointGridPrior`, the density ratio of Optuna's
     multivariate TPE), where the tabular sampler's is per axis. On the benchmark
     suite, at 100 trials, the network's own training changed the results less than
     seed noise with that model in charge (``docs/dqn.md``: the ``dqn-untrained``
@@ -272,7 +272,7 @@ class DQNSampler(QLearningSampler):
         stale_after: Later finished trials after which a still-RUNNING trial is
             skipped for learning.
         seed: Seed of the proposals, the initial weights and minibatch sampling.
-        agent_config: A full :class:`~optuna_qlearn.agent.AgentConfig` of the
+        agent_config: A full :class:`~optuna_qlearn._core.agent.AgentConfig` of the
             environment's settings to start from (by default
             ``AgentConfig(max_walk=8, episode_length=1, model_joint=True)``); the
             arguments above that are given, and ``gamma``, override its fields.

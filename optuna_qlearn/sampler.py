@@ -17,10 +17,10 @@ from optuna.samplers._base import _INDEPENDENT_SAMPLING_WARNING_TEMPLATE
 from optuna.storages import InMemoryStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_qlearn.agent import AgentConfig, Proposal, QLearningAgent
-from optuna_qlearn.grid import Grid, State
-from optuna_qlearn.qlearning import MoveSet, SavedTable, load_table, save_table
-from optuna_qlearn.replay import KEY_RECORD, Record, StudyReplay, TrialFeed, record_attrs
+from optuna_qlearn._core.agent import AgentConfig, Proposal, QLearningAgent
+from optuna_qlearn._core.qlearning import MoveSet, SavedTable, load_table, save_table
+from optuna_qlearn._grid import Grid, State
+from optuna_qlearn._replay import KEY_RECORD, Record, StudyReplay, TrialFeed, record_attrs
 
 if TYPE_CHECKING:
     from optuna.study import Study
@@ -157,10 +157,10 @@ class QLearningSampler(BaseSampler):
         n_startup: New episodes are one-step episodes at random points until this
             many points are evaluated.
         model_scores: Score untried moves into unvisited points by a global model of
-            where good points lie (:class:`~optuna_qlearn.prior.GridPrior`).
+            where good points lie (:class:`~optuna_qlearn._core.prior.GridPrior`).
         model_restart_prob: Probability that an episode restarts at the point the
             global model rates best among candidates it draws.
-        agent_config: A full :class:`~optuna_qlearn.agent.AgentConfig` to start from
+        agent_config: A full :class:`~optuna_qlearn._core.agent.AgentConfig` to start from
             (every hyperparameter, including the model's); explicit arguments and
             ``preset`` override its fields.
         preset: ``None`` or ``"seed"`` (see above); explicit arguments override it.

@@ -24,11 +24,11 @@ from optuna.trial import FrozenTrial, Trial
 
 try:
     from optuna_qlearn import QLearningSampler
-    from optuna_qlearn.replay import KEY_STALE
+    from optuna_qlearn._replay import KEY_STALE
 except ImportError:  # not installed: run from the checkout
     sys.path.append(str(Path(__file__).resolve().parents[1]))
     from optuna_qlearn import QLearningSampler
-    from optuna_qlearn.replay import KEY_STALE
+    from optuna_qlearn._replay import KEY_STALE
 
 _OFFSET = {"a": 0.0, "b": 0.3, "c": 0.6, "d": 0.9}
 

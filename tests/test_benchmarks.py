@@ -17,7 +17,7 @@ from benchmarks.agent_variants import make_sampler, parse_variant
 from benchmarks.report import Results, mean_rank_ci, rank_cells
 from benchmarks.run import main, open_storage, parse_seeds, select, stored_summaries
 from optuna_qlearn import QLearningSampler
-from optuna_qlearn.agent import AgentConfig
+from optuna_qlearn._core.agent import AgentConfig
 
 
 # ----------------------------------------------------------------------------- problems
@@ -287,7 +287,7 @@ def test_dqn_variants_are_versioned_by_the_dqn_code() -> None:
     # The network's own module is part of a DQN result's version.
     from benchmarks.samplers import _DQN_SOURCES
 
-    assert "dqn_core.py" in _DQN_SOURCES and "prior.py" in _DQN_SOURCES
+    assert "_core/dqn.py" in _DQN_SOURCES and "_core/prior.py" in _DQN_SOURCES
 
 
 def test_dqn_ablations_change_one_setting() -> None:

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from optuna_qlearn.agent import AgentConfig, QLearningAgent, Step
-from optuna_qlearn.grid import Grid
-from optuna_qlearn.qlearning import (
+from optuna_qlearn._core.agent import AgentConfig, QLearningAgent, Step
+from optuna_qlearn._core.qlearning import (
     MAX_JOINT_DIMS,
     MoveSet,
     QTable,
@@ -24,7 +23,8 @@ from optuna_qlearn.qlearning import (
     load_table,
     save_table,
 )
-from optuna_qlearn.rewards import RewardModel
+from optuna_qlearn._core.rewards import RewardModel
+from optuna_qlearn._grid import Grid
 
 
 # ------------------------------------------------------------------ Bellman update

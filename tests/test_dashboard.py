@@ -14,7 +14,7 @@ from optuna.trial import Trial
 
 from optuna_qlearn import QLearningSampler
 from optuna_qlearn import dashboard as dash
-from optuna_qlearn.agent import QLearningAgent
+from optuna_qlearn._core.agent import QLearningAgent
 from optuna_qlearn.cli import build_parser
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -42,7 +42,7 @@ from conftest import require
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_qlearn import QLearningSampler
-from optuna_qlearn.replay import KEY_STALE, parse_record
+from optuna_qlearn._replay import KEY_STALE, parse_record
 
 pytestmark = pytest.mark.service
 

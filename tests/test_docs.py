@@ -34,11 +34,11 @@ def test_docs_build_without_warnings(tmp_path: Path) -> None:
     for anchor in (
         "optuna_qlearn.QLearningSampler",
         "optuna_qlearn.dashboard.publish",
-        "optuna_qlearn.grid.Grid",
-        "optuna_qlearn.qlearning.QTable",
-        "optuna_qlearn.rewards.RewardModel",
-        "optuna_qlearn.agent.QLearningAgent",
-        "optuna_qlearn.replay.StudyReplay",
+        "optuna_qlearn._grid.Grid",
+        "optuna_qlearn._core.qlearning.QTable",
+        "optuna_qlearn._core.rewards.RewardModel",
+        "optuna_qlearn._core.agent.QLearningAgent",
+        "optuna_qlearn._replay.StudyReplay",
     ):
         assert f'id="{anchor}"' in api, anchor
     # Every guide page on disk is reachable from the table of contents.

@@ -24,16 +24,8 @@ from optuna.testing.pytest_samplers import (
 from optuna.trial import Trial
 
 from optuna_qlearn import QLearningSampler
-from optuna_qlearn.agent import AgentConfig
-from optuna_qlearn.dqn import (
-    DEFAULT_AGENT_CONFIG,
-    DEFAULT_EPISODE_LENGTH,
-    DEFAULT_MAX_WALK,
-    DQNAgent,
-    DQNSampler,
-    NetworkQTable,
-)
-from optuna_qlearn.dqn_core import (
+from optuna_qlearn._core.agent import AgentConfig
+from optuna_qlearn._core.dqn import (
     Batch,
     DQNConfig,
     DQNLearner,
@@ -44,8 +36,16 @@ from optuna_qlearn.dqn_core import (
     sync_target,
     td_target,
 )
-from optuna_qlearn.prior import JointGridPrior
-from optuna_qlearn.qlearning import MoveSet
+from optuna_qlearn._core.prior import JointGridPrior
+from optuna_qlearn._core.qlearning import MoveSet
+from optuna_qlearn.dqn import (
+    DEFAULT_AGENT_CONFIG,
+    DEFAULT_EPISODE_LENGTH,
+    DEFAULT_MAX_WALK,
+    DQNAgent,
+    DQNSampler,
+    NetworkQTable,
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from optuna_qlearn.agent import AgentConfig, QLearningAgent, Step
-from optuna_qlearn.prior import GridPrior, JointGridPrior, n_good
-from optuna_qlearn.qlearning import MoveSet, State
+from optuna_qlearn._core.agent import AgentConfig, QLearningAgent, Step
+from optuna_qlearn._core.prior import GridPrior, JointGridPrior, n_good
+from optuna_qlearn._core.qlearning import MoveSet, State
 
 
 def test_prior_prefers_the_region_of_the_good_points() -> None:

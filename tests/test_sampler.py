@@ -23,7 +23,7 @@ from optuna.testing.pytest_samplers import (
 from optuna.trial import Trial, TrialState
 
 from optuna_qlearn import QLearningSampler
-from optuna_qlearn.replay import KEY_RECORD
+from optuna_qlearn._replay import KEY_RECORD
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

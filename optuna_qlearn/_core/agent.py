@@ -1,6 +1,6 @@
 """The Q-learning agent that walks the grid: learning from transitions, proposing moves.
 
-Pure Python + NumPy, no Optuna. :mod:`optuna_qlearn.replay` feeds it the
+Pure Python + NumPy, no Optuna. :mod:`optuna_qlearn._replay` feeds it the
 study's trials in trial-number order (:meth:`QLearningAgent.learn`) and tells
 it what other workers are evaluating; :meth:`QLearningAgent.propose` picks the
 next grid point.
@@ -13,7 +13,7 @@ a known point it keeps walking, and the transitions through known points are
 learned from their stored values exactly like real ones (replay applies them).
 
 Q-values only generalize along tried moves, so the agent also keeps a global
-model of where good points lie (:class:`~optuna_qlearn.prior.GridPrior`, a
+model of where good points lie (:class:`~optuna_qlearn._core.prior.GridPrior`, a
 factorized good-vs-rest density ratio over grid indices). It scores moves into
 unvisited points (``model_scores``) and picks some episode restarts
 (``model_restart_prob``). It lives on the decision side only: learning (the
@@ -30,9 +30,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from optuna_qlearn.prior import GridPrior, JointGridPrior, n_good
-from optuna_qlearn.qlearning import MoveSet, QTable, State, epsilon_at, epsilon_greedy
-from optuna_qlearn.rewards import RewardModel
+from optuna_qlearn._core.prior import GridPrior, JointGridPrior, n_good
+from optuna_qlearn._core.qlearning import MoveSet, QTable, State, epsilon_at, epsilon_greedy
+from optuna_qlearn._core.rewards import RewardModel
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class AgentConfig:
         epsilon_min: Floor of the exploration rate.
         epsilon_decay: Multiplicative decay of epsilon per completed trial.
         episode_length: Trials per episode; the last step does not bootstrap.
-        reward: Reward mode, see :class:`~optuna_qlearn.rewards.RewardModel`.
+        reward: Reward mode, see :class:`~optuna_qlearn._core.rewards.RewardModel`.
         q_init: Q-value of never-tried actions.
         walk_known: Walk on through already-evaluated points instead of
             re-evaluating them (their stored values give the rewards).
@@ -72,9 +72,9 @@ class AgentConfig:
         model_scale: Temperature of the model's predicted reward.
         model_bandwidth: Kernel width of the model on ordered axes (fraction of the axis).
         model_joint: Model the points jointly, as Optuna's multivariate TPE does
-            (:class:`~optuna_qlearn.prior.JointGridPrior`: it knows which settings are
+            (:class:`~optuna_qlearn._core.prior.JointGridPrior`: it knows which settings are
             good together, at a cost growing with the trials) instead of axis by axis
-            (:class:`~optuna_qlearn.prior.GridPrior`; ``model_bandwidth`` is then unused).
+            (:class:`~optuna_qlearn._core.prior.GridPrior`; ``model_bandwidth`` is then unused).
     """
 
     alpha: float = 0.5

@@ -128,7 +128,7 @@ class StateEncoder:
 
         .. code-block:: python
 
-            from optuna_qlearn.dqn_core import StateEncoder
+            from optuna_qlearn._core.dqn import StateEncoder
 
             enc = StateEncoder(shape=(5, 3), categorical=(False, True))
             enc([(0, 2), (4, 0)])  # [[-1, 0, 0, 1], [1, 1, 0, 0]]
@@ -428,7 +428,7 @@ class DQNLearner:
         .. code-block:: python
 
             import numpy as np
-            from optuna_qlearn.dqn_core import DQNConfig, DQNLearner
+            from optuna_qlearn._core.dqn import DQNConfig, DQNLearner
 
             learner = DQNLearner(2, 3, DQNConfig(batch_size=1, replay_capacity=1), gamma=0.9)
             s, s2 = np.array([0.0, 1.0]), np.array([1.0, 1.0])

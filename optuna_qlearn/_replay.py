@@ -3,7 +3,7 @@
 Every trial the sampler proposes carries its RL record in the trial's system
 attributes (written while the trial is RUNNING). :class:`StudyReplay` reads
 trials from storage *incrementally* and feeds the finished ones to a
-:class:`~optuna_qlearn.agent.QLearningAgent` in trial-number order, so every
+:class:`~optuna_qlearn._core.agent.QLearningAgent` in trial-number order, so every
 worker, and a new process resuming a stored study, rebuilds the same Q-table.
 
 A trial that is still running holds the learning cursor until it finishes;
@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_qlearn.agent import QLearningAgent, Step
-from optuna_qlearn.grid import Grid, State
+from optuna_qlearn._core.agent import QLearningAgent, Step
+from optuna_qlearn._grid import Grid, State
 
 if TYPE_CHECKING:
     from optuna.study import Study

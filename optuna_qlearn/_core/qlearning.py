@@ -49,7 +49,7 @@ class MoveSet:
 
         .. code-block:: python
 
-            from optuna_qlearn.qlearning import MoveSet
+            from optuna_qlearn._core.qlearning import MoveSet
 
             moves = MoveSet((3, 3), names=("x", "y"))
             assert moves.n_actions == 5  # stay, x-1, x+1, y-1, y+1
@@ -269,7 +269,7 @@ class QTable:
         .. code-block:: python
 
             import numpy as np
-            from optuna_qlearn.qlearning import QTable
+            from optuna_qlearn._core.qlearning import QTable
 
             table = QTable(n_actions=3)
             table.update((0,), 1, reward=1.0, next_state=(1,), next_mask=np.ones(3, bool),

@@ -27,7 +27,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-State = tuple[int, ...]
+from optuna_qlearn._core.qlearning import State
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ class Grid:
         .. code-block:: python
 
             from optuna.distributions import FloatDistribution, IntDistribution
-            from optuna_qlearn.grid import Grid
+            from optuna_qlearn._grid import Grid
 
             grid = Grid({"x": IntDistribution(0, 4), "lr": FloatDistribution(1e-4, 1e-1, log=True)},
                         n_bins=4)

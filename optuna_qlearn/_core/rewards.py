@@ -35,7 +35,7 @@ class RewardModel:
 
         .. code-block:: python
 
-            from optuna_qlearn.rewards import RewardModel
+            from optuna_qlearn._core.rewards import RewardModel
 
             rm = RewardModel("improvement", minimize=True)
             rm.observe(200.0)

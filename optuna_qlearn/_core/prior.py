@@ -24,7 +24,7 @@ Example:
     .. code-block:: python
 
         import numpy as np
-        from optuna_qlearn.prior import GridPrior
+        from optuna_qlearn._core.prior import GridPrior
 
         prior = GridPrior((5, 5))
         for state in [(0, 0), (4, 4), (0, 1), (3, 4)]:
@@ -42,7 +42,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-State = tuple[int, ...]
+from optuna_qlearn._core.qlearning import State
 
 
 def _axes(
@@ -246,7 +246,7 @@ class JointGridPrior:
 
         .. code-block:: python
 
-            from optuna_qlearn.prior import JointGridPrior
+            from optuna_qlearn._core.prior import JointGridPrior
 
             prior = JointGridPrior((5, 5))
             for state in [(0, 0), (4, 4), (0, 4), (4, 0), (1, 1)]:
