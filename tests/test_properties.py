@@ -34,7 +34,7 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 import pytest
@@ -279,7 +279,7 @@ def suggest(trial: Trial, name: str, dist: BaseDistribution) -> Any:
     if isinstance(dist, FloatDistribution):
         return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
     assert isinstance(dist, CategoricalDistribution)
-    return trial.suggest_categorical(name, dist.choices)  # type: ignore[arg-type]
+    return trial.suggest_categorical(name, dist.choices)
 
 
 def make_objective(
@@ -310,7 +310,7 @@ def make_objective(
     return objective
 
 
-# ----------------------------------------------------------------------------- invariants
+# ----------------------------------------------------------------------------- cases
 @dataclass
 class Settings:
     """The sampler arguments one example uses."""
@@ -338,23 +338,78 @@ sampler_settings = st.builds(
 )
 
 
-def run_study(
-    sampler: BaseSampler,
-    space: dict[str, BaseDistribution],
-    outcomes: Sequence[float | str],
-    direction: str,
-) -> optuna.Study:
-    """Run ``len(outcomes)`` trials; only :class:`ObjectiveError` may be swallowed, so
-    any exception raised by the sampler fails the test."""
-    study = optuna.create_study(storage=InMemoryStorage(), sampler=sampler, direction=direction)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Optuna's NaN/inf value warnings
-        study.optimize(
-            make_objective(space, outcomes), n_trials=len(outcomes), catch=(ObjectiveError,)
+def values_in(dist: BaseDistribution) -> st.SearchStrategy[Any]:
+    """Values inside ``dist`` (for enqueued trials)."""
+    if isinstance(dist, CategoricalDistribution):
+        return st.sampled_from(dist.choices)
+    if isinstance(dist, IntDistribution):
+        if dist.log:
+            return st.integers(dist.low, dist.high)
+        return st.integers(0, (dist.high - dist.low) // dist.step).map(
+            lambda k: dist.low + k * dist.step
         )
-    return study
+    assert isinstance(dist, FloatDistribution)
+    if dist.step is not None:
+        low, high, step = dist.low, dist.high, dist.step
+        n = math.floor((high - low) / step + 1e-8)
+        return st.integers(0, n).map(lambda k: min(high, low + k * step))
+    return st.floats(dist.low, dist.high)
 
 
+@dataclass
+class Case:
+    """One study: its space, the outcome of each trial, the points enqueued before
+    some trials (all or some of their params), where a new sampler takes over (a
+    resumed study), the direction and the sampler's arguments."""
+
+    space: dict[str, BaseDistribution]
+    outcomes: list[float | str]
+    enqueued: dict[int, dict[str, Any]]
+    resume_at: int
+    direction: Literal["minimize", "maximize"]
+    settings: Settings
+
+
+@st.composite
+def cases(
+    draw: st.DrawFn, spaces: st.SearchStrategy[dict[str, BaseDistribution]], max_trials: int
+) -> Case:
+    space = draw(spaces)
+    outcomes = draw(outcome_sequences(max_trials))
+    enqueued: dict[int, dict[str, Any]] = {}
+    for number in draw(st.sets(st.integers(0, len(outcomes) - 1), max_size=2)):
+        names = draw(st.lists(st.sampled_from(sorted(space)), min_size=1, unique=True))
+        enqueued[number] = {name: draw(values_in(space[name])) for name in names}
+    return Case(
+        space=space,
+        outcomes=outcomes,
+        enqueued=enqueued,
+        resume_at=draw(st.integers(0, len(outcomes))),
+        direction=draw(st.sampled_from(["minimize", "maximize"])),
+        settings=draw(sampler_settings),
+    )
+
+
+def run_trials(study: optuna.Study, case: Case, numbers: range) -> None:
+    """Play trials ``numbers`` with ask and tell; only :class:`ObjectiveError` and
+    pruning are handled, so any exception raised by the sampler fails the test."""
+    objective = make_objective(case.space, case.outcomes)
+    for number in numbers:
+        if number in case.enqueued:
+            study.enqueue_trial(case.enqueued[number])
+        trial = study.ask()
+        assert trial.number == number
+        try:
+            value = objective(trial)
+        except optuna.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)
+        except ObjectiveError:
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            study.tell(trial, value)  # NaN: Optuna fails the trial
+
+
+# ----------------------------------------------------------------------------- invariants
 def relative_grid(
     space: dict[str, BaseDistribution], trials: Sequence[FrozenTrial], s: Settings
 ) -> Grid:
@@ -369,25 +424,24 @@ def relative_grid(
     return Grid(relative, n_bins=s.n_bins, max_bins=s.max_bins)
 
 
-def check_values_in_distributions(trials: Sequence[FrozenTrial]) -> int:
-    """Every value the sampler placed lies in its distribution; returns how many
-    were checked. Trials without a record were placed by the independent sampler
-    (Optuna's ``RandomSampler``, whose stepped floats sometimes fail ``_contains``
-    themselves: 3 in 200 for ``FloatDistribution(0, 312.499995, step=1e-6)``)."""
-    checked = 0
+def check_values_in_distributions(trials: Sequence[FrozenTrial]) -> None:
+    """Every value the sampler placed lies in its distribution. Trials without a
+    record were placed by the independent sampler (Optuna's ``RandomSampler``, whose
+    stepped floats sometimes fail ``_contains`` themselves: 3 in 200 for
+    ``FloatDistribution(0, 312.499995, step=1e-6)``); enqueued values are the user's."""
     for t in trials:
         if KEY_RECORD not in t.system_attrs:
             continue
+        fixed = t.system_attrs.get("fixed_params") or {}
         for name, value in t.params.items():
             dist = t.distributions[name]
-            assert dist._contains(dist.to_internal_repr(value)), (t.number, name, value, dist)
-            checked += 1
-    return checked
+            if name not in fixed:
+                assert dist._contains(dist.to_internal_repr(value)), (t.number, name, value)
 
 
 def check_records_are_evaluated_points(trials: Sequence[FrozenTrial], grid: Grid) -> int:
-    """Every record decodes to the params the trial evaluated; returns the number of
-    records checked."""
+    """Every record decodes to the params the trial evaluated (an enqueued value that
+    is not a grid point: to its nearest grid point); returns the records checked."""
     checked = 0
     for t in trials:
         attrs = t.system_attrs.get(KEY_RECORD)
@@ -397,11 +451,18 @@ def check_records_are_evaluated_points(trials: Sequence[FrozenTrial], grid: Grid
         rec = parse_record(t, grid)
         assert rec is not None
         decoded = grid.decode(rec.state)
-        evaluated = {k: t.params[k] for k in grid.names if k in t.params}
-        expected = {k: decoded[k] for k in evaluated}
-        assert evaluated == expected, (
-            f"trial {t.number}: the record names {expected}, the trial evaluated {evaluated}"
-        )
+        fixed = t.system_attrs.get("fixed_params") or {}
+        for i, axis in enumerate(grid.axes):
+            if axis.name not in t.params:
+                continue  # the trial failed before suggesting it
+            value = t.params[axis.name]
+            if axis.name in fixed:
+                assert rec.state[i] == axis.encode(value), (t.number, axis.name, value)
+            else:
+                assert value == decoded[axis.name], (
+                    f"trial {t.number}: the record names {axis.name}={decoded[axis.name]!r}, "
+                    f"the trial evaluated {value!r}"
+                )
         checked += 1
     return checked
 
@@ -413,31 +474,36 @@ def check_no_repeats(trials: Sequence[FrozenTrial], grid: Grid) -> None:
     for t in trials:
         rec = parse_record(t, grid)
         if rec is not None:
-            assert rec.state not in seen or len(seen) == grid.n_states, (
-                f"trial {t.number} re-evaluates {grid.decode(rec.state)} with "
-                f"{grid.n_states - len(seen)} grid points never tried"
-            )
+            if not t.system_attrs.get("fixed_params"):
+                assert rec.state not in seen or len(seen) == grid.n_states, (
+                    f"trial {t.number} re-evaluates {grid.decode(rec.state)} with "
+                    f"{grid.n_states - len(seen)} grid points never tried"
+                )
             seen.add(rec.state)
         elif all(n in t.params for n in grid.names):  # placed by the independent sampler
             seen.add(grid.encode(t.params))
 
 
 def check_replay_and_finite(
-    sampler: QLearningSampler, make: Callable[[], QLearningSampler], study: optuna.Study
+    samplers: Sequence[QLearningSampler],
+    make: Callable[[], QLearningSampler],
+    study: optuna.Study,
 ) -> None:
-    """A new sampler replaying the study from storage reaches the same Q-table, and
-    every Q-value, reward scale and stored Q-value is finite."""
+    """Every sampler that ran the study, and a new one replaying it from storage,
+    hold the same Q-table; Q-values, the reward scale and stored Q-values are finite."""
+    fresh = make()
     try:
-        table = sampler.q_table(study)
-    except ValueError as err:  # no finished trial with a shared search space
-        assert "no finished trials" in str(err)
-        with pytest.raises(ValueError, match="no finished trials"):
-            make().q_table(study)
+        table = fresh.q_table(study)
+    except ValueError:  # no finished trial with a shared search space
+        for sampler in samplers:
+            with pytest.raises(ValueError):
+                sampler.q_table(study)
         return
-    assert make().q_table(study) == table
+    for sampler in samplers:
+        assert sampler.q_table(study) == table
     for row in table:
         assert all(math.isfinite(q) for q in row["q"].values()), row
-    _, agent = sampler.agent(study)
+    _, agent = fresh.agent(study)
     if agent.rewards.mode != "rank":  # the rank reward uses neither
         assert math.isfinite(agent.rewards.scale()) and math.isfinite(agent.rewards.median())
     for t in study.trials:
@@ -445,31 +511,32 @@ def check_replay_and_finite(
         assert q is None or math.isfinite(q), (t.number, q)
 
 
-def check_study(
-    make: Callable[[], QLearningSampler],
-    space: dict[str, BaseDistribution],
-    outcomes: Sequence[float | str],
-    direction: str,
-    s: Settings,
-    repeats: bool,
-) -> None:
-    """Run one study and check every invariant of the module docstring."""
+def check_study(make: Callable[[], QLearningSampler], case: Case, repeats: bool) -> None:
+    """Run one study (a new sampler resuming it at ``case.resume_at``) and check every
+    invariant of the module docstring."""
+    s = case.settings
     if "overflow" in KNOWN_DEFECTS and s.reward in ("value", "improvement"):
-        assume(not any(isinstance(v, float) and 1e150 < abs(v) < math.inf for v in outcomes))
-    sampler = make()
-    study = run_study(sampler, space, outcomes, direction)
+        huge = [v for v in case.outcomes if isinstance(v, float) and 1e150 < abs(v) < math.inf]
+        assume(not huge)
+    first, second = make(), make()
+    study = optuna.create_study(storage=InMemoryStorage(), sampler=first, direction=case.direction)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna's NaN/inf and out-of-range enqueue warnings
+        run_trials(study, case, range(case.resume_at))
+        study.sampler = second
+        run_trials(study, case, range(case.resume_at, len(case.outcomes)))
     trials = study.get_trials(deepcopy=False)
-    grid = relative_grid(space, trials, s)
+    grid = relative_grid(case.space, trials, s)
     if "float-rounding" in KNOWN_DEFECTS:
         assume(grid_is_faithful(grid))
-    assert len(trials) == len(outcomes)
+    assert len(trials) == len(case.outcomes)
     assert all(t.state != TrialState.RUNNING for t in trials)
     check_values_in_distributions(trials)
     checked = check_records_are_evaluated_points(trials, grid)
     event("records checked: " + ("0" if not checked else "1-4" if checked < 5 else "5+"))
     if repeats:
         check_no_repeats(trials, grid)
-    check_replay_and_finite(sampler, make, study)
+    check_replay_and_finite([first, second], make, study)
 
 
 # ----------------------------------------------------------------------------- properties
@@ -489,51 +556,25 @@ def test_grid_values_pass_optunas_contains_and_are_distinct(
         assert len(set(axis.values)) == axis.size, f"{axis.size} grid points, values collapse"
 
 
-@given(
-    space=search_spaces(),
-    outcomes=outcome_sequences(12),
-    direction=st.sampled_from(["minimize", "maximize"]),
-    s=sampler_settings,
-)
+def _qlearning(case: Case) -> Callable[[], QLearningSampler]:
+    return lambda: QLearningSampler(**case.settings.kwargs())
+
+
+@given(case=cases(search_spaces(), max_trials=12))
 @_profile(BASE_EXAMPLES)
-def test_qlearning_sampler_invariants(
-    space: dict[str, BaseDistribution],
-    outcomes: list[float | str],
-    direction: str,
-    s: Settings,
-) -> None:
-    check_study(lambda: QLearningSampler(**s.kwargs()), space, outcomes, direction, s, False)
+def test_qlearning_sampler_invariants(case: Case) -> None:
+    check_study(_qlearning(case), case, repeats=False)
 
 
-@given(
-    space=small_search_spaces(),
-    outcomes=outcome_sequences(24),
-    direction=st.sampled_from(["minimize", "maximize"]),
-    s=sampler_settings,
-)
+@given(case=cases(small_search_spaces(), max_trials=24))
 @_profile(BASE_EXAMPLES)
-def test_qlearning_sampler_small_grids_never_repeat(
-    space: dict[str, BaseDistribution],
-    outcomes: list[float | str],
-    direction: str,
-    s: Settings,
-) -> None:
-    check_study(lambda: QLearningSampler(**s.kwargs()), space, outcomes, direction, s, True)
+def test_qlearning_sampler_small_grids_never_repeat(case: Case) -> None:
+    check_study(_qlearning(case), case, repeats=True)
 
 
-@given(
-    space=st.one_of(search_spaces(max_params=12), small_search_spaces()),
-    outcomes=outcome_sequences(8),
-    direction=st.sampled_from(["minimize", "maximize"]),
-    s=sampler_settings,
-)
+@given(case=cases(st.one_of(search_spaces(max_params=12), small_search_spaces()), max_trials=8))
 @_profile(max(1, BASE_EXAMPLES // 4))
-def test_dqn_sampler_invariants(
-    space: dict[str, BaseDistribution],
-    outcomes: list[float | str],
-    direction: str,
-    s: Settings,
-) -> None:
+def test_dqn_sampler_invariants(case: Case) -> None:
     try:
         from optuna_qlearn.dqn import DQNSampler
     except ImportError:
@@ -542,9 +583,9 @@ def test_dqn_sampler_invariants(
     small = {"hidden_sizes": (16,), "batch_size": 8, "n_updates_per_step": 1}
 
     def make() -> QLearningSampler:
-        return DQNSampler(**s.kwargs(), **small)  # type: ignore[arg-type]
+        return DQNSampler(**case.settings.kwargs(), **small)  # type: ignore[arg-type]
 
-    check_study(make, space, outcomes, direction, s, True)
+    check_study(make, case, repeats=True)
 
 
 # ----------------------------------------------------------------------------- regressions
@@ -584,6 +625,7 @@ def test_regression_huge_value_after_constant_ones_stays_finite(reward: str) -> 
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="issue 15 defect 1: two values of 1.7e308 make the median and the scale inf "
     "(x + x overflows without an error); every later 'value' reward is then +clip, "
     "the best, even for the worst value",
@@ -609,6 +651,7 @@ def _records_match_params(study: optuna.Study, sampler: QLearningSampler) -> lis
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="issue 15 defect 2: suggest_float(step=1e-9) grid values are rounded off "
     "the step lattice, Optuna rejects them and the record keeps the grid point",
 )
@@ -620,6 +663,7 @@ def test_regression_tiny_step_records_name_the_evaluated_point() -> None:
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="issue 15 defect 2 (large values): np.round(x, 12) moves 92535350.0 to "
     "92535350.00000001, off the step=1 lattice of FloatDistribution(0, 138803025, step=1)",
 )
@@ -631,6 +675,7 @@ def test_regression_large_stepped_floats_stay_on_their_lattice() -> None:
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="issue 15 defect 3: FloatDistribution(0, 5e-12, step=1e-13) gives 51 grid "
     "points but 6 distinct values (rounded to 12 decimals)",
 )
