@@ -61,7 +61,7 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)
 # ----------------------------------------------------------------------------- profiles
 #: Examples per property test in the ``ci`` and ``dev`` profiles (``thorough``: x10).
 #: The DQN property runs a quarter as many (each example trains a network).
-BASE_EXAMPLES = 25
+BASE_EXAMPLES = 100
 GRID_EXAMPLES = 300
 
 _common: dict[str, Any] = {
@@ -283,11 +283,14 @@ def suggest(trial: Trial, name: str, dist: BaseDistribution) -> Any:
 
 
 def make_objective(
-    space: dict[str, BaseDistribution], outcomes: Sequence[float | str]
+    space: dict[str, BaseDistribution],
+    outcomes: Sequence[float | str],
+    dropped: dict[int, str] | None = None,
 ) -> Callable[[Trial], float]:
-    """An objective that suggests every parameter of ``space`` and then plays
-    ``outcomes[trial.number]``."""
+    """An objective that suggests every parameter of ``space`` (but ``dropped[n]`` in
+    trial ``n``: a dynamic search space) and then plays ``outcomes[trial.number]``."""
     names = list(space)
+    dropped = dropped or {}
 
     def objective(trial: Trial) -> float:
         out = outcomes[trial.number]
@@ -296,7 +299,8 @@ def make_objective(
         for i, name in enumerate(names):
             if out == RAISE_MID and i == len(names) // 2:
                 raise ObjectiveError("between two suggestions")
-            suggest(trial, name, space[name])
+            if dropped.get(trial.number) != name:
+                suggest(trial, name, space[name])
         if out == RAISE:
             raise ObjectiveError("after the suggestions")
         if out == PRUNE:
@@ -359,12 +363,14 @@ def values_in(dist: BaseDistribution) -> st.SearchStrategy[Any]:
 @dataclass
 class Case:
     """One study: its space, the outcome of each trial, the points enqueued before
-    some trials (all or some of their params), where a new sampler takes over (a
-    resumed study), the direction and the sampler's arguments."""
+    some trials (all or some of their params), the parameter some trials leave out
+    (a dynamic search space), where a new sampler takes over (a resumed study), the
+    direction and the sampler's arguments."""
 
     space: dict[str, BaseDistribution]
     outcomes: list[float | str]
     enqueued: dict[int, dict[str, Any]]
+    dropped: dict[int, str]
     resume_at: int
     direction: Literal["minimize", "maximize"]
     settings: Settings
@@ -380,10 +386,15 @@ def cases(
     for number in draw(st.sets(st.integers(0, len(outcomes) - 1), max_size=2)):
         names = draw(st.lists(st.sampled_from(sorted(space)), min_size=1, unique=True))
         enqueued[number] = {name: draw(values_in(space[name])) for name in names}
+    dropped: dict[int, str] = {}
+    if draw(st.booleans()):  # a dynamic search space in a quarter of the studies
+        for number in draw(st.sets(st.integers(0, len(outcomes) - 1), max_size=2)):
+            dropped[number] = draw(st.sampled_from(sorted(space)))
     return Case(
         space=space,
         outcomes=outcomes,
         enqueued=enqueued,
+        dropped=dropped if draw(st.booleans()) else {},
         resume_at=draw(st.integers(0, len(outcomes))),
         direction=draw(st.sampled_from(["minimize", "maximize"])),
         settings=draw(sampler_settings),
@@ -393,7 +404,7 @@ def cases(
 def run_trials(study: optuna.Study, case: Case, numbers: range) -> None:
     """Play trials ``numbers`` with ask and tell; only :class:`ObjectiveError` and
     pruning are handled, so any exception raised by the sampler fails the test."""
-    objective = make_objective(case.space, case.outcomes)
+    objective = make_objective(case.space, case.outcomes, case.dropped)
     for number in numbers:
         if number in case.enqueued:
             study.enqueue_trial(case.enqueued[number])
@@ -410,18 +421,30 @@ def run_trials(study: optuna.Study, case: Case, numbers: range) -> None:
 
 
 # ----------------------------------------------------------------------------- invariants
-def relative_grid(
-    space: dict[str, BaseDistribution], trials: Sequence[FrozenTrial], s: Settings
-) -> Grid:
-    """The grid the sampler builds: over the parameters that are not fixed, with the
-    distributions Optuna stored (``suggest_*`` may adjust a ``high``)."""
-    stored = dict(space)
+def grid_before(trials: Sequence[FrozenTrial], number: int, s: Settings) -> Grid | None:
+    """The grid the sampler builds for trial ``number`` (trials run one at a time):
+    over the non-fixed parameters every earlier complete or pruned trial shares, with
+    the distributions Optuna stored; ``None`` when there is none."""
+    space: dict[str, BaseDistribution] | None = None
     for t in trials:
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
-            stored = dict(t.distributions)
-            break
-    relative = {k: stored[k] for k in sorted(stored) if not stored[k].single()}
-    return Grid(relative, n_bins=s.n_bins, max_bins=s.max_bins)
+        if t.number >= number or t.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+            continue
+        if space is None:
+            space = dict(t.distributions)
+        else:
+            space = {k: v for k, v in space.items() if t.distributions.get(k) == v}
+    space = space or {}
+    relative = {k: space[k] for k in sorted(space) if not space[k].single()}
+    return Grid(relative, n_bins=s.n_bins, max_bins=s.max_bins) if relative else None
+
+
+def study_grids(trials: Sequence[FrozenTrial], s: Settings) -> dict[int, Grid]:
+    """Trial number -> the grid its record refers to, for every trial with a record."""
+    return {
+        t.number: grid
+        for t in trials
+        if KEY_RECORD in t.system_attrs and (grid := grid_before(trials, t.number, s))
+    }
 
 
 def check_values_in_distributions(trials: Sequence[FrozenTrial]) -> None:
@@ -439,7 +462,9 @@ def check_values_in_distributions(trials: Sequence[FrozenTrial]) -> None:
                 assert dist._contains(dist.to_internal_repr(value)), (t.number, name, value)
 
 
-def check_records_are_evaluated_points(trials: Sequence[FrozenTrial], grid: Grid) -> int:
+def check_records_are_evaluated_points(
+    trials: Sequence[FrozenTrial], grids: dict[int, Grid]
+) -> int:
     """Every record decodes to the params the trial evaluated (an enqueued value that
     is not a grid point: to its nearest grid point); returns the records checked."""
     checked = 0
@@ -447,6 +472,7 @@ def check_records_are_evaluated_points(trials: Sequence[FrozenTrial], grid: Grid
         attrs = t.system_attrs.get(KEY_RECORD)
         if attrs is None:
             continue
+        grid = grids[t.number]
         assert attrs["grid"] == grid.signature, "the test rebuilt a different grid"
         rec = parse_record(t, grid)
         assert rec is not None
@@ -467,21 +493,35 @@ def check_records_are_evaluated_points(trials: Sequence[FrozenTrial], grid: Grid
     return checked
 
 
-def check_no_repeats(trials: Sequence[FrozenTrial], grid: Grid) -> None:
-    """No trial the sampler placed is at a grid point tried before (evaluated, or
-    failed) while the grid still holds points never tried."""
+def _tried(trials: Sequence[FrozenTrial], number: int, grid: Grid) -> set[tuple[int, ...]]:
+    """The grid points tried (evaluated, or failed) before trial ``number``, as the
+    sampler's replay sees them: a trial's record on this grid, else its params when
+    it has every parameter of the grid with the same distributions."""
     seen: set[tuple[int, ...]] = set()
-    for t in trials:
-        rec = parse_record(t, grid)
+    for u in trials:
+        if u.number >= number or u.state == TrialState.RUNNING:
+            continue
+        rec = parse_record(u, grid)
         if rec is not None:
-            if not t.system_attrs.get("fixed_params"):
-                assert rec.state not in seen or len(seen) == grid.n_states, (
-                    f"trial {t.number} re-evaluates {grid.decode(rec.state)} with "
-                    f"{grid.n_states - len(seen)} grid points never tried"
-                )
             seen.add(rec.state)
-        elif all(n in t.params for n in grid.names):  # placed by the independent sampler
-            seen.add(grid.encode(t.params))
+        elif all(u.distributions.get(n) == grid.distributions[n] for n in grid.names):
+            seen.add(grid.encode(u.params))
+    return seen
+
+
+def check_no_repeats(trials: Sequence[FrozenTrial], grids: dict[int, Grid]) -> None:
+    """No trial the sampler placed is at a grid point tried before while the grid
+    still holds points never tried (enqueued points are the user's choice)."""
+    for t in trials:
+        grid = grids.get(t.number)
+        rec = parse_record(t, grid) if grid is not None else None
+        if grid is None or rec is None or t.system_attrs.get("fixed_params"):
+            continue
+        seen = _tried(trials, t.number, grid)
+        assert rec.state not in seen or len(seen) == grid.n_states, (
+            f"trial {t.number} re-evaluates {grid.decode(rec.state)} with "
+            f"{grid.n_states - len(seen)} grid points never tried"
+        )
 
 
 def check_replay_and_finite(
@@ -526,16 +566,19 @@ def check_study(make: Callable[[], QLearningSampler], case: Case, repeats: bool)
         study.sampler = second
         run_trials(study, case, range(case.resume_at, len(case.outcomes)))
     trials = study.get_trials(deepcopy=False)
-    grid = relative_grid(case.space, trials, s)
+    grids = study_grids(trials, s)
     if "float-rounding" in KNOWN_DEFECTS:
-        assume(grid_is_faithful(grid))
+        last = grid_before(trials, len(trials), s)
+        assume(all(grid_is_faithful(g) for g in [*grids.values(), *([last] if last else [])]))
     assert len(trials) == len(case.outcomes)
     assert all(t.state != TrialState.RUNNING for t in trials)
     check_values_in_distributions(trials)
-    checked = check_records_are_evaluated_points(trials, grid)
+    checked = check_records_are_evaluated_points(trials, grids)
     event("records checked: " + ("0" if not checked else "1-4" if checked < 5 else "5+"))
+    if case.dropped:
+        event("dynamic search space")
     if repeats:
-        check_no_repeats(trials, grid)
+        check_no_repeats(trials, grids)
     check_replay_and_finite([first, second], make, study)
 
 
