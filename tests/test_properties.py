@@ -615,6 +615,17 @@ def test_qlearning_sampler_small_grids_never_repeat(case: Case) -> None:
     check_study(_qlearning(case), case, repeats=True)
 
 
+@given(case=cases(st.one_of(search_spaces(max_params=8), small_search_spaces()), max_trials=16))
+@_profile(BASE_EXAMPLES // 2)
+def test_seed_design_invariants(case: Case) -> None:
+    # Joint moves (3**d actions) are refused above 8 parameters; re-evaluation is
+    # allowed (walk_known=False), so repeats are not checked.
+    design = QLearningSampler.seed_design_parameters()
+    check_study(
+        lambda: QLearningSampler(**{**design, **case.settings.kwargs()}), case, repeats=False
+    )
+
+
 @given(case=cases(st.one_of(search_spaces(max_params=12), small_search_spaces()), max_trials=8))
 @_profile(max(1, BASE_EXAMPLES // 4))
 def test_dqn_sampler_invariants(case: Case) -> None:
