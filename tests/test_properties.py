@@ -29,11 +29,15 @@ strict xfail fails, and the marker must go.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import os
+import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import optuna
@@ -640,6 +644,100 @@ def test_dqn_sampler_invariants(case: Case) -> None:
         return DQNSampler(**case.settings.kwargs(), **small)  # type: ignore[arg-type]
 
     check_study(make, case, repeats=True)
+
+
+# ----------------------------------------------------------------------------- Q-table files
+def _table_objective(trial: Trial) -> float:
+    x = trial.suggest_int("x", 0, 6)
+    y = trial.suggest_float("y", 0.0, 1.0)
+    c = trial.suggest_categorical("c", ["a", 1, None])
+    return (x - 4) ** 2 + y + (c == "a")
+
+
+@functools.cache
+def _saved_table() -> str:
+    """The JSON text of a Q-table saved from a 25-trial study of :func:`_table_objective`."""
+    sampler = QLearningSampler(seed=0)
+    study = optuna.create_study(storage=InMemoryStorage(), sampler=sampler)
+    study.optimize(_table_objective, n_trials=25)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "q.json"
+        sampler.save_q_table(study, path)
+        return path.read_text()
+
+
+_JSON_LEAF = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 100) | st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=4),
+)
+_JSON = st.recursive(_JSON_LEAF, lambda kids: st.lists(kids, max_size=3), max_leaves=6)
+
+
+def _mutate(draw: st.DrawFn, node: Any) -> Any:
+    """``node`` with one of its values, somewhere below it, replaced or deleted."""
+    if isinstance(node, dict) and node and draw(st.integers(0, 4)):
+        key = draw(st.sampled_from(sorted(node)))
+        if draw(st.integers(0, 5)) == 0:
+            return {k: v for k, v in node.items() if k != key}
+        return {**node, key: _mutate(draw, node[key])}
+    if isinstance(node, list) and node and draw(st.integers(0, 4)):
+        i = draw(st.integers(0, len(node) - 1))
+        if draw(st.integers(0, 5)) == 0:
+            return node[:i] + node[i + 1 :]
+        return [*node[:i], _mutate(draw, node[i]), *node[i + 1 :]]
+    if draw(st.booleans()):  # a value of the same type: files that still load
+        if isinstance(node, bool) or node is None:
+            return draw(st.one_of(st.none(), st.booleans()))
+        if isinstance(node, int):
+            return draw(st.integers(-1, 8))
+        if isinstance(node, float):
+            return draw(st.floats(-1e300, 1e300) | st.sampled_from([0.0, 1e-300, -5.0]))
+        if isinstance(node, str):
+            return draw(st.sampled_from(["a", "x", "y", "c", "stay", "x+1", "1", ""]))
+    return draw(_JSON)
+
+
+@st.composite
+def broken_tables(draw: st.DrawFn) -> str:
+    """A saved table's JSON with 1-3 values replaced or deleted, or its text cut short."""
+    text = _saved_table()
+    if draw(st.integers(0, 5)) == 0:
+        return text[: draw(st.integers(0, len(text) - 1))]
+    doc = json.loads(text)
+    for _ in range(draw(st.integers(1, 3))):
+        doc = _mutate(draw, doc)
+    return json.dumps(doc)
+
+
+@given(text=broken_tables())
+@_profile(BASE_EXAMPLES)
+def test_a_broken_q_table_file_is_refused_by_name_or_warm_starts_a_study(text: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "broken.json"
+        path.write_text(text)
+        try:
+            sampler = QLearningSampler(warm_start=path, seed=0)
+        except ValueError as err:
+            assert str(path) in str(err), f"the error does not name the file: {err}"
+            event("refused at load")
+            return
+        event("loaded")
+        study = optuna.create_study(storage=InMemoryStorage(), sampler=sampler)
+        try:
+            study.optimize(_table_objective, n_trials=3)
+        except ValueError as err:
+            # Only a mismatch with the study's search space is known at the first trial.
+            assert "warm-start" in str(err) or str(path) in str(err), (
+                f"a warm-start file that loaded failed inside a trial with: {err!r}"
+            )
+            event("refused at the first trial")
+            return
+        assert len(study.trials) == 3
+        for row in sampler.q_table(study):
+            assert all(math.isfinite(q) for q in row["q"].values()), row
 
 
 # ----------------------------------------------------------------------------- regressions
