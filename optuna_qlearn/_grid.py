@@ -96,9 +96,10 @@ def _step_value(dist: FloatDistribution, raw: float) -> float:
     of the step and Optuna's own check still accepts it; ``raw`` otherwise (tiny steps)."""
     assert dist.step is not None
     value = min(dist.high, max(dist.low, raw))
-    rounded = float(np.round(value, 12))
-    if abs(rounded - value) <= 1e-9 * dist.step and dist._contains(rounded):
-        return rounded
+    if abs(value) < 1e290:  # np.round multiplies by 1e12: no overflow
+        rounded = float(np.round(value, 12))
+        if abs(rounded - value) <= 1e-9 * dist.step and dist._contains(rounded):
+            return rounded
     return value
 
 

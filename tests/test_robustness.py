@@ -115,12 +115,14 @@ def test_stepped_floats_with_tiny_steps_do_not_collapse() -> None:
     assert all(dist._contains(v) for v in values)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_extreme_float_ranges_give_distinct_accepted_values() -> None:
     for dist in (
         FloatDistribution(1e-300, 1e300, log=True),
         FloatDistribution(-1e308, 1e308),
         FloatDistribution(0.0, 1e-320),
         FloatDistribution(1.0, 1.0 + 1e-15),
+        FloatDistribution(0.0, 1e300, step=1e298),
     ):
         values = Grid({"a": dist}).axes[0].values
         assert len(set(values)) == len(values) >= 1
