@@ -11,8 +11,9 @@
    ``total_steps`` the next optimizer step falls in), so that a table can learn a policy that
    depends on progress ("raise the LR early, hold it mid-run, let it come down late");
 2. turns the change into a reward (``"improvement"``: relative decrease of the loss, or
-   ``"neg_val_loss"``: minus the loss relative to the first one seen) and does one Q-learning
-   update of the previous (state, action);
+   ``"improvement_vs_reference"``: that decrease minus the one a reference run made over the
+   same interval) and does one Q-learning update of the previous (state, action) (or an
+   n-step one, ``n_step``);
 3. picks an action epsilon-greedily (a tie between Q-values, e.g. in a state never seen,
    goes to the most neutral action -- the one closest to x1 -- so the LR only moves on
    evidence or exploration); an action multiplies the agent's LR multiplier (by
@@ -20,7 +21,7 @@
 
 The learning rate of every parameter group is then
 ``initial_lr * base_lr_fn(last_epoch) * multiplier``: the agent rides on top of a base schedule
-(for example warmup and cosine decay from :func:`warmup_cosine_factor`); without
+(for example warmup and cosine decay, :class:`WarmupCosine`); without
 ``base_lr_fn`` it scales the initial LR alone.
 
 Calling convention (PyTorch's: scheduler after optimizer):
@@ -44,6 +45,11 @@ agent's random number generator and its decision history -- is in
 ``torch.save``/``torch.load(weights_only=True)`` round-trips it, training resumes exactly, and a
 learned table warm-starts the next run (``QLearningLRScheduler(opt, q_table=old.q_table,
 q_visits=old.q_visits)``). This module needs PyTorch only, not Optuna.
+
+The reward modes and options are the ones that proved useful in the LR-schedule experiment
+(``experiments/lr_schedule/``); the ones it tried and dropped (``"neg_val_loss"``,
+``"improvement_delta"``, ``"improvement_ema"``, a decaying epsilon) live in its
+``ExperimentLRScheduler``, a subclass of :class:`QLearningLRScheduler`.
 """
 
 from __future__ import annotations
@@ -61,13 +67,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
-REWARD_MODES = (
-    "improvement",
-    "neg_val_loss",
-    "improvement_delta",
-    "improvement_ema",
-    "improvement_vs_reference",
-)
+REWARD_MODES = ("improvement", "improvement_vs_reference")
 
 
 @dataclass(frozen=True)
@@ -110,31 +110,29 @@ class WarmupCosine:
         return self.min_factor + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (1.0 - self.min_factor)
 
 
-def warmup_cosine_factor(warmup_iters: int, decay_iters: int, min_factor: float) -> WarmupCosine:
-    """Return the warmup+cosine LR factor ``step -> lr / initial_lr`` (see :class:`WarmupCosine`).
+def warmup_cosine_scheduler(
+    optimizer: Optimizer, warmup_iters: int, decay_iters: int, min_factor: float
+) -> LambdaLR:
+    """The baseline schedule (linear warmup, then cosine decay) as a :class:`LambdaLR`.
 
     Args:
+        optimizer: The wrapped optimizer.
         warmup_iters: Steps of linear warmup.
         decay_iters: Step at which the cosine reaches ``min_factor``.
         min_factor: Final factor, ``min_lr / lr``.
 
     Returns:
-        A picklable callable usable as ``base_lr_fn`` or as a :class:`LambdaLR` lambda.
-    """
-    return WarmupCosine(warmup_iters, decay_iters, min_factor)
+        ``LambdaLR(optimizer, WarmupCosine(warmup_iters, decay_iters, min_factor))``.
 
-
-def warmup_cosine_scheduler(
-    optimizer: Optimizer, warmup_iters: int, decay_iters: int, min_factor: float
-) -> LambdaLR:
-    """The baseline schedule (linear warmup, then cosine decay) as a :class:`LambdaLR`.
+    Raises:
+        ValueError: If the :class:`WarmupCosine` arguments are invalid.
 
     Example:
         .. code-block:: python
 
             sched = warmup_cosine_scheduler(opt, warmup_iters=100, decay_iters=2000, min_factor=0.1)
     """
-    return LambdaLR(optimizer, warmup_cosine_factor(warmup_iters, decay_iters, min_factor))
+    return LambdaLR(optimizer, WarmupCosine(warmup_iters, decay_iters, min_factor))
 
 
 def _real(
@@ -253,32 +251,19 @@ class QLearningLRScheduler(LRScheduler):
             ``n_phases > 1``.
         alpha: Q-learning step size (with ``sample_average``, its floor).
         gamma: Discount factor.
-        epsilon: Exploration rate (the start value when ``epsilon_end`` is given).
-        epsilon_end: Final exploration rate of a linear decay; ``None`` keeps ``epsilon``.
-        epsilon_decay_decisions: Decisions over which epsilon decays to ``epsilon_end``.
-        reward: ``"improvement"`` -- ``reward_scale * (prev_loss - loss) / prev_loss``;
-            ``"neg_val_loss"`` -- ``-reward_scale * loss / first_loss``; or
-            ``"improvement_delta"`` -- the change of the relative improvement across the
-            decision, ``reward_scale * (improvement_after - improvement_before)``: did the
-            action speed progress up or slow it down? (No update until two improvements
-            have been seen.) Or ``"improvement_ema"`` -- the relative improvement minus an
-            exponential moving average of the earlier ones, ``reward_scale * (improvement -
-            ema)``: was progress faster than its recent trend? Unlike
-            ``"improvement_delta"``, consecutive rewards are not differences of the same
-            number, so alternating up and down is not rewarded by construction. Or
+        epsilon: Exploration rate of the epsilon-greedy policy.
+        reward: ``"improvement"`` -- ``reward_scale * (prev_loss - loss) / prev_loss``, the
+            relative improvement since the previous decision; or
             ``"improvement_vs_reference"`` -- the relative improvement minus the one a reference
             run (for example the base schedule alone) made over the same decision interval,
             ``reward_scale * (improvement - reference_improvement)``: summed to the end of a run
             (``gamma=1`` and ``n_step`` at least the decisions left) it is how much the run
             gained on the reference from this decision to the end.
-        ema_decay: Weight of the old average in ``"improvement_ema"`` (``0`` makes it
-            ``"improvement_delta"``).
         reference_losses: The reference run's loss at each decision (index = decision
             number, starting at 0), needed by ``"improvement_vs_reference"``; past its end the
             reference improvement is 0.
-        reward_scale: Multiplies the reward; ``None`` means 100 for ``"improvement"`` and
-            ``"improvement_delta"`` (relative improvements in percent) and 1 for
-            ``"neg_val_loss"`` (rewards near -1).
+        reward_scale: Multiplies the reward; ``None`` means 100 (relative improvements in
+            percent).
         reward_clip: Rewards are clipped to ``[-reward_clip, reward_clip]``; a non-finite
             loss (divergence) earns ``-reward_clip``.
         n_step: Steps of the Q-learning target: the update of a decision waits for the next
@@ -310,12 +295,12 @@ class QLearningLRScheduler(LRScheduler):
         .. code-block:: python
 
             import torch
-            from optuna_qlearn.lr import QLearningLRScheduler, warmup_cosine_factor
+            from optuna_qlearn.lr import QLearningLRScheduler, WarmupCosine
 
             model = torch.nn.Linear(4, 1)
             opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
             sched = QLearningLRScheduler(
-                opt, base_lr_fn=warmup_cosine_factor(100, 2000, 0.1), seed=0
+                opt, base_lr_fn=WarmupCosine(100, 2000, 0.1), seed=0
             )
             for it in range(1, 2001):
                 opt.zero_grad()
@@ -343,10 +328,7 @@ class QLearningLRScheduler(LRScheduler):
         alpha: float = 0.5,
         gamma: float = 0.9,
         epsilon: float = 0.1,
-        epsilon_end: float | None = None,
-        epsilon_decay_decisions: int = 10,
         reward: str = "improvement",
-        ema_decay: float = 0.7,
         reference_losses: Sequence[float] | None = None,
         reward_scale: float | None = None,
         reward_clip: float = 10.0,
@@ -395,14 +377,8 @@ class QLearningLRScheduler(LRScheduler):
         alpha = _real("alpha", alpha, low=0.0, high=1.0, low_open=True)
         gamma = _real("gamma", gamma, low=0.0, high=1.0)
         epsilon = _real("epsilon", epsilon, low=0.0, high=1.0)
-        if epsilon_end is not None:
-            epsilon_end = _real("epsilon_end", epsilon_end, low=0.0, high=1.0)
-        epsilon_decay_decisions = _integer(
-            "epsilon_decay_decisions", epsilon_decay_decisions, low=1
-        )
         if not isinstance(reward, str) or reward not in self.REWARDS:
             raise ValueError(f"reward must be one of {self.REWARDS}, got {reward!r}")
-        ema_decay = _real("ema_decay", ema_decay, low=0.0, high=1.0, high_open=True)
         reference = None if reference_losses is None else _losses(reference_losses)
         if reward == "improvement_vs_reference" and not reference:
             raise ValueError(
@@ -413,7 +389,7 @@ class QLearningLRScheduler(LRScheduler):
         if not isinstance(sample_average, bool):
             raise TypeError(f"sample_average must be a bool, got {sample_average!r}")
         if reward_scale is None:
-            reward_scale = 1.0 if reward == "neg_val_loss" else 100.0
+            reward_scale = 100.0
         reward_scale = _real("reward_scale", reward_scale, low=0.0, low_open=True)
         reward_clip = _real("reward_clip", reward_clip, low=0.0, low_open=True)
         q_init = _real("q_init", q_init)
@@ -432,10 +408,7 @@ class QLearningLRScheduler(LRScheduler):
         self.alpha = alpha
         self.gamma = gamma
         self.epsilon = epsilon
-        self.epsilon_end = epsilon_end
-        self.epsilon_decay_decisions = epsilon_decay_decisions
         self.reward_mode = reward
-        self.ema_decay = ema_decay
         self.reference_losses = reference
         self.n_step = n_step
         self.sample_average = sample_average
@@ -461,8 +434,6 @@ class QLearningLRScheduler(LRScheduler):
         self.n_decisions = 0
         self.first_loss: float | None = None
         self.prev_loss: float | None = None
-        self.prev_improvement: float | None = None
-        self.improvement_ema: float | None = None
         self.prev_state: int | None = None
         self.prev_action: int | None = None
         #: Transitions waiting for their n-step target: [state, action, reward] each.
@@ -503,12 +474,8 @@ class QLearningLRScheduler(LRScheduler):
 
     @property
     def current_epsilon(self) -> float:
-        """Exploration rate of the next decision (CleanRL's linear schedule)."""
-        if self.epsilon_end is None:
-            return self.epsilon
-        slope = (self.epsilon_end - self.epsilon) / self.epsilon_decay_decisions
-        value = self.epsilon + slope * self.n_decisions
-        return max(value, self.epsilon_end) if slope <= 0 else min(value, self.epsilon_end)
+        """Exploration rate of the next decision (``epsilon``; a subclass may schedule it)."""
+        return self.epsilon
 
     def trend_bucket(self, loss: float) -> int:
         """Bucket of the relative improvement since the previous decision (last = "start")."""
@@ -566,25 +533,12 @@ class QLearningLRScheduler(LRScheduler):
         """Reward of the last action, given the loss it led to (``None``: nothing to learn yet)."""
         if not math.isfinite(loss):
             return -self.reward_clip
-        if self.reward_mode != "neg_val_loss":
-            rel = self.improvement(loss)
-            if rel is None:
-                return None
-            if self.reward_mode == "improvement_delta":
-                if self.prev_improvement is None:
-                    return None
-                rel -= self.prev_improvement
-            elif self.reward_mode == "improvement_ema":
-                if self.improvement_ema is None:
-                    return None
-                rel -= self.improvement_ema
-            elif self.reward_mode == "improvement_vs_reference":
-                rel -= self.reference_improvement()
-            r = self.reward_scale * rel
-        else:
-            ref = self.first_loss if self.first_loss is not None else loss
-            r = -self.reward_scale * loss / max(abs(ref), 1e-12)
-        return min(self.reward_clip, max(-self.reward_clip, r))
+        rel = self.improvement(loss)
+        if rel is None:
+            return None
+        if self.reward_mode == "improvement_vs_reference":
+            rel -= self.reference_improvement()
+        return min(self.reward_clip, max(-self.reward_clip, self.reward_scale * rel))
 
     # ------------------------------------------------------------------ the agent
     def _greedy(self, state: int) -> int:
@@ -634,14 +588,6 @@ class QLearningLRScheduler(LRScheduler):
         if self.first_loss is None and math.isfinite(loss):
             self.first_loss = loss
         if math.isfinite(loss):
-            self.prev_improvement = self.improvement(loss)
-            if self.prev_improvement is not None:
-                self.improvement_ema = (
-                    self.prev_improvement
-                    if self.improvement_ema is None
-                    else self.ema_decay * self.improvement_ema
-                    + (1.0 - self.ema_decay) * self.prev_improvement
-                )
             self.prev_loss = loss
         self.prev_state, self.prev_action = state, action
         self.n_decisions += 1
@@ -682,7 +628,7 @@ class QLearningLRScheduler(LRScheduler):
         while self.pending:
             self._update_oldest(bootstrap=None)
         self.prev_state = self.prev_action = None
-        self.prev_loss = self.prev_improvement = self.improvement_ema = None
+        self.prev_loss = None
         self.first_loss = None
         self.n_decisions = 0
 

@@ -11,11 +11,14 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LinearLR, SequentialLR
 
+from experiments.lr_schedule.controller import (
+    ExperimentLRObjective,
+    ExperimentLRScheduler,
+)
 from optuna_qlearn.lr import (
     QLearningLRScheduler,
     WarmupCosine,
     parse_actions,
-    warmup_cosine_factor,
     warmup_cosine_scheduler,
 )
 
@@ -34,7 +37,7 @@ def _roundtrip(state: dict) -> dict:
 
 def test_chosen_lr_is_the_lr_of_the_next_optimizer_step() -> None:
     p, opt = _sgd(0.1)
-    base = warmup_cosine_factor(2, 40, 0.1)
+    base = WarmupCosine(2, 40, 0.1)
     sched = QLearningLRScheduler(opt, base_lr_fn=base, epsilon=1.0, seed=3)  # explores a lot
     seen: list[float] = []
     opt.register_step_pre_hook(lambda o, args, kwargs: seen.append(o.param_groups[0]["lr"]))
@@ -67,7 +70,7 @@ def test_chosen_lr_is_the_lr_of_the_next_optimizer_step() -> None:
 def test_single_unit_action_reproduces_the_base_schedule() -> None:
     _, opt_a = _sgd(0.3)
     _, opt_b = _sgd(0.3)
-    fn = warmup_cosine_factor(5, 50, 0.1)
+    fn = WarmupCosine(5, 50, 0.1)
     q = QLearningLRScheduler(opt_a, base_lr_fn=fn, actions=(1.0,), seed=0)
     ref = LambdaLR(opt_b, fn)
     for it in range(60):
@@ -140,7 +143,7 @@ def test_states_and_rewards() -> None:
     assert sched.reward(0.1) == 10.0  # clipped
     assert sched.reward(math.inf) == -10.0
     _, opt2 = _sgd(1.0)
-    neg = QLearningLRScheduler(opt2, reward="neg_val_loss", reward_scale=1.0, seed=0)
+    neg = ExperimentLRScheduler(opt2, reward="neg_val_loss", seed=0)
     opt2.step()
     neg.step(4.0)
     assert neg.reward(2.0) == pytest.approx(-0.5)
@@ -161,7 +164,7 @@ def test_multiplier_is_bounded() -> None:
 
 def test_epsilon_decays_linearly() -> None:
     _, opt = _sgd()
-    sched = QLearningLRScheduler(
+    sched = ExperimentLRScheduler(
         opt, epsilon=1.0, epsilon_end=0.1, epsilon_decay_decisions=9, seed=0
     )
     values = []
@@ -186,7 +189,7 @@ def _drive(sched: QLearningLRScheduler, opt: torch.optim.Optimizer, losses: list
 
 def test_state_dict_resumes_exactly_with_weights_only_load() -> None:
     losses = [3.0 - 0.05 * i + 0.03 * ((i * 7) % 5) for i in range(60)]
-    fn = warmup_cosine_factor(3, 60, 0.1)
+    fn = WarmupCosine(3, 60, 0.1)
     kwargs: dict[str, Any] = {"epsilon": 0.5, "seed": 11}
     _, opt_full = _sgd()
     full = QLearningLRScheduler(opt_full, base_lr_fn=fn, **kwargs)
@@ -239,6 +242,7 @@ def test_warm_start_and_shape_checks() -> None:
         ({"gamma": 1.5}, "gamma"),
         ({"epsilon": -0.1}, "epsilon"),
         ({"reward": "accuracy"}, "reward"),
+        ({"reward": "improvement_vs_reference"}, "needs reference_losses"),
         ({"trend_thresholds": (0.1, 0.0)}, "ascending"),
         ({"n_lr_levels": 0}, "n_lr_levels"),
     ],
@@ -292,7 +296,7 @@ def test_agent_learns_the_best_lr_level_in_a_toy_problem() -> None:
 
 def test_improvement_delta_reward() -> None:
     _, opt = _sgd(1.0)
-    sched = QLearningLRScheduler(opt, reward="improvement_delta", epsilon=0.0, seed=0)
+    sched = ExperimentLRScheduler(opt, reward="improvement_delta", epsilon=0.0, seed=0)
     for loss in (4.0, 3.0):  # no improvement seen before the second loss: nothing learned
         opt.step()
         sched.step(loss)
@@ -321,7 +325,7 @@ def test_ties_between_symmetric_actions_are_unbiased() -> None:
 
 def test_improvement_ema_reward() -> None:
     _, opt = _sgd(1.0)
-    sched = QLearningLRScheduler(
+    sched = ExperimentLRScheduler(
         opt, reward="improvement_ema", ema_decay=0.5, epsilon=0.0, reward_clip=100.0, seed=0
     )
     for loss in (4.0, 3.0):  # no average before the second improvement: nothing learned
@@ -338,8 +342,31 @@ def test_improvement_ema_reward() -> None:
     assert sched.history[-1]["reward"] == pytest.approx(100 * (0.10 - 0.175))
     # The average is part of the saved state; a bad decay is refused.
     assert _roundtrip(sched.state_dict())["improvement_ema"] == pytest.approx(0.1375)
-    with pytest.raises(ValueError, match=r"ema_decay must be < 1\.0"):
-        QLearningLRScheduler(opt, reward="improvement_ema", ema_decay=1.0)
+    with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
+        ExperimentLRScheduler(opt, reward="improvement_ema", ema_decay=1.0)
+    # The experiment's state round-trips through its own class, not the library's.
+    _, opt_b = _sgd(1.0)
+    again = ExperimentLRScheduler(opt_b, reward="improvement_ema", ema_decay=0.5, seed=1)
+    again.load_state_dict(_roundtrip(sched.state_dict()))
+    assert again.improvement_ema == pytest.approx(0.1375)
+    with pytest.raises(ValueError, match="does not have"):
+        QLearningLRScheduler(opt_b, seed=0).load_state_dict(sched.state_dict())
+
+
+def test_library_keeps_only_the_documented_rewards_and_options() -> None:
+    _, opt = _sgd()
+    for mode in ("neg_val_loss", "improvement_delta", "improvement_ema"):
+        with pytest.raises(ValueError, match="reward must be one of"):
+            QLearningLRScheduler(opt, reward=mode)
+        ExperimentLRScheduler(opt, reward=mode)  # the experiment still has them
+    for option in ("epsilon_end", "epsilon_decay_decisions", "ema_decay"):
+        with pytest.raises(TypeError, match=option):
+            QLearningLRScheduler(opt, **{option: 0.5})
+    with pytest.raises(ValueError, match="epsilon_decay_decisions must be an integer"):
+        ExperimentLRScheduler(opt, epsilon_end=0.1, epsilon_decay_decisions=0)
+    assert ExperimentLRObjective.REWARD_CHOICES == ("improvement", "neg_val_loss",
+                                                    "improvement_delta")  # fmt: skip
+    assert ExperimentLRObjective.SCHEDULER is ExperimentLRScheduler
 
 
 def test_n_step_q_learning_and_end_of_episode() -> None:
