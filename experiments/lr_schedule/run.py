@@ -15,14 +15,19 @@ read from ``optimizer.param_groups`` at each step.
 Part 2 (``--part study``) tunes the controller's parameters (alpha, gamma, epsilon, action
 set, reward mode) with Optuna: QLearningSampler against TPE at an equal number of trials.
 
-Runs are saved after each training run to ``benchmarks/results/lr_runs_<corpus>.json`` and a
-rerun skips what is already there (``--fresh`` starts over).
+Runs are saved after each training run to ``experiments/lr_schedule/results/
+lr_runs_<corpus>.json`` and a rerun skips what is already there (``--fresh`` starts over).
+``--part report`` rewrites ``results/lr_schedule.md`` and the plots from the stored JSON
+alone (no training). The controller is :class:`~experiments.lr_schedule.controller.
+ExperimentLRScheduler`: the library's, plus the reward modes and epsilon decay that only
+these runs use.
 
-Usage::
+Usage (from the repository root)::
 
-    python benchmarks/lr_schedule.py --part table --seeds 5
-    python benchmarks/lr_schedule.py --part table --runs NAME [NAME ...]  # some rows only
-    python benchmarks/lr_schedule.py --part study --trials 12
+    python -m experiments.lr_schedule.run --part report   # tables and plots from the JSON
+    python -m experiments.lr_schedule.run --part table --seeds 5
+    python -m experiments.lr_schedule.run --part table --runs NAME [NAME ...]  # some rows only
+    python -m experiments.lr_schedule.run --part study --trials 12
 """
 
 from __future__ import annotations
@@ -40,12 +45,12 @@ from typing import Any
 
 import torch
 
-from optuna_qlearn.lr import QLearningLRScheduler
+from experiments.lr_schedule.controller import ExperimentLRObjective, ExperimentLRScheduler
 from optuna_qlearn.objectives.chargpt import GPTConfig, SchedulerFactory, train_chargpt
 from optuna_qlearn.objectives.text_data import CharCorpus, load_corpus
 
 RESULTS = Path(__file__).resolve().parent / "results"
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "shakespeare_char"
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "shakespeare_char"
 
 #: The controller every Q run shares unless it says otherwise.
 Q_DEFAULTS: dict[str, Any] = {
@@ -518,7 +523,7 @@ def q_factory(
     kwargs: dict[str, Any],
     seed: int,
     q_table: torch.Tensor | None,
-    made: list[QLearningLRScheduler] | None = None,
+    made: list[ExperimentLRScheduler] | None = None,
     q_visits: torch.Tensor | None = None,
 ) -> SchedulerFactory:
     """Factory of a Q-controller with the run's settings over the config's warmup+cosine.
@@ -530,11 +535,11 @@ def q_factory(
     merged = {**Q_DEFAULTS, **kwargs}
     by_action = merged.pop("q_init_by_action", None)
 
-    def factory(optimizer: torch.optim.Optimizer, config: GPTConfig) -> QLearningLRScheduler:
+    def factory(optimizer: torch.optim.Optimizer, config: GPTConfig) -> ExperimentLRScheduler:
         extra: dict[str, Any] = {}
         if merged.get("n_phases", 1) > 1 and merged.get("total_steps") is None:
             extra["total_steps"] = config.max_iters
-        sched = QLearningLRScheduler(
+        sched = ExperimentLRScheduler(
             optimizer, base_lr_fn=config.base_lr_fn(), seed=seed, q_table=q_table,
             q_visits=q_visits, **merged, **extra,
         )  # fmt: skip
@@ -575,7 +580,7 @@ def _one_run(
     q_table: torch.Tensor | None = None,
     q_visits: torch.Tensor | None = None,
 ) -> tuple[dict[str, Any], torch.Tensor | None, torch.Tensor | None]:
-    made: list[QLearningLRScheduler] = []
+    made: list[ExperimentLRScheduler] = []
     schedule: SchedulerFactory | str = (
         "baseline"
         if run.q_kwargs is None
@@ -1182,14 +1187,13 @@ def run_study(args: argparse.Namespace, corpus: CharCorpus, config: GPTConfig) -
     import optuna
 
     from optuna_qlearn import QLearningSampler
-    from optuna_qlearn.objectives.lr_schedule import LRScheduleObjective
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study_cfg = dataclasses.replace(
         config, max_iters=args.study_iters, eval_interval=max(1, args.study_iters // 15),
         warmup_iters=max(1, args.study_iters // 20), lr_decay_iters=None,
     )  # fmt: skip
-    objective = LRScheduleObjective(corpus, config=study_cfg, search_space="qlearning", seed=0)
+    objective = ExperimentLRObjective(corpus, config=study_cfg, search_space="qlearning", seed=0)
     path = RESULTS / "lr_study.json"
     saved = {} if args.fresh else _load(path)
     samplers: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
