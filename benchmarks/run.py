@@ -6,6 +6,11 @@ Usage::
     python -m benchmarks.run --trials 100 --seeds 10 --workers 2
     python -m benchmarks.run --problems hpobench --samplers qlearn,tpe,random --seeds 0-4
 
+A run writes its report to its own folder: ``build/bench/quick`` with ``--quick``,
+``build/bench/report`` otherwise, or the folder named by ``--out``. The committed
+report in ``benchmarks/results/suite`` is rewritten only by the explicit
+``python -m benchmarks.report --canonical`` (see :mod:`benchmarks.report`).
+
 One study is one (problem, sampler, seed), named ``problem:sampler:seed``; the
 reported budgets (50, 100, 200 trials) are prefixes of it, which is exact for
 every sampler here since none of them knows the trial budget in advance. A
@@ -47,7 +52,12 @@ KEY = "bench"
 #: Longer trial system attributes (CMA-ES's pickled optimizer state) are not stored.
 MAX_SYSTEM_ATTR = 2000
 DEFAULT_STORAGE = "journal:build/bench/bench.journal"
-DEFAULT_OUT = "benchmarks/results/suite"
+#: Report folder of a run (``--out`` names another one).
+DEFAULT_OUT = "build/bench/report"
+#: Report folder of a ``--quick`` run.
+QUICK_OUT = "build/bench/quick"
+#: The committed report, written only by ``python -m benchmarks.report --canonical``.
+CANONICAL_OUT = Path(__file__).resolve().parent / "results" / "suite"
 QUICK_SAMPLERS = ("qlearn", "qlearn-seed", "tpe", "random")
 
 
@@ -456,7 +466,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_STORAGE,
         help=f"Optuna storage URL or journal:PATH (default {DEFAULT_STORAGE})",
     )
-    p.add_argument("--out", default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT})")
+    p.add_argument(
+        "--out",
+        default=None,
+        help=f"report directory (default {DEFAULT_OUT}, "
+        f"with --quick {QUICK_OUT}; the committed report is rewritten only by "
+        "python -m benchmarks.report --canonical)",
+    )
     p.add_argument("--budgets", default="50,100,200", help="budgets reported (default 50,100,200)")
     p.add_argument("--no-report", action="store_true", help="only run the studies")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -505,8 +521,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_report:
         from benchmarks.report import write_report
 
+        out = args.out or (QUICK_OUT if args.quick else DEFAULT_OUT)
         paths = write_report(
-            storage, args.out, problems=problems, samplers=samplers, seeds=seeds,
+            storage, out, problems=problems, samplers=samplers, seeds=seeds,
             budgets=[b for b in budgets if b <= trials] or [trials],
         )  # fmt: skip
         for path in paths:

@@ -192,6 +192,63 @@ def test_end_to_end_run_resume_and_report(tmp_path: Path) -> None:
         assert [t.params for t in study.trials[:5]] == first[name]
 
 
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(f.relative_to(folder)): (f.stat().st_size, f.stat().st_mtime_ns)
+        for f in folder.rglob("*")
+        if f.is_file()
+    }
+
+
+def test_quick_run_leaves_the_committed_report_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks.run import CANONICAL_OUT
+
+    committed = _snapshot(CANONICAL_OUT)
+    assert "README.md" in committed and "results.json" in committed
+    # Relative defaults resolve against the working directory: a stand-in for the
+    # repository's committed report there must survive too.
+    monkeypatch.chdir(tmp_path)
+    local = tmp_path / "benchmarks" / "results" / "suite"
+    local.mkdir(parents=True)
+    (local / "README.md").write_text("committed\n")
+    argv = ["--quick", "--problems", "branin", "--samplers", "random", "--seeds", "1",
+            "--trials", "4", "--budgets", "4", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    assert (tmp_path / "build" / "bench" / "quick" / "README.md").is_file()
+    assert (tmp_path / "build" / "bench" / "quick" / "results_4.md").is_file()
+    assert (local / "README.md").read_text() == "committed\n"
+    assert list(local.iterdir()) == [local / "README.md"]
+    assert _snapshot(CANONICAL_OUT) == committed
+    # An ad-hoc run without --quick has its own folder as well.
+    assert main([*argv[1:], "--trials", "5", "--budgets", "5"]) == 0
+    assert (tmp_path / "build" / "bench" / "report" / "results_5.md").is_file()
+    assert _snapshot(CANONICAL_OUT) == committed
+
+
+def test_only_report_canonical_rewrites_the_committed_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import benchmarks.run
+    from benchmarks import report
+
+    storage = f"journal:{tmp_path / 'bench.journal'}"
+    argv = ["--problems", "branin", "--samplers", "random", "--seeds", "1", "--trials", "3",
+            "--budgets", "3", "--storage", storage, "--no-report", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    monkeypatch.chdir(tmp_path)
+    canonical = tmp_path / "committed" / "suite"
+    monkeypatch.setattr(benchmarks.run, "CANONICAL_OUT", canonical)
+    assert report.main(["--storage", storage, "--budgets", "3"]) == 0
+    assert (tmp_path / "build" / "bench" / "report" / "README.md").is_file()
+    assert not canonical.exists()
+    assert report.main(["--storage", storage, "--budgets", "3", "--canonical"]) == 0
+    assert (canonical / "README.md").is_file() and (canonical / "results_3.md").is_file()
+    with pytest.raises(SystemExit):  # --out and --canonical exclude each other
+        report.main(["--storage", storage, "--canonical", "--out", str(tmp_path / "x")])
+
+
 # ----------------------------------------------------------------------------- statistics
 def _summary(problem: str, sampler: str, seed: int, regret: list[float]) -> dict[str, object]:
     return {
