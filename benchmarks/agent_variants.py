@@ -15,7 +15,6 @@ Writes ``benchmarks/results/agent_variants.md``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import zlib
 from collections.abc import Sequence
@@ -28,128 +27,10 @@ import optuna
 from scipy.stats import rankdata
 
 from benchmarks.problems import PROBLEMS, SUITE, get_problem
-from optuna_qlearn import QLearningSampler
-from optuna_qlearn._core.agent import AgentConfig
+from benchmarks.run import init_worker, parse_seeds
+from benchmarks.samplers import split_variant, variant_sampler
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-#: Sampler arguments outside AgentConfig a variant may set, for both samplers, with
-#: their defaults (whose types parse the variant's values).
-SAMPLER_FIELDS: dict[str, Any] = {
-    "moves": "axis",
-    "step_sizes": (1, 2, 4),
-    "n_bins": 16,
-    "max_bins": 64,
-}
-
-
-def _dqn_fields() -> dict[str, Any]:
-    """DQNSampler's network and training arguments (DQNConfig's fields) and defaults."""
-    from optuna_qlearn._core.dqn import DQNConfig
-
-    return {f.name: getattr(DQNConfig(), f.name) for f in dataclasses.fields(DQNConfig)}
-
-
-def _convert(default: Any, value: str) -> Any:
-    if isinstance(default, bool):
-        return value == "True"
-    if isinstance(default, tuple):  # "1x2x4" -> (1, 2, 4)
-        return tuple(int(v) for v in value.split("x"))
-    if default is None or isinstance(default, float):
-        return None if value == "None" else float(value)
-    return type(default)(value)
-
-
-def split_variant(text: str, kind: str = "qlearn") -> tuple[dict[str, Any], dict[str, Any]]:
-    """A variant's settings, split into AgentConfig fields and other sampler arguments.
-
-    ``"max_walk=8,step_sizes=1x3,learning_rate=0.003"`` (the last for ``kind="dqn"``
-    only) -> ``({"max_walk": 8}, {"step_sizes": (1, 3), "learning_rate": 0.003})``;
-    ``"default"`` -> ``({}, {})``. Tuples are written with ``x``.
-
-    Raises:
-        ValueError: For an unknown field or a malformed setting.
-    """
-    if text == "default":
-        return {}, {}
-    base = AgentConfig()
-    agent_defaults = {f.name: getattr(base, f.name) for f in dataclasses.fields(AgentConfig)}
-    other_defaults = dict(SAMPLER_FIELDS, **(_dqn_fields() if kind == "dqn" else {}))
-    other_defaults.pop("device", None)
-    agent: dict[str, Any] = {}
-    other: dict[str, Any] = {}
-    for item in text.split(","):
-        name, sep, value = item.partition("=")
-        if sep and name in agent_defaults:
-            agent[name] = _convert(agent_defaults[name], value)
-        elif sep and name in other_defaults:
-            other[name] = _convert(other_defaults[name], value)
-        else:
-            raise ValueError(
-                f"Bad variant {text!r}: expected field=value, a field of AgentConfig, "
-                f"{', '.join(sorted(other_defaults))}."
-            )
-    return agent, other
-
-
-def variant_fields(text: str) -> dict[str, Any]:
-    """``"max_walk=8,dyna=False"`` -> ``{"max_walk": 8, "dyna": False}`` (``"default"``: ``{}``).
-
-    Raises:
-        ValueError: For an unknown field or a malformed setting, or a setting that is
-            not an AgentConfig field.
-    """
-    agent, other = split_variant(text)
-    if other:
-        raise ValueError(f"Bad variant {text!r}: {', '.join(other)} is not an AgentConfig field.")
-    return agent
-
-
-def parse_variant(text: str) -> AgentConfig:
-    """``"max_walk=8"`` -> ``AgentConfig(max_walk=8)`` (``"default"`` for the defaults).
-
-    Raises:
-        ValueError: For an unknown field or a malformed setting.
-    """
-    return AgentConfig(**variant_fields(text))
-
-
-def config_for(kind: str, text: str) -> AgentConfig:
-    """The sampler's own default environment (QLearningSampler's or DQNSampler's) with the
-    variant's fields changed: ``"default"`` is exactly what the sampler uses by default."""
-    return environment(kind, **split_variant(text, kind)[0])
-
-
-def environment(kind: str, **changes: Any) -> AgentConfig:
-    """QLearningSampler's (``kind="qlearn"``) or DQNSampler's (``"dqn"``) default
-    :class:`~optuna_qlearn._core.agent.AgentConfig` with ``changes``."""
-    if kind == "dqn":
-        from optuna_qlearn.dqn import DEFAULT_AGENT_CONFIG
-
-        return dataclasses.replace(DEFAULT_AGENT_CONFIG, **changes)
-    return AgentConfig(**changes)
-
-
-def make_sampler(kind: str, seed: int, config: AgentConfig, **kwargs: Any) -> QLearningSampler:
-    """``QLearningSampler`` (``kind="qlearn"``) or ``DQNSampler`` (``"dqn"``) on ``config``.
-
-    Args:
-        kind: ``"qlearn"`` or ``"dqn"``.
-        seed: The sampler's seed.
-        config: The environment settings.
-        kwargs: Further sampler arguments (see :func:`split_variant`).
-
-    Raises:
-        ValueError: For another ``kind``.
-    """
-    if kind == "qlearn":
-        return QLearningSampler(seed=seed, agent_config=config, **kwargs)
-    if kind == "dqn":
-        from optuna_qlearn import DQNSampler
-
-        return DQNSampler(seed=seed, agent_config=config, **kwargs)
-    raise ValueError(f"Unknown sampler {kind!r}: expected 'qlearn' or 'dqn'.")
 
 
 def study_regret(name: str, seed: int, variant: str, trials: int, kind: str = "qlearn") -> float:
@@ -161,20 +42,9 @@ def study_regret(name: str, seed: int, variant: str, trials: int, kind: str = "q
         idx = problem.suggest(trial)
         return problem.observe(idx, np.random.default_rng([salt, seed, trial.number]))
 
-    fields, sampler_kwargs = split_variant(variant, kind)
-    sampler = make_sampler(kind, seed, environment(kind, **fields), **sampler_kwargs)
-    study = optuna.create_study(sampler=sampler)
+    study = optuna.create_study(sampler=variant_sampler(kind, seed, variant))
     study.optimize(objective, n_trials=trials)
     return problem.true_value(problem.index_of(study.best_trial.params)) - problem.optimum
-
-
-def _init_worker() -> None:
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - QLearningSampler runs without torch
-        return
-    torch.set_num_threads(1)
 
 
 def _study(task: tuple[str, int, str, int, str]) -> float:
@@ -221,11 +91,11 @@ def final_regrets(
                 f.write(json.dumps({"task": list(task), "regret": regret}) + "\n")
 
     if workers <= 1:
-        _init_worker()
+        init_worker()
         for t in todo:
             keep(t, _study(t))
     else:
-        with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
+        with ProcessPoolExecutor(workers, initializer=init_worker) as pool:
             for t, regret in zip(todo, pool.map(_study, todo, chunksize=1)):
                 keep(t, regret)
     out: dict[str, dict[str, float]] = {v: {} for v in variants}
@@ -258,28 +128,12 @@ def rank_against(
     return float(means[0]), {s: float(m) for s, m in zip(samplers, means[1:])}, len(rows)
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``"10"`` -> seeds 0..9; ``"20-29"`` -> seeds 20..29.
-
-    Raises:
-        ValueError: For anything else, or an empty range.
-    """
-    first, sep, last = text.partition("-")
-    try:
-        seeds = list(range(int(first), int(last) + 1)) if sep else list(range(int(text)))
-    except ValueError:
-        raise ValueError(f"--seeds must be N or A-B, got {text!r}.") from None
-    if not seeds:
-        raise ValueError(f"--seeds {text!r} names no seed.")
-    return seeds
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the variants and write the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--variants", nargs="+", default=["default"], help="field=value[,...]")
     parser.add_argument(
-        "--seeds", default="10", help="N (seeds 0..N-1) or A-B (seeds A..B, inclusive)"
+        "--seeds", default="10", help="N (seeds 0..N-1), A-B (inclusive) or a comma list"
     )
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--sampler", choices=("qlearn", "dqn"), default="qlearn")

@@ -13,16 +13,18 @@ optuna-qlearn's, so studies run with older code are re-run instead of reused.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.samplers import BaseSampler
 
-from benchmarks.agent_variants import environment
+if TYPE_CHECKING:
+    from optuna_qlearn._core.agent import AgentConfig
 
 #: Source files whose content defines a QLearningSampler result.
 _QL_SOURCES = (
@@ -32,17 +34,10 @@ _QL_SOURCES = (
 _DQN_SOURCES = (*_QL_SOURCES, "dqn.py", "_core/dqn.py")
 
 
-#: Agent settings of the original design that ``preset="seed"`` must also pin
-#: (the features added after it default on); applied here until the sampler's
-#: ``SEED_PRESET`` carries them.
-SEED_AGENT: dict[str, Any] = {
-    "episode_length": 10,
-    "n_startup": 0,
-    "model_scores": False,
-    "model_restart_prob": 0.0,
-}
-#: The issue's prototype (walk_known, dyna, best restarts, 1/2/4 steps, rank
-#: rewards) without the global model, start-up trials or shorter episodes.
+#: The agent settings from before the global model, start-up trials and 5-trial
+#: episodes: with them the defaults are the issue's prototype (walk_known, dyna,
+#: best restarts, 1/2/4 steps, rank rewards), and ``preset="seed"`` the original
+#: design (the features added after it default on, so the preset must pin them too).
 PROTOTYPE_AGENT: dict[str, Any] = {
     "episode_length": 10,
     "n_startup": 0,
@@ -51,6 +46,117 @@ PROTOTYPE_AGENT: dict[str, Any] = {
 }
 
 
+# ----------------------------------------------------------------------------- settings
+#: Sampler arguments outside AgentConfig a variant may set, for both samplers, with
+#: their defaults (whose types parse the variant's values).
+SAMPLER_FIELDS: dict[str, Any] = {
+    "moves": "axis",
+    "step_sizes": (1, 2, 4),
+    "n_bins": 16,
+    "max_bins": 64,
+}
+
+
+def _dqn_fields() -> dict[str, Any]:
+    """DQNSampler's network and training arguments (DQNConfig's fields) and defaults."""
+    from optuna_qlearn._core.dqn import DQNConfig
+
+    return {f.name: getattr(DQNConfig(), f.name) for f in dataclasses.fields(DQNConfig)}
+
+
+def _convert(default: Any, value: str) -> Any:
+    if isinstance(default, bool):
+        return value == "True"
+    if isinstance(default, tuple):  # "1x2x4" -> (1, 2, 4)
+        return tuple(int(v) for v in value.split("x"))
+    if default is None or isinstance(default, float):
+        return None if value == "None" else float(value)
+    return type(default)(value)
+
+
+def split_variant(text: str, kind: str = "qlearn") -> tuple[dict[str, Any], dict[str, Any]]:
+    """A variant's settings, split into AgentConfig fields and other sampler arguments.
+
+    The grammar of ``python -m benchmarks.overhead --variant`` and of the
+    ``experiments/agent_variants`` runs: ``"max_walk=8,step_sizes=1x3,learning_rate=0.003"``
+    (the last for ``kind="dqn"`` only) -> ``({"max_walk": 8}, {"step_sizes": (1, 3),
+    "learning_rate": 0.003})``; ``"default"`` -> ``({}, {})``. Tuples are written with ``x``.
+
+    Args:
+        text: The variant.
+        kind: ``"qlearn"`` (QLearningSampler) or ``"dqn"`` (DQNSampler, whose network
+            settings are accepted too).
+
+    Returns:
+        ``(agent fields, other sampler arguments)``.
+
+    Raises:
+        ValueError: For an unknown field or a malformed setting.
+    """
+    from optuna_qlearn._core.agent import AgentConfig
+
+    if text == "default":
+        return {}, {}
+    base = AgentConfig()
+    agent_defaults = {f.name: getattr(base, f.name) for f in dataclasses.fields(AgentConfig)}
+    other_defaults = dict(SAMPLER_FIELDS, **(_dqn_fields() if kind == "dqn" else {}))
+    other_defaults.pop("device", None)
+    agent: dict[str, Any] = {}
+    other: dict[str, Any] = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if sep and name in agent_defaults:
+            agent[name] = _convert(agent_defaults[name], value)
+        elif sep and name in other_defaults:
+            other[name] = _convert(other_defaults[name], value)
+        else:
+            raise ValueError(
+                f"Bad variant {text!r}: expected field=value, a field of AgentConfig, "
+                f"{', '.join(sorted(other_defaults))}."
+            )
+    return agent, other
+
+
+def environment(kind: str, **changes: Any) -> AgentConfig:
+    """QLearningSampler's (``kind="qlearn"``) or DQNSampler's (``"dqn"``) default
+    :class:`~optuna_qlearn._core.agent.AgentConfig` with ``changes``."""
+    from optuna_qlearn._core.agent import AgentConfig
+
+    if kind == "dqn":
+        from optuna_qlearn.dqn import DEFAULT_AGENT_CONFIG
+
+        return dataclasses.replace(DEFAULT_AGENT_CONFIG, **changes)
+    return AgentConfig(**changes)
+
+
+def variant_sampler(kind: str, seed: int, text: str = "default", **kwargs: Any) -> BaseSampler:
+    """``QLearningSampler`` (``kind="qlearn"``) or ``DQNSampler`` (``"dqn"``) with a variant.
+
+    Args:
+        kind: ``"qlearn"`` or ``"dqn"``.
+        seed: The sampler's seed.
+        text: The variant (see :func:`split_variant`); ``"default"`` builds exactly the
+            sampler's defaults.
+        kwargs: Further sampler arguments.
+
+    Raises:
+        ValueError: For another ``kind`` or a bad variant.
+    """
+    if kind not in ("qlearn", "dqn"):
+        raise ValueError(f"Unknown sampler {kind!r}: expected 'qlearn' or 'dqn'.")
+    fields, other = split_variant(text, kind)
+    config = environment(kind, **fields)
+    if kind == "qlearn":
+        from optuna_qlearn import QLearningSampler
+
+        return QLearningSampler(seed=seed, agent_config=config, **other, **kwargs)
+    from optuna_qlearn import DQNSampler
+
+    sampler: BaseSampler = DQNSampler(seed=seed, agent_config=config, **other, **kwargs)
+    return sampler
+
+
+# ----------------------------------------------------------------------------- registry
 def _qlearn(agent: dict[str, Any] | None = None, **kwargs: Any) -> Callable[[int], BaseSampler]:
     """A QLearningSampler factory; ``agent`` overrides AgentConfig fields the
     constructor does not expose."""
@@ -102,7 +208,7 @@ def dqn_available() -> bool:
 SAMPLERS: dict[str, tuple[Callable[[int], BaseSampler], str]] = {
     "qlearn": (_qlearn(), "QLearningSampler, defaults"),
     "qlearn-seed": (
-        _qlearn(SEED_AGENT, preset="seed"),
+        _qlearn(PROTOTYPE_AGENT, preset="seed"),
         'QLearningSampler(preset="seed"): the original design',
     ),
     "qlearn-prototype": (

@@ -13,11 +13,10 @@ import optuna
 import pytest
 
 from benchmarks import problems as P
-from benchmarks.agent_variants import make_sampler, parse_variant
 from benchmarks.report import Results, mean_rank_ci, rank_cells
 from benchmarks.run import main, open_storage, parse_seeds, select, stored_summaries
+from benchmarks.samplers import split_variant, variant_sampler
 from optuna_qlearn import QLearningSampler
-from optuna_qlearn._core.agent import AgentConfig
 
 
 # ----------------------------------------------------------------------------- problems
@@ -119,10 +118,11 @@ def test_unknown_problem_and_off_grid_value_are_refused() -> None:
 # ----------------------------------------------------------------------------- CLI helpers
 def test_parse_seeds_and_select() -> None:
     assert parse_seeds("3") == [0, 1, 2]
-    assert parse_seeds("2-4") == [2, 3, 4]
+    assert parse_seeds("2-4") == [2, 3, 4] and parse_seeds("20-22") == [20, 21, 22]
     assert parse_seeds("5,1") == [1, 5]
-    with pytest.raises(ValueError, match="--seeds"):
-        parse_seeds("x")
+    for bad in ("x", "5-2", "0", "-3", ","):
+        with pytest.raises(ValueError, match="--seeds"):
+            parse_seeds(bad)
     names = ["hpobench-car", "hpobench-car-noisy", "branin"]
     assert select("hpobench", names, [], "problem", prefix=True) == ["hpobench-car"]
     assert select(None, names, ["branin"], "problem") == ["branin"]
@@ -314,24 +314,55 @@ def test_report_ranks_many_parameter_problems_and_pairs_head_to_head(tmp_path: P
     assert "Head to head" in (tmp_path / "results_2.md").read_text()
 
 
-def test_agent_variants_parse_settings() -> None:
-    assert parse_variant("default") == AgentConfig()
-    v = parse_variant("max_walk=4,walk_known=False,alpha=0.25")
-    assert (v.max_walk, v.walk_known, v.alpha) == (4, False, 0.25)
+def test_variant_settings_split_into_agent_fields_and_sampler_arguments() -> None:
+    assert split_variant("default") == ({}, {}) == split_variant("default", "dqn")
+    agent, other = split_variant("max_walk=4,walk_known=False,alpha=0.25")
+    assert agent == {"max_walk": 4, "walk_known": False, "alpha": 0.25} and other == {}
+    agent, other = split_variant("max_walk=2,step_sizes=1x3,moves=joint", "qlearn")
+    assert agent == {"max_walk": 2} and other == {"step_sizes": (1, 3), "moves": "joint"}
+    agent, other = split_variant("hidden_sizes=32x16,learning_rate=0.003,max_grad_norm=None", "dqn")
+    assert agent == {}
+    assert other == {"hidden_sizes": (32, 16), "learning_rate": 0.003, "max_grad_norm": None}
+    # Network settings belong to the DQN only.
+    with pytest.raises(ValueError, match=r"Bad variant 'learning_rate=0\.1'"):
+        split_variant("learning_rate=0.1", "qlearn")
     for bad in ("max_walk", "no_such_field=1"):
         with pytest.raises(ValueError, match="Bad variant"):
-            parse_variant(bad)
+            split_variant(bad)
 
 
-def test_agent_variants_make_either_sampler_on_the_config() -> None:
+def test_variant_sampler_starts_from_each_samplers_defaults() -> None:
     from optuna_qlearn import DQNSampler
 
-    config = parse_variant("max_walk=3")
-    assert type(make_sampler("qlearn", 0, config)) is QLearningSampler
-    dqn = make_sampler("dqn", 0, config)
-    assert isinstance(dqn, DQNSampler) and dqn.config.max_walk == 3
+    default = variant_sampler("qlearn", 0)
+    assert type(default) is QLearningSampler
+    assert default.config == QLearningSampler(seed=0).config  # type: ignore[attr-defined]
+    dqn_default = DQNSampler(seed=0).config
+    dqn = variant_sampler("dqn", 0)
+    assert isinstance(dqn, DQNSampler) and dqn.config == dqn_default
+    changed = variant_sampler("dqn", 0, "max_walk=2,learning_rate=0.003")
+    assert changed.config == dataclasses.replace(dqn_default, max_walk=2)  # type: ignore[attr-defined]
+    assert changed.dqn_config.learning_rate == 0.003  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="Unknown sampler 'tpe'"):
-        make_sampler("tpe", 0, config)
+        variant_sampler("tpe", 0)
+
+
+def test_overhead_measures_a_variant_and_refuses_arguments_of_the_other_comparison() -> None:
+    from benchmarks.overhead import main as overhead_main
+    from benchmarks.overhead import measure
+
+    result = measure(lambda: variant_sampler("dqn", 0, "max_walk=2"), 4, 6)
+    assert result["ms_per_trial"] > 0 and result["loop_ms_per_trial"] >= result["ms_per_trial"]
+    refused = [
+        ["--gp-max", "100"],
+        ["--sampler", "dqn", "--tpe-max", "10"],
+        ["--repeats", "0"],
+        ["--params", "4,x"],
+        ["--variant", "no_such_field=1"],
+    ]
+    for argv in refused:
+        with pytest.raises(SystemExit):
+            overhead_main(argv)
 
 
 def test_dqn_variants_are_versioned_by_the_dqn_code() -> None:
@@ -361,16 +392,8 @@ def test_dqn_ablations_change_one_setting() -> None:
     assert untrained.config == dqn.config  # type: ignore[attr-defined]
 
 
-def test_agent_variants_start_from_each_samplers_defaults_and_rank_against_stored() -> None:
-    from benchmarks.agent_variants import config_for, rank_against
-    from optuna_qlearn import DQNSampler
-
-    assert config_for("qlearn", "default") == AgentConfig()
-    dqn_default = DQNSampler(seed=0).config
-    # "default" builds exactly DQNSampler's defaults; a variant changes only its field.
-    assert make_sampler("dqn", 0, config_for("dqn", "default")).config == dqn_default
-    changed = make_sampler("dqn", 0, config_for("dqn", "max_walk=2")).config
-    assert changed == dataclasses.replace(dqn_default, max_walk=2)
+def test_agent_variants_rank_against_stored() -> None:
+    from benchmarks.agent_variants import rank_against
 
     stored = {
         "p:tpe:0": {"regret": [5.0, 1.0]},
@@ -384,26 +407,6 @@ def test_agent_variants_start_from_each_samplers_defaults_and_rank_against_store
     mine, theirs, n = rank_against(regrets, stored, ["tpe", "random"], trials=2)
     assert n == 2
     assert mine == 1.5 and theirs == {"tpe": 1.5, "random": 3.0}
-
-
-def test_agent_variants_split_sampler_and_network_settings() -> None:
-    from benchmarks.agent_variants import parse_seeds, split_variant
-
-    assert split_variant("default", "dqn") == ({}, {})
-    agent, other = split_variant("max_walk=2,step_sizes=1x3,moves=joint", "qlearn")
-    assert agent == {"max_walk": 2} and other == {"step_sizes": (1, 3), "moves": "joint"}
-    agent, other = split_variant("hidden_sizes=32x16,learning_rate=0.003,max_grad_norm=None", "dqn")
-    assert agent == {}
-    assert other == {"hidden_sizes": (32, 16), "learning_rate": 0.003, "max_grad_norm": None}
-    # Network settings belong to the DQN only; AgentConfig-only parsing refuses sampler fields.
-    with pytest.raises(ValueError, match=r"Bad variant 'learning_rate=0\.1'"):
-        split_variant("learning_rate=0.1", "qlearn")
-    with pytest.raises(ValueError, match="not an AgentConfig field"):
-        parse_variant("n_bins=8")
-    assert parse_seeds("3") == [0, 1, 2] and parse_seeds("20-22") == [20, 21, 22]
-    for bad in ("x", "5-2"):
-        with pytest.raises(ValueError, match="--seeds"):
-            parse_seeds(bad)
 
 
 def test_agent_variants_workers_give_the_same_regrets_as_one_process() -> None:
