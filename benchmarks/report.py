@@ -639,8 +639,8 @@ def _readme(res: Results, budgets: Sequence[int], chosen: tuple[int, dict[str, A
         lines += [
             "GPSampler is not in these tables (it was not run on the suite); the CPU time per "
             "trial of DQNSampler against GPSampler at 100 and 1,000 trials is measured by "
-            "`python -m benchmarks.dqn_overhead` "
-            "([benchmarks/results/dqn_overhead.md](../dqn_overhead.md)).",
+            "`python -m benchmarks.overhead --sampler dqn` "
+            "([benchmarks/results/overhead_dqn.md](../../../benchmarks/results/overhead_dqn.md)).",
             "",
         ]
     abl = numbers.get("ablation")

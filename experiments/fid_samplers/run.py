@@ -2,18 +2,19 @@
 
 Usage::
 
-    python -m benchmarks.fid_samplers                      # 5 seeds x 25 trials, vae + dgmm
-    python -m benchmarks.fid_samplers --seeds 3 --trials 10 --objectives vae   # quick look
+    python -m experiments.fid_samplers.run                      # 5 seeds x 25 trials, vae + dgmm
+    python -m experiments.fid_samplers.run --seeds 3 --trials 10 --objectives vae   # quick look
 
 For each objective one instance is shared by all samplers and seeds. Its training seed is
 fixed, so the value is a deterministic function of the four seed-grid parameters; the
 objective caches each parameter set's result and replays it when a study revisits the grid
 point (what differs between runs is only the sampler and its seed). Studies are in-memory.
 
-Writes ``benchmarks/results/fid_samplers.{json,md,png}``: best-so-far value per trial for
-every (objective, sampler, seed), a table of the final best value (median and IQR, mean and
-sd over seeds, and the number of seeds reaching the best value any run found), and a
-convergence plot (median best-so-far with the IQR band).
+Writes ``build/experiments/fid_samplers/`` (or ``--out DIR``): ``fid_samplers.{json,md,png}``,
+best-so-far value per trial for every (objective, sampler, seed), a table of the final best
+value (median and IQR, mean and sd over seeds, and the number of seeds reaching the best
+value any run found), and a convergence plot (median best-so-far with the IQR band). The
+recorded run is in ``experiments/fid_samplers/results/`` (see the README there).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results"
+#: Where a run writes unless ``--out`` names a folder.
+DEFAULT_OUT = Path("build") / "experiments" / "fid_samplers"
 SAMPLER_NAMES = ("qlearning", "tpe", "random")
 
 
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--trials", type=int, default=25)
     parser.add_argument("--data", default="../shared/data/digit69/digit69_28x28.mat")
-    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--name", default="fid_samplers")
     args = parser.parse_args(argv)
 
@@ -244,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     cpu_start = time.process_time()
     meta: dict[str, Any] = {
-        "command": "python -m benchmarks.fid_samplers " + " ".join(argv or sys.argv[1:]),
+        "command": "python -m experiments.fid_samplers.run " + " ".join(argv or sys.argv[1:]),
         "seeds": args.seeds,
         "trials": args.trials,
         "code": code_version(),

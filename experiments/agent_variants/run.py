@@ -1,15 +1,17 @@
-"""QLearningSampler with different AgentConfig settings, study by study, on every problem.
+"""QLearningSampler or DQNSampler with different settings, study by study, on every problem.
 
 A quick A/B check for changes to the agent's decisions: each variant runs the
 same (problem, seed) studies, and the final true regret (of the trial with the
 best observed value) is compared study by study: mean rank among the variants,
 and how often each variant is better, worse or equal than the first.
 
-Run: ``python -m benchmarks.agent_variants --variants max_walk=4 max_walk=8 max_walk=64``
-(``--seeds 10 --trials 100`` by default; about a minute per variant on one core).
-``--sampler dqn`` runs the same variants of DQNSampler's environment settings
-(about 6 ms per trial more: the network's training).
-Writes ``benchmarks/results/agent_variants.md``.
+Run from the repository root: ``python -m experiments.agent_variants.run --variants
+max_walk=4 max_walk=8 max_walk=64`` (``--seeds 10 --trials 100`` by default; about a
+minute per variant on one core). A variant is spelled as
+:func:`benchmarks.samplers.split_variant` reads it; ``--sampler dqn`` runs the same
+variants of DQNSampler's settings, its network's included (about 6 ms per trial more:
+the network's training). Writes ``build/experiments/agent_variants.md`` or ``--out``;
+the reports kept are in ``experiments/agent_variants/results/`` (see the README there).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from benchmarks.problems import PROBLEMS, SUITE, get_problem
 from benchmarks.run import init_worker, parse_seeds
 from benchmarks.samplers import split_variant, variant_sampler
 
-RESULTS = Path(__file__).resolve().parent / "results"
+#: Where a run writes its report unless ``--out`` names a file.
+DEFAULT_OUT = Path("build") / "experiments" / "agent_variants.md"
 
 
 def study_regret(name: str, seed: int, variant: str, trials: int, kind: str = "qlearn") -> float:
@@ -159,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--against-samplers", default="tpe,cmaes,qlearn,qlearn-prototype,random,qmc"
     )
-    parser.add_argument("--out", type=Path, default=RESULTS / "agent_variants.md")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     seeds = parse_seeds(args.seeds)
     if args.problems == "all":
@@ -181,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         f"# {'DQNSampler' if args.sampler == 'dqn' else 'QLearningSampler'} variants, "
         "study by study",
         "",
-        f"`python -m benchmarks.agent_variants --variants {' '.join(args.variants)} "
+        f"`python -m experiments.agent_variants.run --variants {' '.join(args.variants)} "
         f"--seeds {args.seeds} --trials {args.trials}"
         f"{' --sampler dqn' if args.sampler == 'dqn' else ''}"
         f"{f' --problems {args.problems}' if args.problems != 'all' else ''}"
