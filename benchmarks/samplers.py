@@ -231,7 +231,10 @@ SAMPLERS: dict[str, tuple[Callable[[int], BaseSampler], str]] = {
         _optuna("CmaEsSampler", warn_independent_sampling=False),
         "CmaEsSampler, defaults (categoricals sampled at random)",
     ),
-    "gp": (_optuna("GPSampler"), "GPSampler, defaults"),
+    "gp": (
+        _optuna("GPSampler", warn_independent_sampling=False),
+        "GPSampler, defaults (10 random start-up trials; needs torch and scipy)",
+    ),
     "qmc": (
         _optuna("QMCSampler", scramble=True),
         "QMCSampler, Sobol, scramble=True (the unscrambled default ignores the seed)",

@@ -390,3 +390,19 @@ def test_dqn_ablations_change_one_setting() -> None:
     assert dataclasses.replace(factorized.config, model_joint=True) == dqn.config  # type: ignore[attr-defined]
     assert untrained.dqn_config.n_updates_per_step == 0  # type: ignore[attr-defined]
     assert untrained.config == dqn.config  # type: ignore[attr-defined]
+
+
+def test_gp_is_a_seeded_gpsampler_in_the_main_set() -> None:
+    from benchmarks.run import Task, run_task
+    from benchmarks.samplers import MAIN, make_sampler, sampler_version
+
+    sampler = make_sampler("gp", 3)
+    assert type(sampler) is optuna.samplers.GPSampler and "gp" in MAIN
+    assert sampler_version("gp") == f"optuna-{optuna.__version__}"
+    # 12 trials: two past the 10 random start-up trials, so the Gaussian process decides.
+    task = Task("branin", "gp", 3, 12, sampler_version("gp"))
+    (summary, trials), (_, again) = run_task(task), run_task(task)
+    assert "error" not in summary and summary["n_trials"] == len(trials) == 12
+    assert [t.params for t in trials] == [t.params for t in again]  # same seed, same trials
+    _, other = run_task(dataclasses.replace(task, seed=4))
+    assert [t.params for t in other] != [t.params for t in trials]
