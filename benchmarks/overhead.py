@@ -23,7 +23,7 @@ storage, ``study.ask``/``study.tell``), in one of two comparisons:
 
 Run: ``python -m benchmarks.overhead`` (``--quick`` for 100/1,000 trials only, with
 ``--sampler dqn`` 100 only; ``--variant max_walk=8`` times the sampler under test
-with other settings, spelled as in :func:`benchmarks.samplers.split_variant`).
+with other settings, spelled as in :func:`benchmarks.samplers.parse_variant`).
 Writes to ``benchmarks/results/`` or ``--out``.
 """
 

@@ -193,7 +193,7 @@ def run_task(task: Task) -> tuple[dict[str, Any], list[Any]]:
 
     Returns:
         ``(summary, trials)``: the study's summary and its trials, slimmed; when the
-        sampler refuses the problem (for example ``preset="seed"``'s ``3**d`` joint
+        sampler refuses the problem (for example the seed design's ``3**d`` joint
         moves above 8 parameters), a summary with an ``error`` and no trials.
     """
     try:

@@ -2,9 +2,10 @@
 
 Every entry builds a fresh sampler from a seed. ``qlearn`` is
 :class:`~optuna_qlearn.QLearningSampler` with its defaults, ``qlearn-seed`` the
-original design (``preset="seed"``), and the ``qlearn-no-*`` / ``qlearn-*``
-entries switch one improvement off (ablations). ``dqn`` is registered only when
-``optuna_qlearn.DQNSampler`` can be imported.
+original design (``QLearningSampler.seed_design_parameters()``), and the
+``qlearn-no-*`` / ``qlearn-*`` entries switch one improvement off (ablations).
+``dqn`` and its ablations are registered only when ``optuna_qlearn.DQNSampler`` can
+be imported.
 
 A sampler's *version* identifies the code that produced a stored study: Optuna's
 version for Optuna's samplers, plus a hash of the sampler's source files for
@@ -13,18 +14,14 @@ optuna-qlearn's, so studies run with older code are re-run instead of reused.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 from optuna.samplers import BaseSampler
-
-if TYPE_CHECKING:
-    from optuna_qlearn._core.agent import AgentConfig
 
 #: Source files whose content defines a QLearningSampler result.
 _QL_SOURCES = (
@@ -36,8 +33,7 @@ _DQN_SOURCES = (*_QL_SOURCES, "dqn.py", "_core/dqn.py")
 
 #: The agent settings from before the global model, start-up trials and 5-trial
 #: episodes: with them the defaults are the issue's prototype (walk_known, dyna,
-#: best restarts, 1/2/4 steps, rank rewards), and ``preset="seed"`` the original
-#: design (the features added after it default on, so the preset must pin them too).
+#: best restarts, 1/2/4 steps, rank rewards).
 PROTOTYPE_AGENT: dict[str, Any] = {
     "episode_length": 10,
     "n_startup": 0,
@@ -47,40 +43,58 @@ PROTOTYPE_AGENT: dict[str, Any] = {
 
 
 # ----------------------------------------------------------------------------- settings
-#: Sampler arguments outside AgentConfig a variant may set, for both samplers, with
-#: their defaults (whose types parse the variant's values).
-SAMPLER_FIELDS: dict[str, Any] = {
-    "moves": "axis",
-    "step_sizes": (1, 2, 4),
-    "n_bins": 16,
-    "max_bins": 64,
-}
+#: Constructor arguments that are not a sampler's settings (a variant cannot set them).
+_NOT_SETTINGS = frozenset(
+    {"self", "seed", "warm_start", "independent_sampler", "warn_independent_sampling",
+     "device", "environment"}
+)  # fmt: skip
 
 
-def _dqn_fields() -> dict[str, Any]:
-    """DQNSampler's network and training arguments (DQNConfig's fields) and defaults."""
-    from optuna_qlearn._core.dqn import DQNConfig
+def _fields(kind: str) -> dict[str, str]:
+    """Setting name -> its annotation, from the sampler's own constructor."""
+    import inspect
 
-    return {f.name: getattr(DQNConfig(), f.name) for f in dataclasses.fields(DQNConfig)}
+    from optuna_qlearn import QLearningSampler
+
+    classes: list[type] = [QLearningSampler]
+    if kind == "dqn":
+        from optuna_qlearn import DQNSampler
+
+        classes.append(DQNSampler)  # the network's arguments; the environment's are above
+    out: dict[str, str] = {}
+    for cls in classes:
+        for name, param in inspect.signature(cls).parameters.items():
+            if name not in _NOT_SETTINGS:
+                out[name] = str(param.annotation)
+    return out
 
 
-def _convert(default: Any, value: str) -> Any:
-    if isinstance(default, bool):
+def _convert(annotation: str, value: str) -> Any:
+    """``value`` as the type ``annotation`` names (``"None"`` is ``None``)."""
+    if value == "None":
+        return None
+    if annotation.startswith(("bool", "Optional[bool")):
+        if value not in ("True", "False"):
+            raise ValueError(f"expected True or False, got {value!r}")
         return value == "True"
-    if isinstance(default, tuple):  # "1x2x4" -> (1, 2, 4)
+    if annotation.startswith(("Sequence", "tuple")):  # "1x2x4" -> (1, 2, 4)
         return tuple(int(v) for v in value.split("x"))
-    if default is None or isinstance(default, float):
-        return None if value == "None" else float(value)
-    return type(default)(value)
+    if annotation.startswith("int"):
+        return int(value)
+    if annotation.startswith("float"):
+        return float(value)
+    return value
 
 
-def split_variant(text: str, kind: str = "qlearn") -> tuple[dict[str, Any], dict[str, Any]]:
-    """A variant's settings, split into AgentConfig fields and other sampler arguments.
+def parse_variant(text: str, kind: str = "qlearn") -> dict[str, Any]:
+    """A variant's settings: keyword arguments of QLearningSampler or DQNSampler.
 
     The grammar of ``python -m benchmarks.overhead --variant`` and of the
     ``experiments/agent_variants`` runs: ``"max_walk=8,step_sizes=1x3,learning_rate=0.003"``
-    (the last for ``kind="dqn"`` only) -> ``({"max_walk": 8}, {"step_sizes": (1, 3),
-    "learning_rate": 0.003})``; ``"default"`` -> ``({}, {})``. Tuples are written with ``x``.
+    (the last for ``kind="dqn"`` only) -> ``{"max_walk": 8, "step_sizes": (1, 3),
+    "learning_rate": 0.003}``; ``"default"`` -> ``{}``. Values take the type the
+    constructor declares; tuples are written with ``x``, ``None`` as ``None``. Whether the
+    settings go together is the sampler's to say (see :func:`variant_sampler`).
 
     Args:
         text: The variant.
@@ -88,45 +102,30 @@ def split_variant(text: str, kind: str = "qlearn") -> tuple[dict[str, Any], dict
             settings are accepted too).
 
     Returns:
-        ``(agent fields, other sampler arguments)``.
+        The keyword arguments.
 
     Raises:
-        ValueError: For an unknown field or a malformed setting.
+        ValueError: For an unknown ``kind``, an unknown setting or a malformed value.
     """
-    from optuna_qlearn._core.agent import AgentConfig
-
+    if kind not in ("qlearn", "dqn"):
+        raise ValueError(f"Unknown sampler {kind!r}: expected 'qlearn' or 'dqn'.")
     if text == "default":
-        return {}, {}
-    base = AgentConfig()
-    agent_defaults = {f.name: getattr(base, f.name) for f in dataclasses.fields(AgentConfig)}
-    other_defaults = dict(SAMPLER_FIELDS, **(_dqn_fields() if kind == "dqn" else {}))
-    other_defaults.pop("device", None)
-    agent: dict[str, Any] = {}
-    other: dict[str, Any] = {}
+        return {}
+    fields = _fields(kind)
+    out: dict[str, Any] = {}
     for item in text.split(","):
         name, sep, value = item.partition("=")
-        if sep and name in agent_defaults:
-            agent[name] = _convert(agent_defaults[name], value)
-        elif sep and name in other_defaults:
-            other[name] = _convert(other_defaults[name], value)
-        else:
+        if not sep or name not in fields:
             raise ValueError(
-                f"Bad variant {text!r}: expected field=value, a field of AgentConfig, "
-                f"{', '.join(sorted(other_defaults))}."
+                f"Bad variant {text!r}: expected setting=value with a setting of "
+                f"{'DQNSampler' if kind == 'dqn' else 'QLearningSampler'}: "
+                f"{', '.join(sorted(fields))}."
             )
-    return agent, other
-
-
-def environment(kind: str, **changes: Any) -> AgentConfig:
-    """QLearningSampler's (``kind="qlearn"``) or DQNSampler's (``"dqn"``) default
-    :class:`~optuna_qlearn._core.agent.AgentConfig` with ``changes``."""
-    from optuna_qlearn._core.agent import AgentConfig
-
-    if kind == "dqn":
-        from optuna_qlearn.dqn import DEFAULT_AGENT_CONFIG
-
-        return dataclasses.replace(DEFAULT_AGENT_CONFIG, **changes)
-    return AgentConfig(**changes)
+        try:
+            out[name] = _convert(fields[name], value)
+        except ValueError as err:
+            raise ValueError(f"Bad variant {text!r}: {name}: {err}.") from None
+    return out
 
 
 def variant_sampler(kind: str, seed: int, text: str = "default", **kwargs: Any) -> BaseSampler:
@@ -135,42 +134,45 @@ def variant_sampler(kind: str, seed: int, text: str = "default", **kwargs: Any) 
     Args:
         kind: ``"qlearn"`` or ``"dqn"``.
         seed: The sampler's seed.
-        text: The variant (see :func:`split_variant`); ``"default"`` builds exactly the
+        text: The variant (see :func:`parse_variant`); ``"default"`` builds exactly the
             sampler's defaults.
         kwargs: Further sampler arguments.
 
     Raises:
-        ValueError: For another ``kind`` or a bad variant.
+        ValueError: For another ``kind``, a bad variant, or settings the sampler refuses
+            (such as ``max_walk`` with ``walk_known=False``).
     """
-    if kind not in ("qlearn", "dqn"):
-        raise ValueError(f"Unknown sampler {kind!r}: expected 'qlearn' or 'dqn'.")
-    fields, other = split_variant(text, kind)
-    config = environment(kind, **fields)
+    settings = parse_variant(text, kind)
     if kind == "qlearn":
         from optuna_qlearn import QLearningSampler
 
-        return QLearningSampler(seed=seed, agent_config=config, **other, **kwargs)
+        return QLearningSampler(seed=seed, **settings, **kwargs)
     from optuna_qlearn import DQNSampler
 
-    sampler: BaseSampler = DQNSampler(seed=seed, agent_config=config, **other, **kwargs)
+    sampler: BaseSampler = DQNSampler(seed=seed, **settings, **kwargs)
     return sampler
 
 
 # ----------------------------------------------------------------------------- registry
 def _qlearn(agent: dict[str, Any] | None = None, **kwargs: Any) -> Callable[[int], BaseSampler]:
-    """A QLearningSampler factory; ``agent`` overrides AgentConfig fields the
-    constructor does not expose."""
+    """A QLearningSampler factory: ``agent`` and ``kwargs`` are its keyword arguments."""
 
     def make(seed: int) -> BaseSampler:
         from optuna_qlearn import QLearningSampler
-        from optuna_qlearn._core.agent import AgentConfig
 
-        config = AgentConfig(**(agent or {}))
         return QLearningSampler(
-            seed=seed, warn_independent_sampling=False, agent_config=config, **kwargs
+            seed=seed, warn_independent_sampling=False, **(agent or {}), **kwargs
         )
 
     return make
+
+
+def _seed_design(seed: int) -> BaseSampler:
+    from optuna_qlearn import QLearningSampler
+
+    return QLearningSampler(
+        **QLearningSampler.seed_design_parameters(), seed=seed, warn_independent_sampling=False
+    )
 
 
 def _optuna(cls_name: str, **kwargs: Any) -> Callable[[int], BaseSampler]:
@@ -208,8 +210,8 @@ def dqn_available() -> bool:
 SAMPLERS: dict[str, tuple[Callable[[int], BaseSampler], str]] = {
     "qlearn": (_qlearn(), "QLearningSampler, defaults"),
     "qlearn-seed": (
-        _qlearn(PROTOTYPE_AGENT, preset="seed"),
-        'QLearningSampler(preset="seed"): the original design',
+        _seed_design,
+        "QLearningSampler(**QLearningSampler.seed_design_parameters()): the original design",
     ),
     "qlearn-prototype": (
         _qlearn(PROTOTYPE_AGENT),
@@ -247,7 +249,7 @@ if dqn_available():
         "DQNSampler, defaults with 5-trial episodes",
     )
     SAMPLERS["dqn-factorized"] = (
-        lambda seed: _dqn(seed, agent_config=environment("dqn", model_joint=False)),
+        lambda seed: _dqn(seed, model_joint=False),
         "DQNSampler, defaults with the factorized model (GridPrior), its default before",
     )
     SAMPLERS["dqn-untrained"] = (

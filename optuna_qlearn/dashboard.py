@@ -30,7 +30,6 @@ import optuna
 from optuna.search_space import IntersectionSearchSpace
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_qlearn._core.agent import AgentConfig
 from optuna_qlearn._core.qlearning import MoveSet
 from optuna_qlearn._core.rewards import RewardModel
 from optuna_qlearn._grid import Grid, State
@@ -139,24 +138,15 @@ def sampler_settings(sampler: QLearningSampler) -> dict[str, Any]:
         sampler: A :class:`~optuna_qlearn.QLearningSampler`.
 
     Returns:
-        Every field of its :class:`~optuna_qlearn._core.agent.AgentConfig`, plus ``moves``,
-        ``step_sizes``, ``n_bins`` and ``max_bins``; :func:`sampler_from_settings`
-        turns them back into a sampler that learns the same Q-table from a study.
+        Its :attr:`~optuna_qlearn.QLearningSampler.parameters`;
+        :func:`sampler_from_settings` turns them back into a sampler that learns the
+        same Q-table from a study.
     """
-    return {
-        **dataclasses.asdict(sampler.config),
-        "moves": sampler._moves_kind,
-        "step_sizes": list(sampler._step_sizes),
-        "n_bins": sampler._n_bins,
-        "max_bins": sampler._max_bins,
-    }
+    return dict(sampler.parameters)
 
 
 def sampler_from_settings(settings: dict[str, Any]) -> QLearningSampler:
     """Rebuild a sampler from :func:`sampler_settings`.
-
-    Settings that are constructor arguments are passed as such; other agent
-    settings are applied to its :class:`~optuna_qlearn._core.agent.AgentConfig`.
 
     Args:
         settings: From :func:`sampler_settings`.
@@ -168,15 +158,10 @@ def sampler_from_settings(settings: dict[str, Any]) -> QLearningSampler:
         ValueError: If a setting is unknown to this version or out of range.
     """
     accepted = set(inspect.signature(QLearningSampler.__init__).parameters) - {"self"}
-    fields = {f.name for f in dataclasses.fields(AgentConfig)}
-    unknown = sorted(set(settings) - accepted - fields)
+    unknown = sorted(set(settings) - accepted)
     if unknown:
         raise ValueError(f"Unknown sampler settings {unknown}.")
-    sampler = QLearningSampler(**{k: v for k, v in settings.items() if k in accepted})
-    rest = {k: v for k, v in settings.items() if k not in accepted}
-    if rest:
-        sampler._config = dataclasses.replace(sampler.config, **rest)
-    return sampler
+    return QLearningSampler(**settings)
 
 
 def _resolve_sampler(
@@ -348,8 +333,8 @@ def _build_view(
         if not v.single()
     }  # fmt: skip
     if space:
-        probe = Grid(space, n_bins=sampler._n_bins, max_bins=sampler._max_bins)
-        n_actions = MoveSet(probe.shape, sampler._moves_kind, sampler._step_sizes).n_actions
+        probe = Grid(space, n_bins=sampler.n_bins, max_bins=sampler.max_bins)
+        n_actions = MoveSet(probe.shape, sampler.moves, sampler.step_sizes).n_actions
         _check_records(study, probe, n_actions)
     grid, agent = sampler.agent(study)  # raises ValueError without a shared search space
     chosen = _choose_params(grid, params)

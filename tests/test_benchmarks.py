@@ -15,7 +15,7 @@ import pytest
 from benchmarks import problems as P
 from benchmarks.report import Results, mean_rank_ci, rank_cells
 from benchmarks.run import main, open_storage, parse_seeds, select, stored_summaries
-from benchmarks.samplers import split_variant, variant_sampler
+from benchmarks.samplers import parse_variant, variant_sampler
 from optuna_qlearn import QLearningSampler
 
 
@@ -314,21 +314,27 @@ def test_report_ranks_many_parameter_problems_and_pairs_head_to_head(tmp_path: P
     assert "Head to head" in (tmp_path / "results_2.md").read_text()
 
 
-def test_variant_settings_split_into_agent_fields_and_sampler_arguments() -> None:
-    assert split_variant("default") == ({}, {}) == split_variant("default", "dqn")
-    agent, other = split_variant("max_walk=4,walk_known=False,alpha=0.25")
-    assert agent == {"max_walk": 4, "walk_known": False, "alpha": 0.25} and other == {}
-    agent, other = split_variant("max_walk=2,step_sizes=1x3,moves=joint", "qlearn")
-    assert agent == {"max_walk": 2} and other == {"step_sizes": (1, 3), "moves": "joint"}
-    agent, other = split_variant("hidden_sizes=32x16,learning_rate=0.003,max_grad_norm=None", "dqn")
-    assert agent == {}
-    assert other == {"hidden_sizes": (32, 16), "learning_rate": 0.003, "max_grad_norm": None}
-    # Network settings belong to the DQN only.
+def test_variant_settings_are_typed_keyword_arguments_of_the_sampler() -> None:
+    assert parse_variant("default") == {} == parse_variant("default", "dqn")
+    v = parse_variant("max_walk=4,walk_known=True,alpha=0.25,model_joint=False")
+    assert v == {"max_walk": 4, "walk_known": True, "alpha": 0.25, "model_joint": False}
+    assert type(v["max_walk"]) is int and type(v["alpha"]) is float
+    v = parse_variant("max_walk=2,step_sizes=1x3,moves=joint,model_bandwidth=0.05")
+    assert v == {"max_walk": 2, "step_sizes": (1, 3), "moves": "joint", "model_bandwidth": 0.05}
+    v = parse_variant("hidden_sizes=32x16,learning_rate=0.003,max_grad_norm=None", "dqn")
+    assert v == {"hidden_sizes": (32, 16), "learning_rate": 0.003, "max_grad_norm": None}
+    assert parse_variant("episode_length=1,model_joint=True", "dqn") == {
+        "episode_length": 1, "model_joint": True}  # fmt: skip
+    # Network settings belong to the DQN only; seeds and files are not settings.
     with pytest.raises(ValueError, match=r"Bad variant 'learning_rate=0\.1'"):
-        split_variant("learning_rate=0.1", "qlearn")
-    for bad in ("max_walk", "no_such_field=1"):
+        parse_variant("learning_rate=0.1", "qlearn")
+    for bad in ("max_walk", "no_such_field=1", "seed=3", "warm_start=x.json"):
         with pytest.raises(ValueError, match="Bad variant"):
-            split_variant(bad)
+            parse_variant(bad)
+    with pytest.raises(ValueError, match="dyna: expected True or False"):
+        parse_variant("dyna=yes")
+    with pytest.raises(ValueError, match="Unknown sampler 'tpe'"):
+        parse_variant("default", "tpe")
 
 
 def test_variant_sampler_starts_from_each_samplers_defaults() -> None:
@@ -336,13 +342,16 @@ def test_variant_sampler_starts_from_each_samplers_defaults() -> None:
 
     default = variant_sampler("qlearn", 0)
     assert type(default) is QLearningSampler
-    assert default.config == QLearningSampler(seed=0).config  # type: ignore[attr-defined]
-    dqn_default = DQNSampler(seed=0).config
+    assert default.parameters == QLearningSampler(seed=0).parameters
+    dqn_default = DQNSampler(seed=0).parameters
     dqn = variant_sampler("dqn", 0)
-    assert isinstance(dqn, DQNSampler) and dqn.config == dqn_default
+    assert isinstance(dqn, DQNSampler) and dqn.parameters == dqn_default
     changed = variant_sampler("dqn", 0, "max_walk=2,learning_rate=0.003")
-    assert changed.config == dataclasses.replace(dqn_default, max_walk=2)  # type: ignore[attr-defined]
-    assert changed.dqn_config.learning_rate == 0.003  # type: ignore[attr-defined]
+    assert isinstance(changed, DQNSampler)
+    assert changed.parameters == {**dqn_default, "max_walk": 2, "learning_rate": 0.003}
+    # Whether settings go together is the sampler's to say.
+    with pytest.raises(ValueError, match="max_walk"):
+        variant_sampler("qlearn", 0, "walk_known=False,max_walk=3")
     with pytest.raises(ValueError, match="Unknown sampler 'tpe'"):
         variant_sampler("tpe", 0)
 

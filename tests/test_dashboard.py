@@ -176,7 +176,7 @@ def test_publish_writes_figures_and_keeps_the_users_note() -> None:
 
 
 def test_publish_without_the_sampler_uses_stored_settings() -> None:
-    study = make_study(20, preset="seed", n_bins=8)
+    study = make_study(20, **QLearningSampler.seed_design_parameters(), n_bins=8)
     storage = study._storage  # a fresh load_study gets Optuna's default sampler
 
     def load() -> optuna.Study:
@@ -194,10 +194,14 @@ def test_publish_without_the_sampler_uses_stored_settings() -> None:
 
 
 def test_settings_round_trip() -> None:
-    import dataclasses
-
-    sampler = QLearningSampler(preset="seed", n_bins=5, max_bins=9, alpha=0.25)
-    sampler._config = dataclasses.replace(sampler.config, max_walk=7)  # not an argument
+    seed_design = QLearningSampler.seed_design_parameters()
+    sampler = QLearningSampler(**seed_design, n_bins=5, max_bins=9, alpha=0.25)
+    settings = dash.sampler_settings(sampler)
+    json.dumps(settings)  # stored as a JSON study attribute
+    clone = dash.sampler_from_settings(settings)
+    assert clone.config == sampler.config and clone.moves == "joint"
+    assert dash.sampler_settings(clone) == settings
+    sampler = QLearningSampler(max_walk=7, model_bandwidth=0.2)
     settings = dash.sampler_settings(sampler)
     json.dumps(settings)  # stored as a JSON study attribute
     clone = dash.sampler_from_settings(settings)
@@ -208,7 +212,7 @@ def test_settings_round_trip() -> None:
 
 
 def test_mismatched_moves_are_refused() -> None:
-    study = make_study(15, moves="joint", step_sizes=(1,))
+    study = make_study(15, moves="joint")
     with pytest.raises(ValueError, match="moves/step_sizes differ"):
         dash.agent_view(study, QLearningSampler())
 

@@ -8,7 +8,7 @@ and how often each variant is better, worse or equal than the first.
 Run from the repository root: ``python -m experiments.agent_variants.run --variants
 max_walk=4 max_walk=8 max_walk=64`` (``--seeds 10 --trials 100`` by default; about a
 minute per variant on one core). A variant is spelled as
-:func:`benchmarks.samplers.split_variant` reads it; ``--sampler dqn`` runs the same
+:func:`benchmarks.samplers.parse_variant` reads it; ``--sampler dqn`` runs the same
 variants of DQNSampler's settings, its network's included (about 6 ms per trial more:
 the network's training). Writes ``build/experiments/agent_variants.md`` or ``--out``;
 the reports kept are in ``experiments/agent_variants/results/`` (see the README there).
@@ -30,7 +30,7 @@ from scipy.stats import rankdata
 
 from benchmarks.problems import PROBLEMS, SUITE, get_problem
 from benchmarks.run import init_worker, parse_seeds
-from benchmarks.samplers import split_variant, variant_sampler
+from benchmarks.samplers import variant_sampler
 
 #: Where a run writes its report unless ``--out`` names a file.
 DEFAULT_OUT = Path("build") / "experiments" / "agent_variants.md"
@@ -66,7 +66,7 @@ def final_regrets(
     """variant -> ``"problem:seed"`` -> :func:`study_regret`, for every problem and seed.
 
     Args:
-        variants: Variant texts (see :func:`split_variant`).
+        variants: Variant texts (see :func:`benchmarks.samplers.parse_variant`).
         seeds: Study seeds.
         trials: Trials per study.
         kind: ``"qlearn"`` or ``"dqn"``.
@@ -77,7 +77,7 @@ def final_regrets(
             so an interrupted run loses nothing. Only for one version of the code.
     """
     for v in variants:  # fail on a bad variant before any study runs
-        split_variant(v, kind)
+        variant_sampler(kind, 0, v)
     tasks = [(n, s, v, trials, kind) for v in variants for n in problems for s in seeds]
     done: dict[tuple[Any, ...], float] = {}
     if cache is not None and cache.exists():
