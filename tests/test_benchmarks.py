@@ -415,3 +415,29 @@ def test_gp_is_a_seeded_gpsampler_in_the_main_set() -> None:
     assert [t.params for t in trials] == [t.params for t in again]  # same seed, same trials
     _, other = run_task(dataclasses.replace(task, seed=4))
     assert [t.params for t in other] != [t.params for t in trials]
+
+
+def test_every_named_sampler_builds_with_the_settings_it_names() -> None:
+    from benchmarks.samplers import ABLATIONS, MAIN, SAMPLERS, make_sampler
+
+    for name in SAMPLERS:  # settings a sampler leaves unused would be refused here
+        assert isinstance(make_sampler(name, 0), optuna.samplers.BaseSampler), name
+    assert set(MAIN) | set(ABLATIONS) <= set(SAMPLERS)
+    seed = make_sampler("qlearn-seed", 0)
+    assert isinstance(seed, QLearningSampler)
+    assert (
+        seed.parameters
+        == QLearningSampler(**QLearningSampler.seed_design_parameters(), seed=0).parameters
+    )
+    assert seed.parameters["moves"] == "joint" and not seed.parameters["model_scores"]
+    prototype = make_sampler("qlearn-prototype", 0)
+    assert isinstance(prototype, QLearningSampler)
+    pins = {"episode_length": 10, "n_startup": 0, "model_scores": False, "model_restart_prob": 0.0}
+    defaults = QLearningSampler(seed=0).parameters
+    # The defaults but the pins; the model's own settings are not in play without it.
+    assert {k: v for k, v in prototype.parameters.items() if k not in pins} == {
+        k: v for k, v in defaults.items() if k not in pins and not k.startswith("model_")
+    }
+    assert {k: prototype.parameters[k] for k in pins} == pins
+    with pytest.raises(ValueError, match="Unknown sampler 'nope'"):
+        make_sampler("nope", 0)
