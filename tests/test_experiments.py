@@ -81,3 +81,27 @@ def test_the_harness_imports_no_experiment() -> None:
                 else []
             )
             assert not any(n.split(".")[0] == "experiments" for n in names), path.name
+
+
+def test_fid_samplers_summarizes_best_so_far_per_sampler() -> None:
+    import optuna
+
+    from experiments.fid_samplers import run as fid
+
+    def objective(trial: optuna.Trial) -> float:
+        return float((trial.suggest_int("k", 2, 10) - 6) ** 2 + trial.suggest_int("m", 0, 3))
+
+    runs = []
+    for sampler in fid.SAMPLER_NAMES:
+        for seed in (0, 1):
+            run = fid.run_one(objective, sampler, seed, 12)
+            assert run["best_so_far"] == sorted(run["best_so_far"], reverse=True)
+            runs.append({**run, "objective": "toy"})
+    rows = fid.summarize(runs, ["toy"], list(fid.SAMPLER_NAMES))
+    assert [r["sampler"] for r in rows] == list(fid.SAMPLER_NAMES)
+    best = min(r["best_so_far"][-1] for r in runs)
+    for row in rows:
+        assert row["seeds"] == 2 and row["trials"] == 12 and row["best_seen"] == best
+        assert row["final_q1"] <= row["final_median"] <= row["final_q3"]
+    with pytest.raises(ValueError, match="unknown sampler 'gp'"):
+        fid.make_sampler("gp", 0)

@@ -133,7 +133,10 @@ def rank_against(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the variants and write the comparison."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.agent_variants.run",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
     parser.add_argument("--variants", nargs="+", default=["default"], help="field=value[,...]")
     parser.add_argument(
         "--seeds", default="10", help="N (seeds 0..N-1), A-B (inclusive) or a comma list"

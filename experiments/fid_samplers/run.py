@@ -219,15 +219,23 @@ def plot(path: Path, runs: list[dict], objectives: list[str], samplers: list[str
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; see the module docstring."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.fid_samplers.run", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--objectives", default="vae,dgmm")
     parser.add_argument("--samplers", default=",".join(SAMPLER_NAMES))
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", default="5", help="N (0..N-1), A-B or a comma list")
     parser.add_argument("--trials", type=int, default=25)
     parser.add_argument("--data", default="../shared/data/digit69/digit69_28x28.mat")
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--name", default="fid_samplers")
     args = parser.parse_args(argv)
+    from benchmarks.run import parse_seeds
+
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as err:
+        parser.error(str(err))
 
     import optuna
     import torch
@@ -247,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu_start = time.process_time()
     meta: dict[str, Any] = {
         "command": "python -m experiments.fid_samplers.run " + " ".join(argv or sys.argv[1:]),
-        "seeds": args.seeds,
+        "seeds": len(seeds),
         "trials": args.trials,
         "code": code_version(),
         "machine": (
@@ -256,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     for obj_name in objectives:
         objective = make_objective(obj_name, args.data)
-        for seed in range(args.seeds):
+        for seed in seeds:
             for s in samplers:
                 run = run_one(objective, s, seed, args.trials)
                 run["objective"] = obj_name
