@@ -1,21 +1,22 @@
-"""QLearningSampler with different AgentConfig settings, study by study, on every problem.
+"""QLearningSampler or DQNSampler with different settings, study by study, on every problem.
 
 A quick A/B check for changes to the agent's decisions: each variant runs the
 same (problem, seed) studies, and the final true regret (of the trial with the
 best observed value) is compared study by study: mean rank among the variants,
 and how often each variant is better, worse or equal than the first.
 
-Run: ``python -m benchmarks.agent_variants --variants max_walk=4 max_walk=8 max_walk=64``
-(``--seeds 10 --trials 100`` by default; about a minute per variant on one core).
-``--sampler dqn`` runs the same variants of DQNSampler's environment settings
-(about 6 ms per trial more: the network's training).
-Writes ``benchmarks/results/agent_variants.md``.
+Run from the repository root: ``python -m experiments.agent_variants.run --variants
+max_walk=4 max_walk=8 max_walk=64`` (``--seeds 10 --trials 100`` by default; about a
+minute per variant on one core). A variant is spelled as
+:func:`benchmarks.samplers.parse_variant` reads it; ``--sampler dqn`` runs the same
+variants of DQNSampler's settings, its network's included (about 6 ms per trial more:
+the network's training). Writes ``build/experiments/agent_variants.md`` or ``--out``;
+the reports kept are in ``experiments/agent_variants/results/`` (see the README there).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import zlib
 from collections.abc import Sequence
@@ -28,128 +29,11 @@ import optuna
 from scipy.stats import rankdata
 
 from benchmarks.problems import PROBLEMS, SUITE, get_problem
-from optuna_qlearn import QLearningSampler
-from optuna_qlearn._core.agent import AgentConfig
+from benchmarks.run import init_worker, parse_seeds
+from benchmarks.samplers import variant_sampler
 
-RESULTS = Path(__file__).resolve().parent / "results"
-
-
-#: Sampler arguments outside AgentConfig a variant may set, for both samplers, with
-#: their defaults (whose types parse the variant's values).
-SAMPLER_FIELDS: dict[str, Any] = {
-    "moves": "axis",
-    "step_sizes": (1, 2, 4),
-    "n_bins": 16,
-    "max_bins": 64,
-}
-
-
-def _dqn_fields() -> dict[str, Any]:
-    """DQNSampler's network and training arguments (DQNConfig's fields) and defaults."""
-    from optuna_qlearn._core.dqn import DQNConfig
-
-    return {f.name: getattr(DQNConfig(), f.name) for f in dataclasses.fields(DQNConfig)}
-
-
-def _convert(default: Any, value: str) -> Any:
-    if isinstance(default, bool):
-        return value == "True"
-    if isinstance(default, tuple):  # "1x2x4" -> (1, 2, 4)
-        return tuple(int(v) for v in value.split("x"))
-    if default is None or isinstance(default, float):
-        return None if value == "None" else float(value)
-    return type(default)(value)
-
-
-def split_variant(text: str, kind: str = "qlearn") -> tuple[dict[str, Any], dict[str, Any]]:
-    """A variant's settings, split into AgentConfig fields and other sampler arguments.
-
-    ``"max_walk=8,step_sizes=1x3,learning_rate=0.003"`` (the last for ``kind="dqn"``
-    only) -> ``({"max_walk": 8}, {"step_sizes": (1, 3), "learning_rate": 0.003})``;
-    ``"default"`` -> ``({}, {})``. Tuples are written with ``x``.
-
-    Raises:
-        ValueError: For an unknown field or a malformed setting.
-    """
-    if text == "default":
-        return {}, {}
-    base = AgentConfig()
-    agent_defaults = {f.name: getattr(base, f.name) for f in dataclasses.fields(AgentConfig)}
-    other_defaults = dict(SAMPLER_FIELDS, **(_dqn_fields() if kind == "dqn" else {}))
-    other_defaults.pop("device", None)
-    agent: dict[str, Any] = {}
-    other: dict[str, Any] = {}
-    for item in text.split(","):
-        name, sep, value = item.partition("=")
-        if sep and name in agent_defaults:
-            agent[name] = _convert(agent_defaults[name], value)
-        elif sep and name in other_defaults:
-            other[name] = _convert(other_defaults[name], value)
-        else:
-            raise ValueError(
-                f"Bad variant {text!r}: expected field=value, a field of AgentConfig, "
-                f"{', '.join(sorted(other_defaults))}."
-            )
-    return agent, other
-
-
-def variant_fields(text: str) -> dict[str, Any]:
-    """``"max_walk=8,dyna=False"`` -> ``{"max_walk": 8, "dyna": False}`` (``"default"``: ``{}``).
-
-    Raises:
-        ValueError: For an unknown field or a malformed setting, or a setting that is
-            not an AgentConfig field.
-    """
-    agent, other = split_variant(text)
-    if other:
-        raise ValueError(f"Bad variant {text!r}: {', '.join(other)} is not an AgentConfig field.")
-    return agent
-
-
-def parse_variant(text: str) -> dict[str, Any]:
-    """``"max_walk=8"`` -> ``{"max_walk": 8}`` (``"default"`` for the defaults).
-
-    Raises:
-        ValueError: For an unknown field or a malformed setting.
-    """
-    fields = variant_fields(text)
-    AgentConfig(**fields)  # validates
-    return fields
-
-
-def config_for(kind: str, text: str) -> dict[str, Any]:
-    """The sampler's own default environment (QLearningSampler's or DQNSampler's) with the
-    variant's fields changed: ``"default"`` is exactly what the sampler uses by default."""
-    return environment(kind, **split_variant(text, kind)[0])
-
-
-def environment(kind: str, **changes: Any) -> dict[str, Any]:
-    """The environment arguments that change QLearningSampler's (``kind="qlearn"``) or
-    DQNSampler's (``"dqn"``) own defaults: ``changes`` (the sampler supplies the rest)."""
-    if kind not in ("qlearn", "dqn"):
-        raise ValueError(f"Unknown sampler {kind!r}: expected 'qlearn' or 'dqn'.")
-    return dict(changes)
-
-
-def make_sampler(kind: str, seed: int, config: dict[str, Any], **kwargs: Any) -> QLearningSampler:
-    """``QLearningSampler`` (``kind="qlearn"``) or ``DQNSampler`` (``"dqn"``) on ``config``.
-
-    Args:
-        kind: ``"qlearn"`` or ``"dqn"``.
-        seed: The sampler's seed.
-        config: The environment settings.
-        kwargs: Further sampler arguments (see :func:`split_variant`).
-
-    Raises:
-        ValueError: For another ``kind``.
-    """
-    if kind == "qlearn":
-        return QLearningSampler(seed=seed, **config, **kwargs)
-    if kind == "dqn":
-        from optuna_qlearn import DQNSampler
-
-        return DQNSampler(seed=seed, **config, **kwargs)
-    raise ValueError(f"Unknown sampler {kind!r}: expected 'qlearn' or 'dqn'.")
+#: Where a run writes its report unless ``--out`` names a file.
+DEFAULT_OUT = Path("build") / "experiments" / "agent_variants.md"
 
 
 def study_regret(name: str, seed: int, variant: str, trials: int, kind: str = "qlearn") -> float:
@@ -161,20 +45,9 @@ def study_regret(name: str, seed: int, variant: str, trials: int, kind: str = "q
         idx = problem.suggest(trial)
         return problem.observe(idx, np.random.default_rng([salt, seed, trial.number]))
 
-    fields, sampler_kwargs = split_variant(variant, kind)
-    sampler = make_sampler(kind, seed, environment(kind, **fields), **sampler_kwargs)
-    study = optuna.create_study(sampler=sampler)
+    study = optuna.create_study(sampler=variant_sampler(kind, seed, variant))
     study.optimize(objective, n_trials=trials)
     return problem.true_value(problem.index_of(study.best_trial.params)) - problem.optimum
-
-
-def _init_worker() -> None:
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - QLearningSampler runs without torch
-        return
-    torch.set_num_threads(1)
 
 
 def _study(task: tuple[str, int, str, int, str]) -> float:
@@ -193,7 +66,7 @@ def final_regrets(
     """variant -> ``"problem:seed"`` -> :func:`study_regret`, for every problem and seed.
 
     Args:
-        variants: Variant texts (see :func:`split_variant`).
+        variants: Variant texts (see :func:`benchmarks.samplers.parse_variant`).
         seeds: Study seeds.
         trials: Trials per study.
         kind: ``"qlearn"`` or ``"dqn"``.
@@ -204,7 +77,7 @@ def final_regrets(
             so an interrupted run loses nothing. Only for one version of the code.
     """
     for v in variants:  # fail on a bad variant before any study runs
-        split_variant(v, kind)
+        variant_sampler(kind, 0, v)
     tasks = [(n, s, v, trials, kind) for v in variants for n in problems for s in seeds]
     done: dict[tuple[Any, ...], float] = {}
     if cache is not None and cache.exists():
@@ -221,11 +94,11 @@ def final_regrets(
                 f.write(json.dumps({"task": list(task), "regret": regret}) + "\n")
 
     if workers <= 1:
-        _init_worker()
+        init_worker()
         for t in todo:
             keep(t, _study(t))
     else:
-        with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
+        with ProcessPoolExecutor(workers, initializer=init_worker) as pool:
             for t, regret in zip(todo, pool.map(_study, todo, chunksize=1)):
                 keep(t, regret)
     out: dict[str, dict[str, float]] = {v: {} for v in variants}
@@ -258,28 +131,15 @@ def rank_against(
     return float(means[0]), {s: float(m) for s, m in zip(samplers, means[1:])}, len(rows)
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``"10"`` -> seeds 0..9; ``"20-29"`` -> seeds 20..29.
-
-    Raises:
-        ValueError: For anything else, or an empty range.
-    """
-    first, sep, last = text.partition("-")
-    try:
-        seeds = list(range(int(first), int(last) + 1)) if sep else list(range(int(text)))
-    except ValueError:
-        raise ValueError(f"--seeds must be N or A-B, got {text!r}.") from None
-    if not seeds:
-        raise ValueError(f"--seeds {text!r} names no seed.")
-    return seeds
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the variants and write the comparison."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.agent_variants.run",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
     parser.add_argument("--variants", nargs="+", default=["default"], help="field=value[,...]")
     parser.add_argument(
-        "--seeds", default="10", help="N (seeds 0..N-1) or A-B (seeds A..B, inclusive)"
+        "--seeds", default="10", help="N (seeds 0..N-1), A-B (inclusive) or a comma list"
     )
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--sampler", choices=("qlearn", "dqn"), default="qlearn")
@@ -305,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--against-samplers", default="tpe,cmaes,qlearn,qlearn-prototype,random,qmc"
     )
-    parser.add_argument("--out", type=Path, default=RESULTS / "agent_variants.md")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     seeds = parse_seeds(args.seeds)
     if args.problems == "all":
@@ -327,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         f"# {'DQNSampler' if args.sampler == 'dqn' else 'QLearningSampler'} variants, "
         "study by study",
         "",
-        f"`python -m benchmarks.agent_variants --variants {' '.join(args.variants)} "
+        f"`python -m experiments.agent_variants.run --variants {' '.join(args.variants)} "
         f"--seeds {args.seeds} --trials {args.trials}"
         f"{' --sampler dqn' if args.sampler == 'dqn' else ''}"
         f"{f' --problems {args.problems}' if args.problems != 'all' else ''}"

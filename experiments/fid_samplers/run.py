@@ -2,18 +2,19 @@
 
 Usage::
 
-    python -m benchmarks.fid_samplers                      # 5 seeds x 25 trials, vae + dgmm
-    python -m benchmarks.fid_samplers --seeds 3 --trials 10 --objectives vae   # quick look
+    python -m experiments.fid_samplers.run                      # 5 seeds x 25 trials, vae + dgmm
+    python -m experiments.fid_samplers.run --seeds 3 --trials 10 --objectives vae   # quick look
 
 For each objective one instance is shared by all samplers and seeds. Its training seed is
 fixed, so the value is a deterministic function of the four seed-grid parameters; the
 objective caches each parameter set's result and replays it when a study revisits the grid
 point (what differs between runs is only the sampler and its seed). Studies are in-memory.
 
-Writes ``benchmarks/results/fid_samplers.{json,md,png}``: best-so-far value per trial for
-every (objective, sampler, seed), a table of the final best value (median and IQR, mean and
-sd over seeds, and the number of seeds reaching the best value any run found), and a
-convergence plot (median best-so-far with the IQR band).
+Writes ``build/experiments/fid_samplers/`` (or ``--out DIR``): ``fid_samplers.{json,md,png}``,
+best-so-far value per trial for every (objective, sampler, seed), a table of the final best
+value (median and IQR, mean and sd over seeds, and the number of seeds reaching the best
+value any run found), and a convergence plot (median best-so-far with the IQR band). The
+recorded run is in ``experiments/fid_samplers/results/`` (see the README there).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results"
+#: Where a run writes unless ``--out`` names a folder.
+DEFAULT_OUT = Path("build") / "experiments" / "fid_samplers"
 SAMPLER_NAMES = ("qlearning", "tpe", "random")
 
 
@@ -217,15 +219,23 @@ def plot(path: Path, runs: list[dict], objectives: list[str], samplers: list[str
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; see the module docstring."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.fid_samplers.run", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--objectives", default="vae,dgmm")
     parser.add_argument("--samplers", default=",".join(SAMPLER_NAMES))
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", default="5", help="N (0..N-1), A-B or a comma list")
     parser.add_argument("--trials", type=int, default=25)
     parser.add_argument("--data", default="../shared/data/digit69/digit69_28x28.mat")
-    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--name", default="fid_samplers")
     args = parser.parse_args(argv)
+    from benchmarks.run import parse_seeds
+
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as err:
+        parser.error(str(err))
 
     import optuna
     import torch
@@ -244,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     cpu_start = time.process_time()
     meta: dict[str, Any] = {
-        "command": "python -m benchmarks.fid_samplers " + " ".join(argv or sys.argv[1:]),
-        "seeds": args.seeds,
+        "command": "python -m experiments.fid_samplers.run " + " ".join(argv or sys.argv[1:]),
+        "seeds": len(seeds),
         "trials": args.trials,
         "code": code_version(),
         "machine": (
@@ -254,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     for obj_name in objectives:
         objective = make_objective(obj_name, args.data)
-        for seed in range(args.seeds):
+        for seed in seeds:
             for s in samplers:
                 run = run_one(objective, s, seed, args.trials)
                 run["objective"] = obj_name
