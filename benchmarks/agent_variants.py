@@ -106,32 +106,32 @@ def variant_fields(text: str) -> dict[str, Any]:
     return agent
 
 
-def parse_variant(text: str) -> AgentConfig:
-    """``"max_walk=8"`` -> ``AgentConfig(max_walk=8)`` (``"default"`` for the defaults).
+def parse_variant(text: str) -> dict[str, Any]:
+    """``"max_walk=8"`` -> ``{"max_walk": 8}`` (``"default"`` for the defaults).
 
     Raises:
         ValueError: For an unknown field or a malformed setting.
     """
-    return AgentConfig(**variant_fields(text))
+    fields = variant_fields(text)
+    AgentConfig(**fields)  # validates
+    return fields
 
 
-def config_for(kind: str, text: str) -> AgentConfig:
+def config_for(kind: str, text: str) -> dict[str, Any]:
     """The sampler's own default environment (QLearningSampler's or DQNSampler's) with the
     variant's fields changed: ``"default"`` is exactly what the sampler uses by default."""
     return environment(kind, **split_variant(text, kind)[0])
 
 
-def environment(kind: str, **changes: Any) -> AgentConfig:
-    """QLearningSampler's (``kind="qlearn"``) or DQNSampler's (``"dqn"``) default
-    :class:`~optuna_qlearn._core.agent.AgentConfig` with ``changes``."""
-    if kind == "dqn":
-        from optuna_qlearn.dqn import DEFAULT_AGENT_CONFIG
-
-        return dataclasses.replace(DEFAULT_AGENT_CONFIG, **changes)
-    return AgentConfig(**changes)
+def environment(kind: str, **changes: Any) -> dict[str, Any]:
+    """The environment arguments that change QLearningSampler's (``kind="qlearn"``) or
+    DQNSampler's (``"dqn"``) own defaults: ``changes`` (the sampler supplies the rest)."""
+    if kind not in ("qlearn", "dqn"):
+        raise ValueError(f"Unknown sampler {kind!r}: expected 'qlearn' or 'dqn'.")
+    return dict(changes)
 
 
-def make_sampler(kind: str, seed: int, config: AgentConfig, **kwargs: Any) -> QLearningSampler:
+def make_sampler(kind: str, seed: int, config: dict[str, Any], **kwargs: Any) -> QLearningSampler:
     """``QLearningSampler`` (``kind="qlearn"``) or ``DQNSampler`` (``"dqn"``) on ``config``.
 
     Args:
@@ -144,11 +144,11 @@ def make_sampler(kind: str, seed: int, config: AgentConfig, **kwargs: Any) -> QL
         ValueError: For another ``kind``.
     """
     if kind == "qlearn":
-        return QLearningSampler(seed=seed, agent_config=config, **kwargs)
+        return QLearningSampler(seed=seed, **config, **kwargs)
     if kind == "dqn":
         from optuna_qlearn import DQNSampler
 
-        return DQNSampler(seed=seed, agent_config=config, **kwargs)
+        return DQNSampler(seed=seed, **config, **kwargs)
     raise ValueError(f"Unknown sampler {kind!r}: expected 'qlearn' or 'dqn'.")
 
 

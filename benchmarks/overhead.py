@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     config = parse_variant(args.variant)
     samplers = {
         **SAMPLERS,
-        "QLearningSampler": lambda: QLearningSampler(seed=0, agent_config=config),
+        "QLearningSampler": lambda: QLearningSampler(seed=0, **config),
     }
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     budgets = [100, 1000] if args.quick else [100, 1000, 10000]

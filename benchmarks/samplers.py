@@ -22,8 +22,6 @@ from typing import Any
 import optuna
 from optuna.samplers import BaseSampler
 
-from benchmarks.agent_variants import environment
-
 #: Source files whose content defines a QLearningSampler result.
 _QL_SOURCES = (
     "_grid.py", "_core/qlearning.py", "_core/rewards.py", "_core/agent.py", "_core/prior.py",
@@ -36,6 +34,11 @@ _DQN_SOURCES = (*_QL_SOURCES, "dqn.py", "_core/dqn.py")
 #: (the features added after it default on); applied here until the sampler's
 #: ``SEED_PRESET`` carries them.
 SEED_AGENT: dict[str, Any] = {
+    "moves": "joint",
+    "reward": "value",
+    "walk_known": False,
+    "dyna": False,
+    "restart_best_prob": 0.0,
     "episode_length": 10,
     "n_startup": 0,
     "model_scores": False,
@@ -57,11 +60,9 @@ def _qlearn(agent: dict[str, Any] | None = None, **kwargs: Any) -> Callable[[int
 
     def make(seed: int) -> BaseSampler:
         from optuna_qlearn import QLearningSampler
-        from optuna_qlearn._core.agent import AgentConfig
 
-        config = AgentConfig(**(agent or {}))
         return QLearningSampler(
-            seed=seed, warn_independent_sampling=False, agent_config=config, **kwargs
+            seed=seed, warn_independent_sampling=False, **(agent or {}), **kwargs
         )
 
     return make
@@ -102,8 +103,8 @@ def dqn_available() -> bool:
 SAMPLERS: dict[str, tuple[Callable[[int], BaseSampler], str]] = {
     "qlearn": (_qlearn(), "QLearningSampler, defaults"),
     "qlearn-seed": (
-        _qlearn(SEED_AGENT, preset="seed"),
-        'QLearningSampler(preset="seed"): the original design',
+        _qlearn(SEED_AGENT),
+        "QLearningSampler(**QLearningSampler.seed_design_parameters()): the original design",
     ),
     "qlearn-prototype": (
         _qlearn(PROTOTYPE_AGENT),
@@ -138,7 +139,7 @@ if dqn_available():
         "DQNSampler, defaults with 5-trial episodes",
     )
     SAMPLERS["dqn-factorized"] = (
-        lambda seed: _dqn(seed, agent_config=environment("dqn", model_joint=False)),
+        lambda seed: _dqn(seed, model_joint=False),
         "DQNSampler, defaults with the factorized model (GridPrior), its default before",
     )
     SAMPLERS["dqn-untrained"] = (

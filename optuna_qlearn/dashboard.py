@@ -37,7 +37,6 @@ from optuna_qlearn.visualization._view import (
     agent_view,
     fmt,
     fmt_params,
-    sampler_settings,
 )
 
 if TYPE_CHECKING:
@@ -175,7 +174,7 @@ def publish(
     :mod:`optuna_qlearn.visualization`; re-publishing replaces them) and
     a section of the study note (text outside the section is kept), using
     ``optuna_dashboard.save_plotly_graph_object`` and ``save_note``. The sampler's
-    settings are stored too, so that a later ``publish`` without a sampler (for
+    ``parameters`` are stored too, so that a later ``publish`` without a sampler (for
     example ``optuna-qlearn dashboard --publish``) rebuilds the same table. Call it
     once at the end or from :class:`DashboardCallback`.
 
@@ -225,7 +224,7 @@ def publish(
     study._storage.set_study_system_attr(
         study._study_id,
         KEY_SETTINGS,
-        {"class": type(view.sampler).__name__, "kwargs": sampler_settings(view.sampler)},
+        {"class": type(view.sampler).__name__, "kwargs": view.sampler.parameters},
     )
     return ids
 

@@ -258,9 +258,9 @@ def test_report_ranks_many_parameter_problems_and_pairs_head_to_head(tmp_path: P
 
 
 def test_agent_variants_parse_settings() -> None:
-    assert parse_variant("default") == AgentConfig()
-    v = parse_variant("max_walk=4,walk_known=False,alpha=0.25")
-    assert (v.max_walk, v.walk_known, v.alpha) == (4, False, 0.25)
+    assert parse_variant("default") == {}
+    v = parse_variant("max_walk=4,walk_known=True,alpha=0.25")
+    assert v == {"max_walk": 4, "walk_known": True, "alpha": 0.25}
     for bad in ("max_walk", "no_such_field=1"):
         with pytest.raises(ValueError, match="Bad variant"):
             parse_variant(bad)
@@ -308,7 +308,7 @@ def test_agent_variants_start_from_each_samplers_defaults_and_rank_against_store
     from benchmarks.agent_variants import config_for, rank_against
     from optuna_qlearn import DQNSampler
 
-    assert config_for("qlearn", "default") == AgentConfig()
+    assert make_sampler("qlearn", 0, config_for("qlearn", "default")).config == AgentConfig()
     dqn_default = DQNSampler(seed=0).config
     # "default" builds exactly DQNSampler's defaults; a variant changes only its field.
     assert make_sampler("dqn", 0, config_for("dqn", "default")).config == dqn_default

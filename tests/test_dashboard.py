@@ -26,7 +26,7 @@ from optuna_qlearn.visualization import (
     plot_policy,
     plot_visits,
 )
-from optuna_qlearn.visualization._view import agent_view, sampler_from_settings, sampler_settings
+from optuna_qlearn.visualization._view import agent_view
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 for _module in ("optuna_dashboard", "plotly"):
@@ -94,7 +94,7 @@ def test_publish_writes_the_visualization_figures_and_keeps_the_users_note() -> 
 
 
 def test_publish_without_the_sampler_uses_stored_settings() -> None:
-    study = make_study(20, preset="seed", n_bins=8)
+    study = make_study(20, **QLearningSampler.seed_design_parameters(), n_bins=8)
     storage = study._storage  # a fresh load_study gets Optuna's default sampler
 
     def load() -> optuna.Study:
@@ -111,22 +111,28 @@ def test_publish_without_the_sampler_uses_stored_settings() -> None:
     assert again.policy == reference.policy and not again.warnings
 
 
-def test_settings_round_trip() -> None:
-    import dataclasses
-
-    sampler = QLearningSampler(preset="seed", n_bins=5, max_bins=9, alpha=0.25)
-    sampler._config = dataclasses.replace(sampler.config, max_walk=7)  # not an argument
-    settings = sampler_settings(sampler)
-    json.dumps(settings)  # stored as a JSON study attribute
-    clone = sampler_from_settings(settings)
-    assert clone.config == sampler.config and clone.config.max_walk == 7
-    assert sampler_settings(clone) == settings
-    with pytest.raises(ValueError, match="Unknown sampler settings"):
-        sampler_from_settings({**settings, "nope": 1})
+def test_stored_settings_rebuild_the_sampler() -> None:
+    study = make_study(12, n_bins=5, max_bins=9, alpha=0.25, max_walk=7)
+    dash.publish(study)
+    stored = study._storage.get_study_system_attrs(study._study_id)[dash.KEY_SETTINGS]
+    sampler = study.sampler
+    assert isinstance(sampler, QLearningSampler)
+    assert stored == {"class": "QLearningSampler", "kwargs": sampler.parameters}
+    loaded = optuna.load_study(study_name=study.study_name, storage=study._storage)
+    view = agent_view(loaded)
+    assert view.sampler is not sampler and view.sampler.config == sampler.config
+    assert view.sampler.parameters == sampler.parameters and view.settings["max_walk"] == 7
+    # Settings this version refuses are ignored (with a warning) for a default sampler,
+    # which does not fit this study's grid: refused, by name.
+    study._storage.set_study_system_attr(
+        study._study_id, dash.KEY_SETTINGS, {"class": "QLearningSampler", "kwargs": {"nope": 1}}
+    )
+    with pytest.raises(ValueError, match="n_bins/max_bins"):
+        agent_view(optuna.load_study(study_name=study.study_name, storage=study._storage))
 
 
 def test_mismatched_moves_are_refused() -> None:
-    study = make_study(15, moves="joint", step_sizes=(1,))
+    study = make_study(15, moves="joint")
     with pytest.raises(ValueError, match="moves/step_sizes differ"):
         dash.publish(study, QLearningSampler())
     # Same number of actions, other moves: caught by the trials' recorded move labels.
@@ -237,7 +243,7 @@ def test_dqn_sampler_is_shown_and_not_rebuilt_as_a_table() -> None:
     study.optimize(objective, n_trials=25)
     dash.publish(study)
     note = optuna_dashboard.get_note(study)
-    assert "## DQNSampler on" in note and "| dqn." in note
+    assert "## DQNSampler on" in note and "| hidden_sizes |" in note
     view = agent_view(study)
     sampler = study.sampler
     assert isinstance(sampler, DQNSampler)

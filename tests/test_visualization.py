@@ -28,7 +28,7 @@ from optuna_qlearn import QLearningSampler
 from optuna_qlearn import visualization as vis
 from optuna_qlearn._core.agent import QLearningAgent
 from optuna_qlearn.visualization import matplotlib as vis_mpl
-from optuna_qlearn.visualization._view import KEY_SETTINGS, agent_view, sampler_settings
+from optuna_qlearn.visualization._view import KEY_SETTINGS, agent_view
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 for _module in ("plotly", "matplotlib"):
@@ -222,6 +222,9 @@ def test_epsilon_and_reward_per_trial() -> None:
     assert list(reward.x) == sorted(spy.learned)
     assert list(reward.y) == pytest.approx([spy.learned[n] for n in sorted(spy.learned)])
     assert all(-1.0 <= r <= 1.0 for r in reward.y)  # rank rewards
+    sampler = study.sampler
+    assert isinstance(sampler, QLearningSampler)
+    assert dict(zip(reward.x, reward.y)) == sampler.trial_rewards(study)
     rewards = np.array(reward.y)
     assert list(mean.x) == list(reward.x)[9:]
     assert list(mean.y) == pytest.approx(
@@ -278,7 +281,7 @@ def test_matplotlib_twins_draw_the_same_data(study: optuna.Study) -> None:
 
 # ---------------------------------------------------------------------- the sampler
 def test_sampler_rebuilt_from_the_settings_stored_in_the_study() -> None:
-    study = make_study(20, preset="seed", n_bins=8)
+    study = make_study(20, **QLearningSampler.seed_design_parameters(), n_bins=8)
     loaded = optuna.load_study(study_name=study.study_name, storage=study._storage)
     # A default sampler does not fit this study's grid: refused, by name.
     with pytest.raises(ValueError, match="n_bins/max_bins"):
@@ -289,7 +292,7 @@ def test_sampler_rebuilt_from_the_settings_stored_in_the_study() -> None:
     study._storage.set_study_system_attr(
         study._study_id,
         KEY_SETTINGS,
-        {"class": "QLearningSampler", "kwargs": sampler_settings(sampler)},
+        {"class": "QLearningSampler", "kwargs": sampler.parameters},
     )
     again = vis.plot_greedy_value(loaded)
     assert again.to_json() == vis.plot_greedy_value(study).to_json()

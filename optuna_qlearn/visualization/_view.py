@@ -2,14 +2,13 @@
 
 One home for what the Plotly functions, their Matplotlib twins and the dashboard
 show: :func:`agent_view` rebuilds the sampler's agent from the study (through the
-sampler's public ``agent``, ``q_table`` and ``greedy_policy``), checks that the
-sampler fits the trials' records, and projects the Q-table onto the chosen axes.
+sampler's public ``agent``, ``q_table``, ``greedy_policy``, ``trial_rewards`` and
+``parameters``), checks that the sampler fits the trials' records, and projects
+the Q-table onto the chosen axes.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import optuna
 from optuna.trial import TrialState
 
 from optuna_qlearn._grid import Grid, State
-from optuna_qlearn._replay import KEY_RECORD, KEY_STALE, parse_record, trial_value
+from optuna_qlearn._replay import KEY_RECORD, parse_record
 from optuna_qlearn.sampler import USER_ATTR_PREFIX, QLearningSampler
 
 if TYPE_CHECKING:
@@ -72,7 +71,7 @@ class AgentView:
         epsilon: Their exploration rate when they were proposed.
         reward_numbers: Trials whose last move got a reward.
         rewards: That reward, as the agent learned it.
-        settings: Sampler settings (for the dashboard's note).
+        settings: The sampler's ``parameters`` (for the dashboard's note).
         grid_axes: ``(name, number of points, first value, last value)`` per axis.
         n_states: Grid points in total.
         n_visited: States in the Q-table.
@@ -121,57 +120,15 @@ def fmt_params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={fmt(v)}" for k, v in params.items())
 
 
-# ---------------------------------------------------------------------- sampler settings
-def sampler_settings(sampler: QLearningSampler) -> dict[str, Any]:
-    """The settings that rebuild ``sampler``'s agent (what replaying a study depends on).
-
-    Args:
-        sampler: A :class:`~optuna_qlearn.QLearningSampler`.
-
-    Returns:
-        Every field of its agent configuration, plus ``moves``, ``step_sizes``,
-        ``n_bins`` and ``max_bins`` (JSON-serializable); :func:`sampler_from_settings`
-        turns them back into a sampler that learns the same Q-table from a study.
-    """
-    return {
-        **dataclasses.asdict(sampler.config),
-        "moves": sampler._moves_kind,
-        "step_sizes": list(sampler._step_sizes),
-        "n_bins": sampler._n_bins,
-        "max_bins": sampler._max_bins,
-    }
-
-
-def sampler_from_settings(settings: dict[str, Any]) -> QLearningSampler:
-    """Rebuild a sampler from :func:`sampler_settings`.
-
-    Args:
-        settings: From :func:`sampler_settings`.
-
-    Returns:
-        The sampler.
-
-    Raises:
-        ValueError: If a setting is unknown to this version or out of range.
-    """
-    accepted = set(inspect.signature(QLearningSampler.__init__).parameters) - {"self"}
-    fields = {f.name for f in dataclasses.fields(type(QLearningSampler().config))}
-    unknown = sorted(set(settings) - accepted - fields)
-    if unknown:
-        raise ValueError(f"Unknown sampler settings {unknown}.")
-    sampler = QLearningSampler(**{k: v for k, v in settings.items() if k in accepted})
-    rest = {k: v for k, v in settings.items() if k not in accepted}
-    if rest:
-        sampler._config = dataclasses.replace(sampler.config, **rest)
-    return sampler
-
-
+# ---------------------------------------------------------------------- the sampler
 def resolve_sampler(study: Study, sampler: QLearningSampler | None) -> tuple[QLearningSampler, str]:
     """The sampler that rebuilds the study's agent, and where it came from.
 
     ``sampler`` if given, else ``study.sampler`` if it is a ``QLearningSampler``,
-    else the settings stored in the study by the dashboard's last ``publish``
-    (:data:`KEY_SETTINGS`), else a default ``QLearningSampler()``.
+    else ``QLearningSampler(**parameters)`` with the ``sampler.parameters`` stored
+    in the study by the dashboard's last ``publish`` (:data:`KEY_SETTINGS`), else a
+    default ``QLearningSampler()``. A ``DQNSampler`` is never rebuilt so: its
+    network depends on its ``seed``, which ``parameters`` leaves out.
 
     Raises:
         TypeError: If ``sampler`` is not a ``QLearningSampler``.
@@ -194,9 +151,11 @@ def resolve_sampler(study: Study, sampler: QLearningSampler | None) -> tuple[QLe
             )
         kwargs = dict(stored.get("kwargs") or {})
         try:
-            return sampler_from_settings(kwargs), "the settings stored by the last publish"
+            rebuilt = QLearningSampler(**kwargs)
         except (TypeError, ValueError) as exc:
             _logger.warning(f"Ignoring stored sampler settings {kwargs!r}: {exc}")
+        else:
+            return rebuilt, "the settings stored by the last publish"
     return QLearningSampler(), "default settings (no sampler given)"
 
 
@@ -281,43 +240,6 @@ def choose_params(grid: Grid, params: Sequence[str] | None) -> tuple[str, ...]:
         return chosen
     order = sorted(range(grid.ndim), key=lambda i: (-grid.shape[i], grid.names[i]))
     return tuple(grid.names[i] for i in order[:2])
-
-
-# ---------------------------------------------------------------------- rewards
-def _trial_rewards(study: Study, grid: Grid, agent: Any) -> dict[int, float]:
-    """Trial number -> the reward its own last move got, as the agent learned it."""
-    from optuna_qlearn._core.rewards import RewardModel
-
-    reward = agent.rewards
-    model = RewardModel(reward.mode, minimize=reward.sign > 0, clip=reward.clip)
-    learned: dict[State, float] = {}
-    out: dict[int, float] = {}
-    trials = study._storage.get_all_trials(study._study_id, deepcopy=False, states=_FINISHED)
-    for trial in sorted(trials, key=lambda t: t.number):
-        if trial.system_attrs.get(KEY_STALE):
-            continue
-        rec = parse_record(trial, grid)
-        if rec is not None:
-            state: State | None = rec.state
-        elif all(
-            name in trial.params and trial.distributions[name] == grid.distributions[name]
-            for name in grid.names
-        ):
-            state = grid.encode(trial.params)
-        else:
-            state = None
-        if state is None:
-            continue
-        value = trial_value(trial)
-        if rec is not None and rec.path:
-            previous = learned.get(rec.path[-1][0])
-            out[trial.number] = (
-                model.failure_reward() if value is None else model.reward(value, previous)
-            )
-        if value is not None:
-            model.observe(value)
-            learned.setdefault(state, value)
-    return out
 
 
 # ---------------------------------------------------------------------- the view
@@ -439,7 +361,7 @@ def _build_view(
         if isinstance(eps_t, (int, float)) and math.isfinite(eps_t):
             numbers.append(t.number)
             eps.append(float(eps_t))
-    rewards = _trial_rewards(study, grid, agent)
+    rewards = sampler.trial_rewards(study)
     finished = [t for t in trials if t.state in _FINISHED]
     best: tuple[float, dict[str, Any]] | None = None
     try:
@@ -448,10 +370,6 @@ def _build_view(
             best = (float(best_trial.value), dict(best_trial.params))
     except ValueError:
         pass
-    settings = sampler_settings(sampler)
-    extra = getattr(sampler, "dqn_config", None)  # DQNSampler's network settings
-    if dataclasses.is_dataclass(extra) and not isinstance(extra, type):
-        settings.update({f"dqn.{k}": v for k, v in dataclasses.asdict(extra).items()})
     return AgentView(
         params=chosen,
         x_labels=x_labels,
@@ -466,7 +384,7 @@ def _build_view(
         epsilon=eps,
         reward_numbers=sorted(rewards),
         rewards=[rewards[n] for n in sorted(rewards)],
-        settings=settings,
+        settings=dict(sampler.parameters),
         grid_axes=[(a.name, a.size, a.values[0], a.values[-1]) for a in grid.axes],
         n_states=grid.n_states,
         n_visited=len(policy),
