@@ -200,3 +200,126 @@ def test_lightning_checkpoint_resumes_the_controller_exactly(tmp_path: Path) -> 
     assert resumed.batch_lrs == [(e, lr) for e, lr in straight.batch_lrs if e >= 3]
     for p, q in zip(straight.parameters(), resumed.parameters()):
         assert torch.equal(p, q)
+
+
+# ---------------------------------------------------------------- Hugging Face
+class _HFRegression(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = torch.nn.Linear(N_FEATURES, 1)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, Any]:
+        pred = self.net(x).squeeze(-1)
+        out: dict[str, Any] = {"logits": pred}
+        if labels is not None:
+            out["loss"] = torch.nn.functional.mse_loss(pred, labels)
+        return out
+
+
+class _DictData(torch.utils.data.Dataset):  # type: ignore[type-arg]
+    def __init__(self, n: int, seed: int) -> None:
+        self.data = _data(n, seed)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        x, y = self.data[i]
+        return {"x": x, "labels": y}
+
+
+def _hf_trainer(
+    tmp_path: Path, callbacks: list[Any], own_scheduler: bool = True
+) -> tuple[Any, QLearningLRScheduler]:
+    _require("transformers", "huggingface")
+    from transformers import Trainer, TrainingArguments
+
+    model = _HFRegression()
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR0)
+    scheduler = _controller(optimizer)
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "hf"),
+        max_steps=24,
+        per_device_train_batch_size=8,
+        per_device_eval_batch_size=32,
+        eval_strategy="steps",
+        eval_steps=4,
+        save_strategy="no",
+        logging_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+        dataloader_num_workers=0,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=_DictData(64, 0),
+        eval_dataset=_DictData(32, 1),
+        optimizers=(optimizer, scheduler if own_scheduler else None),
+        callbacks=[c(scheduler) if isinstance(c, type) else c for c in callbacks],
+    )
+    return trainer, scheduler
+
+
+def _recorder() -> Any:
+    from transformers import TrainerCallback
+
+    class Recorder(TrainerCallback):  # type: ignore[misc]
+        """The LR each optimizer step uses, and each evaluation's loss."""
+
+        def __init__(self) -> None:
+            self.step_lrs: list[tuple[int, float]] = []
+            self.eval_losses: list[float] = []
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            lr = kwargs["optimizer"].param_groups[0]["lr"]
+            self.step_lrs.append((state.global_step, lr))
+
+        def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.eval_losses.append(float(kwargs["metrics"]["eval_loss"]))
+
+    return Recorder()
+
+
+def test_hf_callback_feeds_eval_loss_and_the_optimizer_uses_the_lr(tmp_path: Path) -> None:
+    from optuna_qlearn.integration.huggingface import QLearningLRCallback
+
+    recorder = _recorder()
+    trainer, scheduler = _hf_trainer(tmp_path, [QLearningLRCallback, recorder])
+    trainer.train()
+    # One decision per evaluation (every 4 of 24 steps), on the loss the Trainer reported.
+    assert len(scheduler.history) == 6
+    assert [h["val_loss"] for h in scheduler.history] == pytest.approx(recorder.eval_losses)
+    assert scheduler.last_epoch == 24, "the Trainer stepped the controller once per step"
+    # Steps 0-3 at the initial LR, then each block of 4 at the multiplier decided before it.
+    assert [s for s, _ in recorder.step_lrs] == list(range(24))
+    for step, lr in recorder.step_lrs:
+        block = step // 4
+        expected = LR0 if block == 0 else LR0 * float(scheduler.history[block - 1]["multiplier"])
+        assert lr == pytest.approx(expected, rel=1e-12), (step, lr)
+    assert len({lr for _, lr in recorder.step_lrs}) > 1, "the LR never moved: nothing tested"
+    assert scheduler.prev_state is None, "end_episode ran at the end of training"
+
+
+def test_hf_callback_validates(tmp_path: Path) -> None:
+    from optuna_qlearn.integration.huggingface import QLearningLRCallback
+
+    optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=LR0)
+    with pytest.raises(TypeError, match="scheduler must be a QLearningLRScheduler"):
+        QLearningLRCallback(torch.optim.lr_scheduler.StepLR(optimizer, 1))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="metric"):
+        QLearningLRCallback(_controller(optimizer), metric="")
+    # A metric the evaluation does not produce.
+    trainer, _ = _hf_trainer(tmp_path, [])
+    scheduler = trainer.lr_scheduler
+    trainer.add_callback(QLearningLRCallback(scheduler, metric="eval_accuracy"))
+    with pytest.raises(KeyError, match="eval_accuracy"):
+        trainer.train()
+    # The Trainer with a scheduler of its own (it would overwrite the controller's LR).
+    trainer, scheduler = _hf_trainer(tmp_path, [], own_scheduler=False)
+    trainer.add_callback(QLearningLRCallback(scheduler))
+    with pytest.raises(ValueError, match="another LR scheduler"):
+        trainer.train()
