@@ -176,3 +176,28 @@ def test_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "QLearningSampler: best value" in out
     assert "DQNSampler: best value" in out
+
+
+def test_python_files_pass_the_registry_lint() -> None:
+    """The registry's pre-commit runs ruff with its ``pyproject.toml`` settings."""
+    import subprocess
+    import sys
+
+    settings = [
+        "line-length=99",
+        "lint.extend-select=['I']",
+        "lint.isort.known-third-party=['optuna']",
+        "lint.isort.lines-after-imports=2",
+        "lint.isort.force-single-line=true",
+        "lint.isort.force-sort-within-sections=true",
+        "lint.isort.order-by-type=false",
+    ]
+    config = [arg for s in settings for arg in ("--config", s)]
+    for command in (["check"], ["format", "--check"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, "--isolated", *config, str(PACKAGE_DIR)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
