@@ -9,8 +9,13 @@ PIP := $(PY) -m pip
 CONSTRAINTS := -c constraints.txt
 ARGS ?=
 PYTEST_ARGS ?=
+# The lowest Optuna the package supports: the floor pyproject.toml declares.
+LOWEST_OPTUNA := $(shell sed -n 's/^ *"optuna>=\([0-9.]*\)",.*/\1/p' pyproject.toml | head -n 1)
+LOWEST := build/lowest
+# Optuna's sampler conformance suite (optuna.testing.pytest_samplers) first ships in 4.8.
+CONFORMANCE_OPTUNA := 4.8.0
 
-.PHONY: demo test lint typecheck docs bench overhead chromium clean
+.PHONY: demo test test-lowest check lint typecheck docs bench overhead chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +50,23 @@ docs: $(VENV)/.dev-installed
 
 test: $(VENV)/.dev-installed chromium lint typecheck
 	$(VENV)/bin/pytest -n 2 --durations=15 $(PYTEST_ARGS)
+
+# A fresh venv with only the lowest Optuna pyproject.toml allows (plus numpy, tqdm, pytest;
+# no torch), the package installed from the working tree (not editable), and the sampler tests.
+test-lowest:
+	@test -n "$(LOWEST_OPTUNA)" || { echo "no optuna>= floor found in pyproject.toml"; exit 1; }
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)/venv
+	$(LOWEST)/venv/bin/pip install -q "optuna==$(LOWEST_OPTUNA)" pytest .
+	$(LOWEST)/venv/bin/pip download -q --no-deps --only-binary :all: \
+	  "optuna==$(CONFORMANCE_OPTUNA)" -d $(LOWEST)/wheel
+	$(LOWEST)/venv/bin/python -c "import glob, zipfile; \
+	  w = zipfile.ZipFile(glob.glob('$(LOWEST)/wheel/optuna-*.whl')[0]); \
+	  open('$(LOWEST)/pytest_samplers.py', 'wb').write(w.read('optuna/testing/pytest_samplers.py'))"
+	cd $(LOWEST) && venv/bin/python -c "import optuna, optuna_qlearn; \
+	  print('optuna', optuna.__version__, 'package from', optuna_qlearn.__file__)"
+	OPTUNA_QLEARN_CONFORMANCE_SUITE=$(LOWEST)/pytest_samplers.py $(LOWEST)/venv/bin/pytest \
+	  -o pythonpath= -p no:cacheprovider -q tests/test_core.py tests/test_sampler.py
 
 overhead: $(VENV)/.dev-installed
 	$(PY) -m benchmarks.overhead

@@ -19,6 +19,7 @@ import optuna
 from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 from optuna.trial import Trial, TrialState
 
+from optuna_qlearn._cli_checks import USAGE, CommandError, check_study_storage, require_extra
 from optuna_qlearn.sampler import QLearningSampler
 
 DEFAULT_STORAGE = "sqlite:///optuna_qlearn_demo.db"
@@ -59,24 +60,26 @@ def make_objective(name: str) -> Callable[[Trial], float]:
         An Optuna objective.
 
     Raises:
-        ValueError: For an unknown name.
+        CommandError: If the ``vae`` objective's packages (the ``vision`` extra) are
+            missing, or the name is unknown.
     """
     if name == "vae":
-        try:
-            import torch
+        require_extra(
+            "vision",
+            ("torch", "sklearn"),
+            "the demo's default objective 'vae'",
+            "or run the torch-free objective: optuna-qlearn demo --objective seed-grid",
+        )
+        import torch
 
-            from optuna_qlearn.objectives import VAEReconstruction
-        except ImportError as exc:
-            raise SystemExit(
-                f"The 'vae' objective needs PyTorch ({exc}); install it with "
-                "pip install 'optuna-qlearn[vision]' or use --objective seed-grid."
-            ) from exc
+        from optuna_qlearn.objectives import VAEReconstruction
+
         torch.set_num_threads(1)
         objective: Callable[[Trial], float] = VAEReconstruction()
         return objective
     if name == "seed-grid":
         return seed_grid_function
-    raise ValueError(f"Unknown objective {name!r}; choose from {OBJECTIVES}.")
+    raise CommandError(f"--objective: unknown objective {name!r}; choose from {OBJECTIVES}", USAGE)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,15 +108,23 @@ def run(args: argparse.Namespace) -> int:
 
     Returns:
         The exit status.
+
+    Raises:
+        CommandError: For a wrong option, an unusable ``--storage`` or a missing extra.
     """
     from tqdm.auto import tqdm
 
     if args.trials < 1:
-        raise SystemExit(f"--trials must be at least 1, got {args.trials}.")
+        raise CommandError(f"--trials must be at least 1, got {args.trials}", USAGE)
     names = [s.strip() for s in args.samplers.split(",") if s.strip()]
     unknown = [s for s in names if s not in SAMPLERS]
-    if unknown:
-        raise SystemExit(f"Unknown sampler(s) {unknown}; choose from {list(SAMPLERS)}.")
+    if unknown or not names:
+        raise CommandError(
+            f"--samplers: unknown sampler(s) {unknown or args.samplers!r}; "
+            f"choose from {','.join(SAMPLERS)}",
+            USAGE,
+        )
+    check_study_storage(args.storage)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     objective = make_objective(args.objective)
     rows: list[dict[str, Any]] = []

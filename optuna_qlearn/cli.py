@@ -3,6 +3,11 @@
 Each subcommand lives next to the code it drives, in a module that exposes
 ``add_arguments(parser)`` and ``run(args) -> int``; those modules keep their
 heavy imports (torch, plotly) inside ``run`` so ``--help`` stays fast.
+
+Errors are reported in one or two lines without a traceback (see
+:mod:`optuna_qlearn._cli_checks`): exit status 2 for a wrong argument, 1 for
+anything else. Storages are checked before a command uses them, and nothing is
+created that the user did not ask for.
 """
 
 from __future__ import annotations
@@ -10,7 +15,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+from optuna_qlearn._cli_checks import (
+    CommandError,
+    check_port,
+    check_readable_storage,
+    require_extra,
+)
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -19,6 +31,17 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "lr": ("optuna_qlearn.objectives.lr_cli", "learning-rate-schedule studies on a char-level GPT"),
     "dashboard": ("optuna_qlearn.dashboard", "open a storage in optuna-dashboard (127.0.0.1)"),
 }
+
+
+def _check_dashboard(args: argparse.Namespace) -> None:
+    # Before optuna_qlearn.dashboard.run opens the storage or announces the URL.
+    require_extra("dashboard", ("optuna_dashboard", "plotly"), "optuna-qlearn dashboard")
+    check_readable_storage(args.storage)
+    check_port(args.host, args.port)
+
+
+# name -> the checks that run before the subcommand (the others check inside ``run``).
+PRECHECKS: dict[str, Callable[[argparse.Namespace], None]] = {"dashboard": _check_dashboard}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,13 +75,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Arguments without the program name; ``sys.argv[1:]`` when ``None``.
 
     Returns:
-        The process exit status.
+        The process exit status: 0 on success, 2 for a wrong argument (argparse's own
+        errors exit with 2 as well), 1 for any other error.
     """
     parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    if args.command is None:
-        args = parser.parse_args(["demo", *(sys.argv[1:] if argv is None else argv)])
-    return int(args._module.run(args))
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if not arguments or (arguments[0].startswith("-") and arguments[0] not in ("-h", "--help")):
+        arguments = ["demo", *arguments]  # the default command, with its options
+    args = parser.parse_args(arguments)
+    try:
+        precheck = PRECHECKS.get(args.command)
+        if precheck is not None:
+            precheck(args)
+        return int(args._module.run(args))
+    except CommandError as exc:
+        print(f"optuna-qlearn {args.command}: error: {exc.message}", file=sys.stderr)
+        return exc.status
 
 
 if __name__ == "__main__":  # pragma: no cover

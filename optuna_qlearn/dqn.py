@@ -69,9 +69,8 @@ class NetworkQTable(QTable):
         self._cache: dict[State, np.ndarray] = {}
         self._rows: dict[State, np.ndarray] | None = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # no ``q`` dict: the network holds the values
         self.visits: dict[State, np.ndarray] = {}
-        self.n_updates = 0
 
     @property
     def q(self) -> dict[State, np.ndarray]:
@@ -100,7 +99,6 @@ class NetworkQTable(QTable):
             visits = self.visits[state] = np.zeros(self.n_actions, dtype=np.int64)
             self._rows = None
         visits[action] += 1
-        self.n_updates += 1
 
     def invalidate(self) -> None:
         """Forget cached values (the network changed)."""

@@ -112,12 +112,77 @@ class FeatureExtractor(Protocol):
 # ---------------------------------------------------------------------------------------------
 
 
+#: Relative tolerance of the covariance checks: asymmetry up to this fraction of the largest
+#: entry, and negative eigenvalues down to minus this fraction of the largest eigenvalue, are
+#: round-off (they are symmetrized and clipped); anything beyond is an invalid covariance.
+_COV_RTOL = 1e-6
+
+
+def _finite_array(value: Any, name: str, ndim: int) -> np.ndarray:
+    """``value`` as a float64 array of ``ndim`` dimensions with finite entries."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of real numbers: {exc}") from None
+    if ndim == 1:
+        arr = np.atleast_1d(arr)
+    elif ndim == 2 and arr.ndim < 2:
+        arr = np.atleast_2d(arr)
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-d, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def _max_abs(*arrays: np.ndarray) -> float:
+    return max((float(np.max(np.abs(a), initial=0.0)) for a in arrays), default=0.0)
+
+
+def _scaled_covariance(sigma: np.ndarray, scale: float, name: str) -> np.ndarray:
+    """``sigma / scale``, checked symmetric and positive semi-definite (up to round-off)."""
+    s = sigma / scale
+    asym = float(np.max(np.abs(s - s.T), initial=0.0))
+    peak = float(np.max(np.abs(s), initial=0.0))
+    if asym > _COV_RTOL * max(peak, np.finfo(np.float64).tiny):
+        raise ValueError(
+            f"{name} is not symmetric (largest |{name} - {name}.T| is {asym * scale:.3g}, "
+            f"largest entry {peak * scale:.3g}): not a covariance matrix"
+        )
+    s = 0.5 * (s + s.T)
+    eig = np.linalg.eigvalsh(s)
+    top = float(np.max(np.abs(eig), initial=0.0))
+    if eig.size and float(eig[0]) < -_COV_RTOL * max(top, np.finfo(np.float64).tiny):
+        raise ValueError(
+            f"{name} is not positive semi-definite (smallest eigenvalue {eig[0] * scale:.3g}, "
+            f"largest |eigenvalue| {top * scale:.3g}): not a covariance matrix"
+        )
+    return s
+
+
 def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
-    """Symmetric square root of a (numerically) positive semi-definite matrix."""
-    sym = 0.5 * (matrix + matrix.T)
-    eigval, eigvec = np.linalg.eigh(sym)
+    """Symmetric square root of a symmetric positive semi-definite matrix."""
+    eigval, eigvec = np.linalg.eigh(matrix)
     eigval = np.clip(eigval, 0.0, None)
     return (eigvec * np.sqrt(eigval)) @ eigvec.T
+
+
+def _squared_norm(diff: np.ndarray) -> float:
+    """``diff @ diff`` without overflow in the intermediate squares."""
+    scale = _max_abs(diff)
+    if scale == 0.0:
+        return 0.0
+    unit = diff / scale
+    return float(unit @ unit) * scale * scale
+
+
+def _finite_result(value: float, what: str) -> float:
+    if not math.isfinite(value):
+        raise ValueError(
+            f"{what} is {value}: it exceeds the float64 range for features this large; "
+            "divide the features by a constant (the Frechet distance scales with its square)"
+        )
+    return value
 
 
 def frechet_distance(
@@ -130,6 +195,10 @@ def frechet_distance(
     roots of the eigenvalues of the symmetric positive semi-definite matrix ``A sigma2 A``.
     Tiny negative eigenvalues from round-off are clipped to zero, so singular covariances
     (fewer samples than dimensions) are handled, and the result is real and never negative.
+    Both covariances are divided by their largest entry before any square root or product
+    (the trace term is homogeneous of degree 1 in the covariances), and the mean term is
+    scaled likewise, so features of any finite magnitude (1e-150 or 1e150) give the same
+    relative accuracy as features near 1.
 
     Args:
         mu1: Mean of the first Gaussian, shape ``(d,)``.
@@ -142,7 +211,10 @@ def frechet_distance(
         2 (sigma1^(1/2) sigma2 sigma1^(1/2))^(1/2))`` as a Python float (>= 0).
 
     Raises:
-        ValueError: If the shapes disagree or an input is not finite.
+        TypeError: If an input is not an array of real numbers.
+        ValueError: If the shapes disagree, an input is not finite, a covariance is not
+            symmetric or not positive semi-definite (beyond round-off, relative tolerance
+            1e-6), or the distance exceeds the float64 range.
 
     Example:
 
@@ -154,11 +226,11 @@ def frechet_distance(
             d = frechet_distance(np.zeros(2), np.eye(2), np.ones(2), np.eye(2))
             assert abs(d - 2.0) < 1e-12
     """
-    m1 = np.atleast_1d(np.asarray(mu1, dtype=np.float64))
-    m2 = np.atleast_1d(np.asarray(mu2, dtype=np.float64))
-    s1 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64))
-    s2 = np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
-    if m1.ndim != 1 or m1.shape != m2.shape:
+    m1 = _finite_array(mu1, "mu1", 1)
+    m2 = _finite_array(mu2, "mu2", 1)
+    s1 = _finite_array(sigma1, "sigma1", 2)
+    s2 = _finite_array(sigma2, "sigma2", 2)
+    if m1.shape != m2.shape:
         raise ValueError(f"mean vectors must be 1-d of equal length, got {m1.shape} and {m2.shape}")
     d = m1.shape[0]
     if s1.shape != (d, d) or s2.shape != (d, d):
@@ -166,20 +238,26 @@ def frechet_distance(
             f"covariances must have shape ({d}, {d}) to match the means, "
             f"got {s1.shape} and {s2.shape}"
         )
-    for name, arr in (("mu1", m1), ("sigma1", s1), ("mu2", m2), ("sigma2", s2)):
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} contains NaN or infinite values")
-    root1 = _psd_sqrt(s1)
-    middle = root1 @ (0.5 * (s2 + s2.T)) @ root1
+    mean_term = _squared_norm(m1 - m2)
+    scale = _max_abs(s1, s2)
+    if scale == 0.0:
+        return _finite_result(mean_term, "the Frechet distance")
+    u1 = _scaled_covariance(s1, scale, "sigma1")
+    u2 = _scaled_covariance(s2, scale, "sigma2")
+    root1 = _psd_sqrt(u1)
+    middle = root1 @ u2 @ root1
     eig = np.linalg.eigvalsh(0.5 * (middle + middle.T))
     tr_covmean = float(np.sqrt(np.clip(eig, 0.0, None)).sum())
-    diff = m1 - m2
-    value = float(diff @ diff) + float(np.trace(s1)) + float(np.trace(s2)) - 2.0 * tr_covmean
-    return max(value, 0.0)
+    cov_term = max(float(np.trace(u1)) + float(np.trace(u2)) - 2.0 * tr_covmean, 0.0)
+    return _finite_result(mean_term + cov_term * scale, "the Frechet distance")
 
 
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (unbiased, ``N - 1``) covariance of a feature matrix, in float64.
+
+    The features are divided by their largest magnitude (and the centred ones by theirs)
+    before the sums, so no intermediate overflows or underflows for finite features of any
+    magnitude.
 
     Args:
         features: Array of shape ``(N, d)`` with ``N >= 2``.
@@ -188,16 +266,30 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ``(mu, sigma)`` with shapes ``(d,)`` and ``(d, d)``.
 
     Raises:
-        ValueError: If ``features`` is not 2-d, has fewer than two rows or is not finite.
+        ValueError: If ``features`` is not 2-d, has fewer than two rows, is not finite, or
+            its covariance exceeds the float64 range (features beyond about 1e154).
     """
-    feats = np.asarray(features, dtype=np.float64)
-    if feats.ndim != 2:
-        raise ValueError(f"features must be a 2-d (N, d) array, got shape {feats.shape}")
+    feats = _finite_array(features, "features", 2)
     if feats.shape[0] < 2:
         raise ValueError(f"need at least 2 feature vectors for a covariance, got {feats.shape[0]}")
-    if not np.all(np.isfinite(feats)):
-        raise ValueError("features contain NaN or infinite values")
-    return feats.mean(axis=0), np.atleast_2d(np.cov(feats, rowvar=False))
+    scale = _max_abs(feats)
+    d = feats.shape[1]
+    if scale == 0.0:
+        return np.zeros(d), np.zeros((d, d))
+    unit = feats / scale
+    mu_unit = unit.mean(axis=0)
+    centred = unit - mu_unit
+    spread = _max_abs(centred)
+    sigma = np.zeros((d, d))
+    if spread > 0.0:
+        root = spread * scale
+        if root >= math.sqrt(float(np.finfo(np.float64).max)):
+            raise ValueError(
+                f"the covariance of features spread over {spread * scale:.3g} exceeds the "
+                "float64 range; divide the features by a constant"
+            )
+        sigma = np.atleast_2d(np.cov(centred / spread, rowvar=False)) * root * root
+    return mu_unit * scale, sigma
 
 
 def _warn_sample_size(n: int, d: int, which: str) -> None:
@@ -214,13 +306,27 @@ def _warn_sample_size(n: int, d: int, which: str) -> None:
 
 def _polynomial_mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     d = x.shape[1]
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _checked_mmd2(x, y, d)
+
+
+def _checked_mmd2(x: np.ndarray, y: np.ndarray, d: int) -> float:
     kxx = (x @ x.T / d + 1.0) ** 3
     kyy = (y @ y.T / d + 1.0) ** 3
     kxy = (x @ y.T / d + 1.0) ** 3
     n, m = x.shape[0], y.shape[0]
     sum_xx = (kxx.sum() - np.trace(kxx)) / (n * (n - 1))
     sum_yy = (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-    return float(sum_xx + sum_yy - 2.0 * kxy.mean())
+    value = float(sum_xx + sum_yy - 2.0 * kxy.mean())
+    if not math.isfinite(value):
+        peak = _max_abs(x, y)
+        raise ValueError(
+            f"features up to {peak:.3g} are too large for KID's cubic kernel (x . y / d + 1)^3: "
+            "it overflows float64 (the kernel is not scale-invariant, so no rescaling inside "
+            "can fix it); divide the features by a constant (the result then refers to the "
+            "scaled features)"
+        )
+    return value
 
 
 def kernel_distance(
@@ -250,20 +356,25 @@ def kernel_distance(
         The KID estimate as a float.
 
     Raises:
-        ValueError: On mismatched dimensions, fewer than two rows, or bad subset settings.
+        TypeError: If the features are not arrays of real numbers, or a subset setting is
+            not an integer.
+        ValueError: On mismatched dimensions, fewer than two rows, NaN or infinite features,
+            features so large that the cubic kernel overflows float64, or subset settings
+            out of range.
     """
-    a = np.asarray(features_a, dtype=np.float64)
-    b = np.asarray(features_b, dtype=np.float64)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+    a = _finite_array(features_a, "features_a", 2)
+    b = _finite_array(features_b, "features_b", 2)
+    if a.shape[1] != b.shape[1]:
         raise ValueError(f"features must be (N, d) and (M, d) arrays, got {a.shape} and {b.shape}")
     if min(a.shape[0], b.shape[0]) < 2:
         raise ValueError(
             f"KID needs at least 2 feature vectors per set, got {a.shape[0]} and {b.shape[0]}"
         )
-    if subset_size < 2 or n_subsets < 1:
-        raise ValueError(
-            f"subset_size must be >= 2 and n_subsets >= 1, got {subset_size}, {n_subsets}"
-        )
+    for name, value, low in (("subset_size", subset_size, 2), ("n_subsets", n_subsets, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer, got {value!r}")
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
     if a.shape[0] <= subset_size and b.shape[0] <= subset_size:
         return _polynomial_mmd2_unbiased(a, b)
     rng = np.random.default_rng(seed)

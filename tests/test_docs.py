@@ -78,10 +78,9 @@ def _literal(token: str) -> Any:
 def test_settings_table_matches_the_code() -> None:
     """The defaults in how-it-works.md are those of the code (and of the seed preset)."""
     from optuna_qlearn import QLearningSampler
-    from optuna_qlearn.dashboard import sampler_settings
 
-    defaults = sampler_settings(QLearningSampler())
-    seed = sampler_settings(QLearningSampler(**QLearningSampler.seed_design_parameters()))
+    defaults = QLearningSampler().parameters
+    seed = QLearningSampler(**QLearningSampler.seed_design_parameters()).parameters
     signature = inspect.signature(QLearningSampler.__init__).parameters
     text = (DOCS / "how-it-works.md").read_text(encoding="utf-8")
     table = text[text.index("| setting | default |") :].split("\n\n")[0].splitlines()[2:]

@@ -370,3 +370,101 @@ def test_inception_extractor_by_name(random_fid_inception: tuple[Path, str, dict
     path, digest, _ = random_fid_inception
     ext = get_extractor("inception", weights=path, sha256=digest[:16])
     assert isinstance(ext, InceptionV3Features) and ext.variant == "fid"
+
+
+# --------------------------------------------------------------------------------------------
+# Numerics (issue 15, defect 8): non-finite and invalid inputs refused, large inputs accurate
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_kernel_distance_refuses_non_finite_features(bad: float) -> None:
+    """Before: NaN features gave a NaN KID (frechet_distance refused them)."""
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((20, 4)), rng.standard_normal((20, 4))
+    a[3, 1] = bad
+    with pytest.raises(ValueError, match="features_a contains NaN or infinite"):
+        kernel_distance(a, b)
+    with pytest.raises(ValueError, match="features_b contains NaN or infinite"):
+        kernel_distance(b, a)
+    with pytest.raises(ValueError, match="features contains NaN or infinite"):
+        feature_statistics(a)
+
+
+def test_kernel_distance_refuses_bad_subset_settings() -> None:
+    x = np.zeros((4, 2))
+    with pytest.raises(TypeError, match="subset_size must be an integer"):
+        kernel_distance(x, x, subset_size=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="n_subsets must be >= 1"):
+        kernel_distance(x, x, n_subsets=0)
+
+
+@pytest.mark.parametrize("scale", [1e150, 1e-150, 1e100])
+def test_frechet_distance_is_accurate_for_features_of_any_magnitude(scale: float) -> None:
+    """Before: features near 1e150 gave inf (overflowing covariance) or a LinAlgError."""
+    rng = np.random.default_rng(8)
+    fa = rng.standard_normal((400, 16))
+    fb = rng.standard_normal((400, 16)) @ rng.standard_normal((16, 16)) * 0.5 + 0.3
+    unit = frechet_distance(*feature_statistics(fa), *feature_statistics(fb))
+    big = frechet_distance(*feature_statistics(fa * scale), *feature_statistics(fb * scale))
+    assert np.isfinite(big)
+    assert big == pytest.approx(unit * scale**2, rel=1e-9)
+    # The same through the image API, with an extractor whose features are that large.
+    images = np.random.default_rng(9).random((30, 8, 8, 3)).astype(np.float32)
+
+    def flat(x: np.ndarray) -> np.ndarray:
+        return x.reshape(len(x), -1)[:, :6].astype(np.float64)
+
+    def flat_scaled(x: np.ndarray) -> np.ndarray:
+        return flat(x) * scale
+
+    ref = fid_from_images(images[:15], images[15:], extractor=flat)
+    got = fid_from_images(images[:15], images[15:], extractor=flat_scaled)
+    assert got == pytest.approx(ref * scale**2, rel=1e-9)
+
+
+def test_frechet_distance_of_large_statistics_directly() -> None:
+    rng = np.random.default_rng(10)
+    s1, s2 = _spd(rng, 12), _spd(rng, 12)
+    m1, m2 = rng.standard_normal(12), rng.standard_normal(12)
+    unit = frechet_distance(m1, s1, m2, s2)
+    big = frechet_distance(m1 * 1e150, s1 * 1e300, m2 * 1e150, s2 * 1e300)
+    assert big == pytest.approx(unit * 1e300, rel=1e-9)
+
+
+def test_frechet_distance_beyond_float64_is_refused_not_inf() -> None:
+    fa = np.random.default_rng(11).standard_normal((50, 3)) * 1e160
+    with pytest.raises(ValueError, match="exceeds the float64 range"):
+        feature_statistics(fa)
+    mu = np.full(3, 1e160)
+    with pytest.raises(ValueError, match="exceeds the float64 range"):
+        frechet_distance(mu, np.eye(3), -mu, np.eye(3))
+
+
+def test_frechet_distance_refuses_covariances_that_are_not_covariances() -> None:
+    """Before: a non-PSD covariance (-I) gave 0.0."""
+    z = np.zeros(3)
+    with pytest.raises(ValueError, match="sigma1 is not positive semi-definite"):
+        frechet_distance(z, -np.eye(3), z, np.eye(3))
+    with pytest.raises(ValueError, match="sigma2 is not positive semi-definite"):
+        frechet_distance(z, np.eye(3), z, np.diag([1.0, 1.0, -0.5]))
+    asym = np.eye(3)
+    asym[0, 2] = 0.5
+    with pytest.raises(ValueError, match="sigma2 is not symmetric"):
+        frechet_distance(z, np.eye(3), z, asym)
+    with pytest.raises(ValueError, match="sigma1 contains NaN"):
+        frechet_distance(z, np.full((3, 3), np.inf), z, np.eye(3))
+    with pytest.raises(TypeError, match="mu1 must be an array of real numbers"):
+        frechet_distance(["a", "b"], np.eye(2), np.zeros(2), np.eye(2))  # type: ignore[arg-type]
+    # Round-off (a singular sample covariance, tiny asymmetry) is still accepted.
+    feats = np.random.default_rng(12).standard_normal((5, 10))
+    mu, sigma = feature_statistics(feats)
+    sigma[0, 1] += 1e-12
+    assert frechet_distance(mu, sigma, mu, sigma) >= 0.0
+
+
+def test_kernel_distance_too_large_features_are_refused_not_inf() -> None:
+    rng = np.random.default_rng(13)
+    a, b = rng.standard_normal((10, 4)) * 1e150, rng.standard_normal((10, 4)) * 1e150
+    with pytest.raises(ValueError, match="too large for KID's cubic kernel"):
+        kernel_distance(a, b)

@@ -305,14 +305,6 @@ class QLearningAgent:
         """The ``k`` best evaluated points, best first."""
         return [s for _, _, s in self._best[:k]]
 
-    def _scores(self, state: State) -> list[float]:
-        """Q-values used to choose at ``state``, one per action (see :meth:`_candidates`)."""
-        scores: list[float] = self.table.get(state).tolist()
-        actions, _, values, _ = self._candidates(state)
-        for a, v in zip(actions, values):
-            scores[a] = v
-        return scores
-
     def _candidates(
         self,
         state: State,

@@ -287,7 +287,6 @@ class QTable:
     def __post_init__(self) -> None:
         self.q: dict[State, np.ndarray] = {}
         self.visits: dict[State, np.ndarray] = {}
-        self.n_updates = 0
 
     def get(self, state: State) -> np.ndarray:
         """Q-values of ``state`` (a fresh ``q_init`` row if never visited; do not mutate)."""
@@ -342,7 +341,6 @@ class QTable:
         td = target - old
         row[action] = old + alpha * td
         self.visits[state][action] += 1
-        self.n_updates += 1
         return td
 
     def set(self, state: State, values: np.ndarray, visits: np.ndarray | None = None) -> None:

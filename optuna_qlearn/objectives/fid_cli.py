@@ -12,6 +12,14 @@ from __future__ import annotations
 
 import argparse
 
+from optuna_qlearn._cli_checks import (
+    FAILURE,
+    USAGE,
+    CommandError,
+    check_study_storage,
+    require_extra,
+)
+
 DEFAULT_STORAGE = "sqlite:///optuna_qlearn_fid.db"
 DEFAULT_DATA = "../shared/data/digit69/digit69_28x28.mat"
 
@@ -65,6 +73,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_files(args: argparse.Namespace) -> None:
+    """Refuse --weights/--sha256/--data values the run would fail on or ignore."""
+    import os
+    import re
+
+    from optuna_qlearn.fid import FID_INCEPTION_WEIGHTS_URL
+
+    inception = args.extractor.startswith("inception")
+    if inception and args.weights is None:
+        raise CommandError(
+            f"--extractor {args.extractor} needs --weights FILE, a local weights file "
+            f"(for FID: {FID_INCEPTION_WEIGHTS_URL}); this package never downloads weights",
+            USAGE,
+        )
+    if not inception and args.weights is not None:
+        raise CommandError(
+            "--weights is used only with --extractor inception or inception-torchvision",
+            USAGE,
+        )
+    if args.weights is not None and not os.path.isfile(args.weights):
+        raise CommandError(
+            f"--weights {args.weights!r}: no such file; download the weights yourself "
+            f"(for FID: {FID_INCEPTION_WEIGHTS_URL}) and pass their path",
+            USAGE,
+        )
+    if args.sha256 is not None:
+        if args.weights is None:
+            raise CommandError("--sha256 checks --weights; pass --weights FILE too", USAGE)
+        if not re.fullmatch(r"[0-9a-fA-F]{8,64}", args.sha256):
+            raise CommandError(f"--sha256 must be 8 to 64 hex digits, got {args.sha256!r}", USAGE)
+    if args.objective == "dgmm" and not os.path.isfile(args.data):
+        raise CommandError(
+            f"--data {args.data!r}: no such file; the dgmm objective needs digit69_28x28.mat "
+            "from the DGMM repository (not shipped with this package)",
+            USAGE,
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the study described by ``args`` and print its best trial.
 
@@ -72,9 +118,27 @@ def run(args: argparse.Namespace) -> int:
         args: Parsed options of :func:`add_arguments`.
 
     Returns:
-        The exit status (0 on success, 2 on bad input).
+        The exit status (0 on success).
+
+    Raises:
+        CommandError: For a wrong option (status 2), a missing package of the ``vision``
+            extra, or a study in which no trial completed (status 1).
     """
-    import sys
+    if args.trials < 1:
+        raise CommandError(f"--trials must be at least 1, got {args.trials}", USAGE)
+    modules = ["torch", "sklearn", "threadpoolctl"]
+    if args.objective == "dgmm":
+        modules.append("scipy")
+    if args.extractor.startswith("inception"):
+        modules.append("torchvision")
+    if args.extractor == "inception":
+        modules.append("pytorch_fid")
+    if args.image_dir is not None:
+        modules.append("PIL")
+    require_extra("vision", modules, f"optuna-qlearn fid {args.objective}")
+    _check_files(args)
+    check_study_storage(args.storage)
+
     import warnings
 
     import optuna
@@ -83,9 +147,6 @@ def run(args: argparse.Namespace) -> int:
     from optuna_qlearn.fid import FIDSampleSizeWarning
     from optuna_qlearn.objectives._reconstruction import ReconstructionObjective
 
-    if args.trials < 1:
-        print(f"error: --trials must be >= 1, got {args.trials}", file=sys.stderr)
-        return 2
     torch.set_num_threads(1)
     common = {
         "extractor": args.extractor,
@@ -105,8 +166,7 @@ def run(args: argparse.Namespace) -> int:
 
             objective = DGMMReconstruction(args.data, **common)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(str(exc), USAGE) from None
 
     sampler: optuna.samplers.BaseSampler
     if args.sampler == "qlearning":
@@ -140,8 +200,9 @@ def run(args: argparse.Namespace) -> int:
 
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not completed:
-        print("no trial completed", file=sys.stderr)
-        return 1
+        raise CommandError(
+            f"no trial of study {study_name!r} completed; see the warnings above", FAILURE
+        )
     best = study.best_trial
     what = "FID" if args.extractor != "random" else "Frechet distance (random-conv features)"
     print(f"study {study_name!r}: {len(completed)} complete trials")

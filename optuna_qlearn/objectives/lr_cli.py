@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from optuna_qlearn._cli_checks import USAGE, CommandError, check_study_storage, require_extra
+
 CONFIGS = ("cpu", "full", "tiny")
 SAMPLERS = ("qlearning", "tpe", "random")
 
@@ -46,12 +48,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
 
 
+def _cli_terms(message: str) -> str:
+    """Say in command-line flags what the library's errors say in Python arguments."""
+    return message.replace("pass download_if_missing=True to", "pass --download to").replace(
+        "pass split=(n_train, n_val, n_test) for a custom file",
+        "a custom file needs the Python API (LRScheduleObjective(..., split=...))",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the study and print the best trial.
 
+    Args:
+        args: Parsed options of :func:`add_arguments`.
+
     Returns:
-        ``0`` on success, ``2`` on bad arguments.
+        ``0`` on success.
+
+    Raises:
+        CommandError: For a wrong option or corpus file (status 2), or a missing
+            package of the ``torch`` extra (status 1).
     """
+    import os
+
+    if args.n_trials < 1:
+        raise CommandError(f"--n-trials must be at least 1, got {args.n_trials}", USAGE)
+    if args.threads < 1:
+        raise CommandError(f"--threads must be at least 1, got {args.threads}", USAGE)
+    if args.max_iters is not None and args.max_iters < 1:
+        raise CommandError(f"--max-iters must be at least 1, got {args.max_iters}", USAGE)
+    try:
+        phases = tuple(int(p) for p in args.phases.split(",") if p.strip())
+    except ValueError:
+        phases = ()
+    if not phases or min(phases) < 1:
+        raise CommandError(
+            f"--phases must be one integer >= 1 or a comma list of them (e.g. 1,4), "
+            f"got {args.phases!r}",
+            USAGE,
+        )
+    if args.data is not None and not os.path.isfile(args.data):
+        raise CommandError(
+            f"--data {args.data!r}: no such file; pass the {args.corpus} corpus file, or "
+            "leave --data out and pass --download to fetch it into the cache",
+            USAGE,
+        )
+    require_extra("torch", ("torch",), "optuna-qlearn lr")
+    check_study_storage(args.storage)
+
     import dataclasses
 
     import optuna
@@ -60,25 +104,11 @@ def run(args: argparse.Namespace) -> int:
     from optuna_qlearn.objectives.chargpt import GPTConfig
     from optuna_qlearn.objectives.lr_schedule import LRScheduleObjective
 
-    if args.n_trials < 1:
-        print("error: --n-trials must be >= 1")
-        return 2
-    if args.threads < 1:
-        print("error: --threads must be >= 1")
-        return 2
     torch.set_num_threads(args.threads)
     config: GPTConfig = getattr(GPTConfig, args.config)()
     if args.max_iters is not None:
-        if args.max_iters < 1:
-            print("error: --max-iters must be >= 1")
-            return 2
         # The cosine then ends at the new last iteration.
         config = dataclasses.replace(config, max_iters=args.max_iters, lr_decay_iters=None)
-    try:
-        phases = tuple(int(p) for p in args.phases.split(",") if p.strip())
-    except ValueError:
-        print(f"error: --phases must be integers separated by commas, got {args.phases!r}")
-        return 2
     try:
         objective = LRScheduleObjective(
             args.corpus,
@@ -90,8 +120,7 @@ def run(args: argparse.Namespace) -> int:
             phases=phases,
         )
     except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}")
-        return 2
+        raise CommandError(_cli_terms(str(exc)), USAGE) from None
 
     sampler: optuna.samplers.BaseSampler
     if args.sampler == "qlearning":
