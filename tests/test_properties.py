@@ -106,13 +106,12 @@ def _profile(examples: int) -> settings:
 #: that hit it, so that they go on checking everything else; remove its entry when
 #: the fix lands (its strict xfail test then fails as XPASS as a reminder).
 KNOWN_DEFECTS: frozenset[str] = frozenset(
-    {
-        # A huge finite value with reward="value"/"improvement": OverflowError.
-        "overflow",
-        # Stepped-float grid values rounded to 12 decimals: values off the step lattice
-        # (Optuna rejects them, the record keeps the grid point) or collapsed together.
-        "float-rounding",
-    }
+    # Fixed on main (3824f24, a1700f9), so no longer listed:
+    # "overflow": a huge finite value with reward="value"/"improvement" raised
+    #     OverflowError, or made the median and scale inf;
+    # "float-rounding": stepped-float grid values rounded to 12 decimals fell off the
+    #     step lattice (Optuna rejected them, the record kept the grid point) or
+    #     collapsed together.
 )
 
 
@@ -741,9 +740,10 @@ def test_a_broken_q_table_file_is_refused_by_name_or_warm_starts_a_study(text: s
 
 
 # ----------------------------------------------------------------------------- regressions
-# Minimal deterministic repros of what the properties found (issue 15). Each is
-# xfail(strict=True) while its defect is open: the fix makes it pass, and the marker
-# (and the matching entry of KNOWN_DEFECTS) must then go.
+# Minimal deterministic repros of what the properties found (issue 15). A repro is
+# marked xfail(strict=True) while its defect is open (with an entry in KNOWN_DEFECTS):
+# the fix makes it pass, and the marker and the entry must then go. Those below were
+# fixed on main (3824f24, a1700f9) and now guard against the defects coming back.
 
 
 def _sequential_study(
@@ -756,15 +756,11 @@ def _sequential_study(
     return study
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="issue 15 defect 1: constant values then one 1e200 with reward='value' or "
-    "'improvement' "
-    "raise OverflowError (the scale's standard deviation squares the value)",
-)
 @pytest.mark.parametrize("reward", ["value", "improvement"])
 def test_regression_huge_value_after_constant_ones_stays_finite(reward: str) -> None:
+    """Issue 15 #1: constant values then one 1e200 raised OverflowError (the scale's
+    standard deviation squared the value), at every resume too."""
+
     def objective(trial: Trial) -> float:
         trial.suggest_int("y", 0, 50)
         trial.suggest_int("z", 0, 50)
@@ -775,14 +771,9 @@ def test_regression_huge_value_after_constant_ones_stays_finite(reward: str) -> 
     assert all(math.isfinite(q) for row in sampler.q_table(study) for q in row["q"].values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 15 defect 1: two values of 1.7e308 make the median and the scale inf "
-    "(x + x overflows without an error); every later 'value' reward is then +clip, "
-    "the best, even for the worst value",
-)
 def test_regression_largest_floats_keep_the_reward_scale_finite() -> None:
+    """Found here: two values of 1.7e308 made the median and the scale inf (x + x
+    overflows silently), so every later 'value' reward was +clip, even the worst."""
     sampler = QLearningSampler(reward="value", seed=0)
     study = _sequential_study(sampler, lambda t: t.suggest_int("y", 0, 1) * 0 + 1.7e308, 2)
     _, agent = sampler.agent(study)
@@ -801,36 +792,23 @@ def _records_match_params(study: optuna.Study, sampler: QLearningSampler) -> lis
     return bad
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 15 defect 2: suggest_float(step=1e-9) grid values are rounded off "
-    "the step lattice, Optuna rejects them and the record keeps the grid point",
-)
 def test_regression_tiny_step_records_name_the_evaluated_point() -> None:
+    """Issue 15 #2: with step=1e-9 grid values fell off the step lattice, Optuna
+    rejected them and the record kept the grid point."""
     sampler = QLearningSampler(seed=0)
     study = _sequential_study(sampler, lambda t: t.suggest_float("a", 0, 1, step=1e-9), 30)
     assert _records_match_params(study, sampler) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 15 defect 2 (large values): np.round(x, 12) moves 92535350.0 to "
-    "92535350.00000001, off the step=1 lattice of FloatDistribution(0, 138803025, step=1)",
-)
 def test_regression_large_stepped_floats_stay_on_their_lattice() -> None:
+    """Found here: np.round(x, 12) moved 92535350.0 to 92535350.00000001, off the
+    step=1 lattice."""
     dist = FloatDistribution(0.0, 138803025.0, step=1.0)
     grid = Grid({"x": dist}, n_bins=2, max_bins=4)
     assert all(dist._contains(v) for v in grid.axes[0].values), grid.axes[0].values
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 15 defect 3: FloatDistribution(0, 5e-12, step=1e-13) gives 51 grid "
-    "points but 6 distinct values (rounded to 12 decimals)",
-)
 def test_regression_tiny_steps_do_not_collapse() -> None:
+    """Issue 15 #3: step=1e-13 gave 51 grid points but 6 distinct values."""
     grid = Grid({"x": FloatDistribution(0.0, 5e-12, step=1e-13)}, n_bins=2, max_bins=64)
     assert len(set(grid.axes[0].values)) == grid.shape[0]
