@@ -106,6 +106,11 @@ def _profile(examples: int) -> settings:
 #: that hit it, so that they go on checking everything else; remove its entry when
 #: the fix lands (its strict xfail test then fails as XPASS as a reminder).
 KNOWN_DEFECTS: frozenset[str] = frozenset(
+    {
+        # Finite values spread wider than the float max (1.7e308 and -1.7e308) with
+        # reward="value"/"improvement": the scale is inf, so rewards of finite gaps are 0.
+        "scale-overflow",
+    }
     # Fixed on main (3824f24, a1700f9), so no longer listed:
     # "overflow": a huge finite value with reward="value"/"improvement" raised
     #     OverflowError, or made the median and scale inf;
@@ -527,6 +532,12 @@ def check_no_repeats(trials: Sequence[FrozenTrial], grids: dict[int, Grid]) -> N
         )
 
 
+def _spread_overflows(study: optuna.Study) -> bool:
+    """Whether the study's finite values span more than the float max."""
+    values = [v for t in study.trials if t.values and math.isfinite(v := t.values[0])]
+    return bool(values) and not math.isfinite(max(values) - min(values))
+
+
 def check_replay_and_finite(
     samplers: Sequence[QLearningSampler],
     make: Callable[[], QLearningSampler],
@@ -548,7 +559,9 @@ def check_replay_and_finite(
         assert all(math.isfinite(q) for q in row["q"].values()), row
     _, agent = fresh.agent(study)
     if agent.rewards.mode != "rank":  # the rank reward uses neither
-        assert math.isfinite(agent.rewards.scale()) and math.isfinite(agent.rewards.median())
+        assert math.isfinite(agent.rewards.median())
+        if not ("scale-overflow" in KNOWN_DEFECTS and _spread_overflows(study)):
+            assert math.isfinite(agent.rewards.scale())
     for t in study.trials:
         q = t.user_attrs.get("qlearn:q")
         assert q is None or math.isfinite(q), (t.number, q)
@@ -779,6 +792,23 @@ def test_regression_largest_floats_keep_the_reward_scale_finite() -> None:
     _, agent = sampler.agent(study)
     assert math.isfinite(agent.rewards.median()) and math.isfinite(agent.rewards.scale())
     assert agent.rewards.reward(1.7e308) < agent.rewards.reward(1.0)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="values 1.7e308, 1.7e308, -1.7e308 (spread beyond the float max) make the "
+    "'value' reward scale inf, so a value of 1.0 (far better than the median) gets 0",
+)
+def test_regression_values_spread_beyond_the_float_max_keep_the_scale_finite() -> None:
+    values = [1.7e308, 1.7e308, -1.7e308]
+    sampler = QLearningSampler(reward="value", seed=0)
+    study = _sequential_study(
+        sampler, lambda t: t.suggest_int("y", 0, 1) * 0 + values[t.number], len(values)
+    )
+    _, agent = sampler.agent(study)
+    assert math.isfinite(agent.rewards.scale())
+    assert agent.rewards.reward(1.0) > 0.0
 
 
 def _records_match_params(study: optuna.Study, sampler: QLearningSampler) -> list[int]:
