@@ -112,6 +112,9 @@ SLOW_TESTS = frozenset(
         "tests/test_sampler.py::test_own_batch_asks_are_not_awaited_as_other_workers",
         "tests/test_dqn.py::test_agent_config_sets_the_environment_and_arguments_override_it",
         "tests/test_chargpt.py::test_model_is_causal_and_ties_weights",
+        "tests/test_docs.py::test_distributed_worker_example_runs_without_warnings",
+        "tests/test_docs.py::test_fid_study_example_runs_without_warnings",
+        "tests/test_docs.py::test_lr_schedule_example_runs_without_warnings",
     }
 )
 # Fixtures that read ../shared/data: their tests are marked ``shared_data``.
