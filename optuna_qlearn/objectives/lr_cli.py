@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import argparse
 
-from optuna_qlearn._cli_checks import USAGE, CommandError, check_study_storage, require_extra
+from optuna_qlearn._cli_checks import (
+    USAGE,
+    CommandError,
+    check_study_storage,
+    reports_errors,
+    require_extra,
+)
 
 CONFIGS = ("cpu", "full", "tiny")
 SAMPLERS = ("qlearning", "tpe", "random")
@@ -56,6 +62,7 @@ def _cli_terms(message: str) -> str:
     )
 
 
+@reports_errors("lr")
 def run(args: argparse.Namespace) -> int:
     """Run the study and print the best trial.
 
@@ -63,11 +70,8 @@ def run(args: argparse.Namespace) -> int:
         args: Parsed options of :func:`add_arguments`.
 
     Returns:
-        ``0`` on success.
-
-    Raises:
-        CommandError: For a wrong option or corpus file (status 2), or a missing
-            package of the ``torch`` extra (status 1).
+        The exit status: 0 on success, otherwise that of the error printed on stderr
+        (2 for a wrong option or corpus file, 1 for a missing ``torch`` extra).
     """
     import os
 
