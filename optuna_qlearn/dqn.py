@@ -175,7 +175,7 @@ class DQNAgent(QLearningAgent):
         for t in self.transitions(step):
             s, s_next = self.encoder([t.state, t.next_state])
             mask = self.moves.valid_mask(t.next_state)
-            self.learner.push(s, t.action, t.reward, s_next, mask, t.done)
+            self.learner.memory.push(s, t.action, t.reward, s_next, mask, t.done)
             self.table.record(t.state, t.action)
         self.finish_step(step)
         if self.learner.train(self.learner.config.n_updates_per_step):

@@ -964,14 +964,14 @@ def calculate_kid(
     folder_a: str | Path,
     folder_b: str | Path,
     *,
-    extractor: ExtractorSpec = "random",
-    batch_size: int = 50,
-    device: str = "cpu",
-    weights: str | Path | None = None,
-    sha256: str | None = None,
     subset_size: int = 1000,
     n_subsets: int = 100,
     seed: int = 0,
+    extractor: ExtractorSpec = "random",
+    weights: str | Path | None = None,
+    sha256: str | None = None,
+    device: str = "cpu",
+    batch_size: int = 50,
 ) -> float:
     """Kernel distance (KID) between the images of two folders, in an extractor's features.
 
