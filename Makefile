@@ -1,6 +1,8 @@
 # Two commands do everything on a fresh machine:
 #   make demo   create .venv, install, run the main job (a real study in SQLite)
 #   make test   install what the tests need, run lint, types, docs and the test suite
+# While working:
+#   make check  lint, types and the unit tests (not slow/service/browser), under a minute
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -50,6 +52,11 @@ docs: $(VENV)/.dev-installed
 
 test: $(VENV)/.dev-installed chromium lint typecheck
 	$(VENV)/bin/pytest -n 2 --durations=15 $(PYTEST_ARGS)
+
+# The fast lane: what `make test` runs, less the tests marked slow (see tests/conftest.py),
+# service (PostgreSQL/Redis) and browser; the docs build is one of the slow ones.
+check: lint typecheck
+	$(VENV)/bin/pytest -n 2 -q -m "not slow and not service and not browser" $(PYTEST_ARGS)
 
 # A fresh venv with only the lowest Optuna pyproject.toml allows (plus numpy, tqdm, pytest;
 # no torch), the package installed from the working tree (not editable), and the sampler tests.

@@ -9,13 +9,16 @@ only opened read-only.
 
 from __future__ import annotations
 
+import argparse
 import errno
+import functools
 import importlib.util
 import json
 import os
 import socket
 import sqlite3
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -49,6 +52,46 @@ class CommandError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+def report(command: str, error: CommandError) -> int:
+    """Print ``error`` as ``optuna-qlearn COMMAND: error: ...`` on stderr.
+
+    Args:
+        command: The subcommand (``"dashboard"``).
+        error: The error.
+
+    Returns:
+        The error's exit status.
+    """
+    print(f"optuna-qlearn {command}: error: {error.message}", file=sys.stderr)
+    return error.status
+
+
+def reports_errors(
+    command: str,
+) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    """Decorate a subcommand's ``run(args)`` to print its :class:`CommandError` and
+    return its status, also when the function is called without :func:`main`.
+
+    Args:
+        command: The subcommand's name, for the message.
+
+    Returns:
+        The decorator.
+    """
+
+    def decorate(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        @functools.wraps(run)
+        def wrapper(args: argparse.Namespace) -> int:
+            try:
+                return run(args)
+            except CommandError as exc:
+                return report(command, exc)
+
+        return wrapper
+
+    return decorate
 
 
 def require_extra(extra: str, modules: Sequence[str], what: str, alternative: str = "") -> None:

@@ -19,7 +19,13 @@ import optuna
 from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 from optuna.trial import Trial, TrialState
 
-from optuna_qlearn._cli_checks import USAGE, CommandError, check_study_storage, require_extra
+from optuna_qlearn._cli_checks import (
+    USAGE,
+    CommandError,
+    check_study_storage,
+    reports_errors,
+    require_extra,
+)
 from optuna_qlearn.sampler import QLearningSampler
 
 DEFAULT_STORAGE = "sqlite:///optuna_qlearn_demo.db"
@@ -100,6 +106,7 @@ def _finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
+@reports_errors("demo")
 def run(args: argparse.Namespace) -> int:
     """Run the demo (see the module docstring).
 
@@ -107,10 +114,8 @@ def run(args: argparse.Namespace) -> int:
         args: Parsed options of :func:`add_arguments`.
 
     Returns:
-        The exit status.
-
-    Raises:
-        CommandError: For a wrong option, an unusable ``--storage`` or a missing extra.
+        The exit status: 0 on success, otherwise that of the error printed on stderr
+        (2 for a wrong option or an unusable ``--storage``, 1 for a missing extra).
     """
     from tqdm.auto import tqdm
 

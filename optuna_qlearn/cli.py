@@ -21,6 +21,7 @@ from optuna_qlearn._cli_checks import (
     CommandError,
     check_port,
     check_readable_storage,
+    report,
     require_extra,
 )
 
@@ -89,8 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             precheck(args)
         return int(args._module.run(args))
     except CommandError as exc:
-        print(f"optuna-qlearn {args.command}: error: {exc.message}", file=sys.stderr)
-        return exc.status
+        return report(args.command, exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

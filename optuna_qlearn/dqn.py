@@ -33,7 +33,7 @@ from optuna_qlearn.sampler import QLearningSampler
 DEFAULT_GAMMA = 0.0
 #: DQNSampler's walk bound (``max_walk``): QLearningSampler's default of 4
 #: is cheaper, but with the network's scores 8 did better (48 problems x 5 seeds x
-#: 100 trials: 4 better in 65 studies, worse in 83; ``benchmarks.agent_variants
+#: 100 trials: 4 better in 65 studies, worse in 83; ``experiments.agent_variants.run
 #: --sampler dqn``), and the network, not the walk, dominates DQNSampler's cost.
 DEFAULT_MAX_WALK = 8
 #: DQNSampler's episode length: one trial. With ``gamma=0`` the network learns the
@@ -175,7 +175,7 @@ class DQNAgent(QLearningAgent):
         for t in self.transitions(step):
             s, s_next = self.encoder([t.state, t.next_state])
             mask = self.moves.valid_mask(t.next_state)
-            self.learner.push(s, t.action, t.reward, s_next, mask, t.done)
+            self.learner.memory.push(s, t.action, t.reward, s_next, mask, t.done)
             self.table.record(t.state, t.action)
         self.finish_step(step)
         if self.learner.train(self.learner.config.n_updates_per_step):

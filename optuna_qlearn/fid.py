@@ -17,9 +17,11 @@ What the number means depends entirely on the feature extractor:
   network. It separates image distributions (see the tests) but it is **not** FID and its
   values are not comparable to published FID numbers.
 - ``extractor="inception"`` (:class:`InceptionV3Features`) is the standard FID network
-  (InceptionV3 pool3, 2048-d). Its weights come from a file you supply; nothing is ever
-  downloaded here. With the ``pt_inception-2015-12-05`` weights used by ``pytorch-fid`` the
-  result is the usual FID.
+  (InceptionV3 pool3, 2048-d), taken from the maintained ``torch-fidelity`` package (its
+  TensorFlow-exact resize included). Its weights come from a file you supply; nothing is ever
+  downloaded here. With the ``inception-2015-12-05`` weights (torch-fidelity's file, or
+  pytorch-fid's, whose name carries the same sha256 prefix and whose state dict has the same
+  keys and shapes) the result is the usual FID.
 - Any callable mapping a float array of images ``(N, 3, H, W)`` in ``[0, 1]`` to an ``(N, d)``
   feature array works as well.
 
@@ -30,7 +32,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import pickle
 import re
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -63,14 +67,16 @@ __all__ = [
     "read_image_folder",
 ]
 
-#: Where ``pytorch-fid`` publishes the InceptionV3 weights ported from the TensorFlow FID
+#: Where ``torch-fidelity`` publishes the InceptionV3 weights ported from the TensorFlow FID
 #: code (``inception-2015-12-05``). Recorded for users; this package never downloads it.
+#: ``pytorch-fid``'s ``pt_inception-2015-12-05-6726825d.pth`` carries the same sha256 prefix
+#: in its name and a state dict of the same keys and shapes, and loads as well.
 FID_INCEPTION_WEIGHTS_URL = (
-    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-    "pt_inception-2015-12-05-6726825d.pth"
+    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+    "weights-inception-2015-12-05-6726825d.pth"
 )
 #: The file name of those weights.
-FID_INCEPTION_WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
+FID_INCEPTION_WEIGHTS_FILENAME = "weights-inception-2015-12-05-6726825d.pth"
 #: The first 8 hex digits of the file's sha256 (the torch hub naming convention).
 FID_INCEPTION_WEIGHTS_SHA256_PREFIX = "6726825d"
 #: torchvision's ImageNet InceptionV3 weights (not the FID network; different numbers).
@@ -630,23 +636,64 @@ def _check_weights_file(path: Path, sha256: str | None) -> None:
         )
 
 
+_FIDELITY_LOCK = threading.Lock()
+#: Stands for "keep the freshly initialized weights" while building an untrained network.
+_UNTRAINED: dict[str, Any] = {}
+
+
+def _fidelity_inception(state: dict[str, Any]) -> torch.nn.Module:
+    """torch-fidelity's FID InceptionV3 with ``state`` loaded (``_UNTRAINED``: none).
+
+    torch-fidelity's constructor fetches its weights itself -- from its release URL, or with
+    ``torch.load(weights_only=False)`` from a path, which unpickles the file. Neither is
+    acceptable here, so its URL loader is replaced, for the duration of the call, by one that
+    returns the state dict this package already loaded with ``weights_only=True``: nothing is
+    downloaded and nothing is unpickled.
+    """
+    try:
+        import torch_fidelity.feature_extractor_inceptionv3 as tfi
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            "variant='fid' needs the torch-fidelity package (the FID InceptionV3): "
+            'pip install "optuna-qlearn[vision]"'
+        ) from exc
+
+    class _Network(tfi.FeatureExtractorInceptionV3):
+        def load_state_dict(self, sd: Any, strict: bool = True, assign: bool = False) -> Any:
+            if sd is _UNTRAINED:
+                return None
+            return super().load_state_dict(sd, strict=strict, assign=assign)
+
+    with _FIDELITY_LOCK:
+        original = tfi.load_state_dict_from_url
+        tfi.load_state_dict_from_url = lambda *args, **kwargs: state
+        try:
+            return _Network("inception-v3-compat", ["2048"])
+        finally:
+            tfi.load_state_dict_from_url = original
+
+
 class InceptionV3Features:
     """InceptionV3 pool3 features (2048-d), the standard FID network.
 
     The weights are read from a file you supply, never downloaded. Two architectures:
 
-    - ``variant="fid"`` (default): torchvision's InceptionV3 patched with the blocks of the
-      TensorFlow FID graph, as ``pytorch-fid`` builds it (needs the ``pytorch-fid`` package).
-      With the weights :data:`FID_INCEPTION_WEIGHTS_FILENAME` (from
-      :data:`FID_INCEPTION_WEIGHTS_URL`) the Frechet distance in these features is the FID.
+    - ``variant="fid"`` (default): the InceptionV3 of the TensorFlow FID graph, as the
+      maintained ``torch-fidelity`` package builds it (``FeatureExtractorInceptionV3``), with
+      its TensorFlow-1.x-exact bilinear resize to 299x299; images are quantized to 8 bits
+      first, as that network expects (``round(255 x)``). With the weights
+      :data:`FID_INCEPTION_WEIGHTS_FILENAME` (from :data:`FID_INCEPTION_WEIGHTS_URL`, or
+      pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth``, same keys and shapes) the
+      Frechet distance in these features is the FID.
     - ``variant="torchvision"``: torchvision's ImageNet InceptionV3
       (:data:`TORCHVISION_INCEPTION_WEIGHTS_FILENAME`, e.g. from your torch hub cache
-      ``~/.cache/torch/hub/checkpoints``). Close to, but not the same numbers as, FID.
+      ``~/.cache/torch/hub/checkpoints``), images resized with PyTorch's bilinear
+      interpolation and scaled to ``[-1, 1]``. Close to, but not the same numbers as, FID.
 
-    Images are resized bilinearly to 299x299 and scaled to ``[-1, 1]``, as in ``pytorch-fid``.
     The file is checked before loading: against ``sha256`` when given (a full digest or a
     prefix of at least 8 hex digits), otherwise against the hash prefix in a torch-hub-style
-    file name (``name-<hex>.pth``). It is loaded with ``torch.load(weights_only=True)``.
+    file name (``name-<hex>.pth``). It is loaded with ``torch.load(weights_only=True)``; the
+    library's own loader (which would download, or unpickle the file) is never used.
 
     Args:
         weights: Path to the state-dict file.
@@ -658,7 +705,15 @@ class InceptionV3Features:
     Raises:
         FileNotFoundError: If the file is missing.
         ValueError: On a checksum mismatch, a bad ``variant``, or weights that do not fit.
-        ImportError: If ``variant="fid"`` and ``pytorch-fid`` is not installed.
+        ImportError: If ``variant="fid"`` and ``torch-fidelity`` is not installed.
+
+    Example:
+        .. code-block:: python
+
+            ext = InceptionV3Features(
+                "weights-inception-2015-12-05-6726825d.pth", sha256="6726825d"
+            )
+            value = calculate_fid("real/", "generated/", extractor=ext)
     """
 
     channels = 3
@@ -680,12 +735,18 @@ class InceptionV3Features:
         _check_weights_file(self.weights, sha256)
         self.variant = variant
         self.device = torch.device(device)
-        model = self.build_network(variant)
-        state = torch.load(self.weights, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(self.weights, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+            raise ValueError(f"cannot read the weights in {self.weights}: {exc}") from exc
         if not isinstance(state, dict):
             raise ValueError(f"{self.weights} does not hold a state dict")
         try:
-            model.load_state_dict(state, strict=True)
+            if variant == "fid":
+                model = _fidelity_inception(state)
+            else:
+                model = self.build_network(variant)
+                model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
             raise ValueError(
                 f"weights in {self.weights} do not fit the {variant!r} InceptionV3: {exc}"
@@ -697,37 +758,26 @@ class InceptionV3Features:
         """Build the (untrained) InceptionV3 of a variant, with no weights loaded.
 
         Args:
-            variant: ``"fid"`` or ``"torchvision"``.
+            variant: ``"fid"`` (torch-fidelity's ``FeatureExtractorInceptionV3``) or
+                ``"torchvision"`` (``torchvision.models.Inception3``).
 
         Returns:
-            A ``torchvision.models.Inception3`` (patched for ``"fid"``).
+            The network with freshly initialized weights; its ``state_dict()`` has the keys
+            and shapes a weights file for that variant must have.
+
+        Raises:
+            ValueError: If ``variant`` is unknown.
+            ImportError: If ``variant="fid"`` and ``torch-fidelity`` is not installed.
         """
+        if variant == "fid":
+            return _fidelity_inception(_UNTRAINED)
+        if variant != "torchvision":
+            raise ValueError(f"variant must be 'fid' or 'torchvision', got {variant!r}")
         import torchvision
 
-        if variant == "torchvision":
-            return torchvision.models.inception_v3(
-                weights=None, aux_logits=True, init_weights=False, transform_input=False
-            )
-        try:
-            from pytorch_fid import inception as pfi
-        except ImportError as exc:  # pragma: no cover - depends on the installation
-            raise ImportError(
-                "variant='fid' needs the pytorch-fid package for the FID blocks of InceptionV3: "
-                "pip install pytorch-fid"
-            ) from exc
-        net = torchvision.models.inception_v3(
-            weights=None, num_classes=1008, aux_logits=False, init_weights=False
+        return torchvision.models.inception_v3(
+            weights=None, aux_logits=True, init_weights=False, transform_input=False
         )
-        net.Mixed_5b = pfi.FIDInceptionA(192, pool_features=32)
-        net.Mixed_5c = pfi.FIDInceptionA(256, pool_features=64)
-        net.Mixed_5d = pfi.FIDInceptionA(288, pool_features=64)
-        net.Mixed_6b = pfi.FIDInceptionC(768, channels_7x7=128)
-        net.Mixed_6c = pfi.FIDInceptionC(768, channels_7x7=160)
-        net.Mixed_6d = pfi.FIDInceptionC(768, channels_7x7=160)
-        net.Mixed_6e = pfi.FIDInceptionC(768, channels_7x7=192)
-        net.Mixed_7b = pfi.FIDInceptionE_1(1280)
-        net.Mixed_7c = pfi.FIDInceptionE_2(2048)
-        return net
 
     def __repr__(self) -> str:
         return f"InceptionV3Features(weights={str(self.weights)!r}, variant={self.variant!r})"
@@ -742,6 +792,9 @@ class InceptionV3Features:
             x = torch.as_tensor(np.asarray(images, dtype=np.float32), device=self.device)
             if x.ndim != 4 or x.shape[1] != 3:
                 raise ValueError(f"expected images of shape (N, 3, H, W), got {tuple(x.shape)}")
+            if self.variant == "fid":
+                pixels = torch.round(x.clamp(0.0, 1.0) * 255.0).to(torch.uint8)
+                return m(pixels)[0].cpu().numpy().astype(np.float64)
             x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
             x = 2.0 * x - 1.0
             for layer in (
@@ -911,14 +964,14 @@ def calculate_kid(
     folder_a: str | Path,
     folder_b: str | Path,
     *,
-    extractor: ExtractorSpec = "random",
-    batch_size: int = 50,
-    device: str = "cpu",
-    weights: str | Path | None = None,
-    sha256: str | None = None,
     subset_size: int = 1000,
     n_subsets: int = 100,
     seed: int = 0,
+    extractor: ExtractorSpec = "random",
+    weights: str | Path | None = None,
+    sha256: str | None = None,
+    device: str = "cpu",
+    batch_size: int = 50,
 ) -> float:
     """Kernel distance (KID) between the images of two folders, in an extractor's features.
 

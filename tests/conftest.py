@@ -89,3 +89,42 @@ def shakespeare_path() -> Path:
     path = shared_data_dir() / "shakespeare_char" / "input.txt"
     require(path.is_file(), f"shakespeare_char corpus not found at {path}")
     return path
+
+
+# Tests whose call took 2.5 s or more on the 2-core CI machine (measured with
+# ``pytest -p no:xdist --durations=0``, one module at a time; the first eight took
+# 6-54 s), marked ``slow`` so that ``make check``
+# leaves them to ``make test``. A name without brackets covers every parametrization.
+# tests/test_markers.py checks that each name still exists.
+SLOW_TESTS = frozenset(
+    {
+        "tests/test_dqn.py::test_resume_in_new_process_rebuilds_replay_memory_and_network",
+        "tests/test_docs.py::test_docs_build_without_warnings",
+        "tests/test_sampler.py::test_resume_in_new_process_gives_same_q_table",
+        "tests/test_cli.py::test_demo_runs_three_samplers_into_sqlite",
+        "tests/test_lr.py::test_chosen_lr_is_the_lr_of_the_next_optimizer_step",
+        "tests/test_dqn.py::test_online_mode_capacity_one_learns",
+        "tests/test_sampler.py::test_never_repeats_and_beats_random_search",
+        "tests/test_dqn.py::TestDQNSamplerConformance::test_sample_relative_numerical",
+        "tests/test_objectives_fid.py::test_vae_value_is_calculate_fid_of_written_folders",
+        "tests/test_objectives_fid.py::test_cli_runs_a_study",
+        "tests/test_benchmarks.py::test_end_to_end_run_resume_and_report",
+        "tests/test_sampler.py::test_own_batch_asks_are_not_awaited_as_other_workers",
+        "tests/test_dqn.py::test_agent_config_sets_the_environment_and_arguments_override_it",
+        "tests/test_chargpt.py::test_model_is_causal_and_ties_weights",
+        "tests/test_docs.py::test_distributed_worker_example_runs_without_warnings",
+        "tests/test_docs.py::test_fid_study_example_runs_without_warnings",
+        "tests/test_docs.py::test_lr_schedule_example_runs_without_warnings",
+    }
+)
+# Fixtures that read ../shared/data: their tests are marked ``shared_data``.
+SHARED_DATA_FIXTURES = frozenset({"digit69_path", "shakespeare_path"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests of :data:`SLOW_TESTS` ``slow`` and those that read shared data."""
+    for item in items:
+        if item.nodeid.split("[", 1)[0] in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+        if SHARED_DATA_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.shared_data)

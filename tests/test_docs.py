@@ -1,8 +1,10 @@
-"""The documentation builds with Sphinx, warnings as errors, into a temporary folder."""
+"""The documentation builds with Sphinx, warnings as errors, into a temporary folder, and
+its example scripts run with warnings as errors."""
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
 import os
 import subprocess
@@ -10,15 +12,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, require
 
 DOCS = REPO_ROOT / "docs"
 
 
 def test_docs_build_without_warnings(tmp_path: Path) -> None:
-    pytest.importorskip("sphinx")
-    pytest.importorskip("myst_parser")
+    for module in ("sphinx", "myst_parser", "furo"):
+        require(importlib.util.find_spec(module) is not None, f"{module} (the docs extra)")
     out = tmp_path / "html"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), *sys.path])}
     proc = subprocess.run(
@@ -47,6 +50,70 @@ def test_docs_build_without_warnings(tmp_path: Path) -> None:
         if md.stem != "index":
             assert f'href="{md.stem}.html"' in index, f"{md.name} is not in the toctree"
     assert (out / "_images" / "dashboard.png").is_file()
+
+
+# Runs an example as ``python docs/examples/NAME.py ARGS`` would, with every warning an
+# error except Optuna's ExperimentalWarning (heartbeat is experimental in Optuna, which
+# the examples cannot change; pyproject's pytest settings ignore it as well).
+_STRICT_RUNNER = """
+import runpy, sys, warnings
+import optuna
+warnings.simplefilter("error")
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def run_example(name: str, *args: str, cwd: Path) -> str:
+    """Run ``docs/examples/<name>`` with warnings as errors; return its output."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", _STRICT_RUNNER, str(DOCS / "examples" / name), *args],
+        capture_output=True, text=True, env=env, cwd=cwd, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"{name} {args} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+def test_distributed_worker_example_runs_without_warnings(tmp_path: Path) -> None:
+    worker = "distributed_worker.py"
+    # A journal file: the study created once, then a worker.
+    journal = str(tmp_path / "demo.journal")
+    run_example(worker, "--storage", journal, "--study", "j", "--create", cwd=tmp_path)
+    run_example(worker, "--storage", journal, "--study", "j", "--n-trials", "3", cwd=tmp_path)
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+    assert len(optuna.load_study(study_name="j", storage=storage).trials) == 3
+    # SQLite with heartbeat and the retry callback (no FutureWarning), DQN workers.
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    run_example(worker, "--storage", url, "--study", "h", "--create", cwd=tmp_path)
+    out = run_example(
+        worker, "--storage", url, "--study", "h", "--n-trials", "3", "--heartbeat", "5",
+        "--sampler", "dqn", "--seed", "3", cwd=tmp_path,
+    )  # fmt: skip
+    assert "best so far" in out
+    trials = optuna.load_study(study_name="h", storage=url).trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3
+
+
+def test_the_runner_turns_deprecations_into_errors(tmp_path: Path) -> None:
+    script = tmp_path / "old_api.py"
+    script.write_text("import warnings\nwarnings.warn('old name', FutureWarning)\n")
+    with pytest.raises(AssertionError, match="FutureWarning: old name"):
+        run_example(str(script), cwd=tmp_path)
+
+
+def test_fid_study_example_runs_without_warnings(tmp_path: Path) -> None:
+    out = run_example("fid_study.py", "--trials", "2", cwd=tmp_path)
+    assert "best Frechet distance" in out
+
+
+def test_lr_schedule_example_runs_without_warnings(shakespeare_path: Path, tmp_path: Path) -> None:
+    out = run_example(
+        "lr_schedule.py", "--data", str(shakespeare_path), "--iters", "10", "--trials", "1",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert "best controller" in out
 
 
 def _split_cell(cell: str) -> list[str]:

@@ -175,7 +175,7 @@ def test_target_network_frozen_between_syncs_and_soft_update() -> None:
     learner = DQNLearner(2, 3, config, gamma=0.9, seed=0)
     rng = np.random.default_rng(0)
     for _ in range(10):
-        learner.push(rng.normal(size=2), int(rng.integers(3)), 1.0, rng.normal(size=2),
+        learner.memory.push(rng.normal(size=2), int(rng.integers(3)), 1.0, rng.normal(size=2),
                      np.ones(3, bool), False)  # fmt: skip
 
     def params(net: torch.nn.Module) -> torch.Tensor:
@@ -240,7 +240,7 @@ def test_online_mode_capacity_one_learns() -> None:
     learner = DQNLearner(2, 2, config, gamma=0.9, seed=0)
     s = np.array([0.5, -0.5])
     for _ in range(300):
-        learner.push(s, 1, 1.0, s, np.ones(2, bool), done=True)
+        learner.memory.push(s, 1, 1.0, s, np.ones(2, bool), done=True)
         learner.train(1)
     assert len(learner.memory) == 1
     assert learner.q_values(s[None])[0, 1] == pytest.approx(1.0, abs=0.05)

@@ -285,6 +285,7 @@ def _recorder() -> Any:
 
 
 def test_hf_callback_feeds_eval_loss_and_the_optimizer_uses_the_lr(tmp_path: Path) -> None:
+    _require("transformers", "huggingface")
     from optuna_qlearn.integration.huggingface import QLearningLRCallback
 
     recorder = _recorder()
@@ -305,6 +306,7 @@ def test_hf_callback_feeds_eval_loss_and_the_optimizer_uses_the_lr(tmp_path: Pat
 
 
 def test_hf_callback_validates(tmp_path: Path) -> None:
+    _require("transformers", "huggingface")
     from optuna_qlearn.integration.huggingface import QLearningLRCallback
 
     optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=LR0)

@@ -742,3 +742,15 @@ def test_state_dict_contents_are_validated() -> None:
             sched.load_state_dict(bad)
     sched.load_state_dict(good)  # still loads after every refusal
     assert torch.equal(sched.q_table, good["q_table"])
+
+
+def test_the_experiments_stored_report_reproduces_from_its_json() -> None:
+    """experiments/lr_schedule: the committed tables are what its code makes of its JSON."""
+    import json
+
+    from experiments.lr_schedule import run
+
+    data = json.loads((run.RESULTS / "lr_runs_shakespeare_char.json").read_text())
+    report = (run.RESULTS / "lr_schedule.md").read_text()
+    table = run.summarize(data, "shakespeare_char", 5)
+    assert len(table) > 10_000 and table in report

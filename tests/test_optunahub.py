@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import optunahub
 import pytest
 import yaml
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, require
 from packaging.requirements import Requirement
 from packaging.version import Version
 
@@ -83,6 +82,12 @@ def template_rules(path: Path, category: str) -> None:
 
 
 def load_package() -> types.ModuleType:
+    require(
+        importlib.util.find_spec("optunahub") is not None,
+        "optunahub is not installed (pip install 'optuna-qlearn[hub]')",
+    )
+    import optunahub
+
     return optunahub.load_local_module(package=PACKAGE, registry_root=str(REGISTRY_ROOT))
 
 
@@ -168,6 +173,7 @@ def test_load_local_module_runs_both_samplers() -> None:
 
 
 def test_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    load_package()  # example.py needs optunahub
     spec = importlib.util.spec_from_file_location("q_learning_example", PACKAGE_DIR / "example.py")
     assert spec is not None and spec.loader is not None
     example = importlib.util.module_from_spec(spec)

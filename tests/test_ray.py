@@ -93,7 +93,9 @@ def test_optuna_search_with_qlearning_sampler(ray_local: Any, tmp_path: Path) ->
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=ConcurrencyLimiter(search, max_concurrent=2), num_samples=N_SAMPLES
+            search_alg=ConcurrencyLimiter(search, max_concurrent=2),
+            num_samples=N_SAMPLES,
+            reuse_actors=True,  # two worker processes in all, not one per trial
         ),
         run_config=tune.RunConfig(storage_path=str(tmp_path / "ray"), name="qlearn", verbose=0),
     )

@@ -161,7 +161,7 @@ def test_wheel_carries_the_package_only(dists: dict[str, Path]) -> None:
     assert source <= set(names), sorted(source - set(names))
     assert f"{info}licenses/LICENSE" in names
     assert f"{info}entry_points.txt" in names
-    assert "Requires-Dist: optuna>=4.2" in metadata
+    assert "Requires-Dist: optuna>=4.5" in metadata
     assert "Provides-Extra: torch" in metadata
     assert "License-Expression: MIT" in metadata
 

@@ -440,7 +440,7 @@ class DQNLearner:
 
             learner = DQNLearner(2, 3, DQNConfig(batch_size=1, replay_capacity=1), gamma=0.9)
             s, s2 = np.array([0.0, 1.0]), np.array([1.0, 1.0])
-            learner.push(s, 1, 1.0, s2, np.ones(3, bool), done=True)
+            learner.memory.push(s, 1, 1.0, s2, np.ones(3, bool), done=True)
             learner.train(50)  # Q(s, 1) moves toward 1.0
     """
 
@@ -473,18 +473,6 @@ class DQNLearner:
         self.n_optim_steps = 0
         #: Loss of the latest gradient step (``nan`` before the first).
         self.last_loss = math.nan
-
-    def push(
-        self,
-        state: np.ndarray,
-        action: int,
-        reward: float,
-        next_state: np.ndarray,
-        next_mask: np.ndarray,
-        done: bool,
-    ) -> None:
-        """Store one transition in the replay memory."""
-        self.memory.push(state, action, reward, next_state, next_mask, done)
 
     def train(self, n_updates: int) -> int:
         """Take up to ``n_updates`` gradient steps (none before ``learning_starts``).

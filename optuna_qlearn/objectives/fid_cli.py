@@ -17,6 +17,7 @@ from optuna_qlearn._cli_checks import (
     USAGE,
     CommandError,
     check_study_storage,
+    reports_errors,
     require_extra,
 )
 
@@ -50,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of sampler and objective")
     parser.add_argument(
         "--sampler",
-        choices=["qlearning", "tpe", "random"],
+        choices=("qlearning", "tpe", "random"),  # optuna_qlearn._demo.SAMPLERS
         default="qlearning",
         help="sampler (default qlearning)",
     )
@@ -105,12 +106,13 @@ def _check_files(args: argparse.Namespace) -> None:
             raise CommandError(f"--sha256 must be 8 to 64 hex digits, got {args.sha256!r}", USAGE)
     if args.objective == "dgmm" and not os.path.isfile(args.data):
         raise CommandError(
-            f"--data {args.data!r}: no such file; the dgmm objective needs digit69_28x28.mat "
-            "from the DGMM repository (not shipped with this package)",
+            f"--data {args.data!r}: digit69 dataset not found; the dgmm objective needs "
+            "digit69_28x28.mat from the DGMM repository (not shipped with this package)",
             USAGE,
         )
 
 
+@reports_errors("fid")
 def run(args: argparse.Namespace) -> int:
     """Run the study described by ``args`` and print its best trial.
 
@@ -118,11 +120,9 @@ def run(args: argparse.Namespace) -> int:
         args: Parsed options of :func:`add_arguments`.
 
     Returns:
-        The exit status (0 on success).
-
-    Raises:
-        CommandError: For a wrong option (status 2), a missing package of the ``vision``
-            extra, or a study in which no trial completed (status 1).
+        The exit status: 0 on success, otherwise that of the error printed on stderr
+        (2 for a wrong option, 1 for a missing package of the ``vision`` extra or a
+        study in which no trial completed).
     """
     if args.trials < 1:
         raise CommandError(f"--trials must be at least 1, got {args.trials}", USAGE)
@@ -168,15 +168,9 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         raise CommandError(str(exc), USAGE) from None
 
-    sampler: optuna.samplers.BaseSampler
-    if args.sampler == "qlearning":
-        from optuna_qlearn import QLearningSampler
+    from optuna_qlearn._demo import SAMPLERS  # the CLI's samplers, by name
 
-        sampler = QLearningSampler(seed=args.seed)
-    elif args.sampler == "tpe":
-        sampler = optuna.samplers.TPESampler(seed=args.seed)
-    else:
-        sampler = optuna.samplers.RandomSampler(seed=args.seed)
+    sampler = SAMPLERS[args.sampler](args.seed)
     pruner: optuna.pruners.BasePruner = (
         optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5)
         if args.pruner == "median"

@@ -4,18 +4,6 @@ Each function takes the same arguments as its Plotly namesake and draws the same
 data on Matplotlib axes (``pip install 'optuna-qlearn[visualization]'``).
 """
 
-from optuna_qlearn.visualization.matplotlib._plots import (
-    is_available,
-    plot_epsilon_reward,
-    plot_greedy_value,
-    plot_policy,
-    plot_visits,
-)
+from ._plots import is_available, plot_epsilon_reward, plot_greedy_value, plot_policy, plot_visits
 
-__all__ = [
-    "is_available",
-    "plot_epsilon_reward",
-    "plot_greedy_value",
-    "plot_policy",
-    "plot_visits",
-]
+__all__ = ["is_available", "plot_epsilon_reward", "plot_greedy_value", "plot_policy", "plot_visits"]

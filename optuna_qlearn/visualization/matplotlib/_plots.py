@@ -182,17 +182,18 @@ def plot_greedy_value(
             ax.figure.savefig("greedy_value.png")
 
     Args:
-        study: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
-        sampler: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
-        params: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
+        study: As in :func:`optuna_qlearn.visualization.plot_greedy_value`.
+        sampler: As in :func:`optuna_qlearn.visualization.plot_greedy_value`.
+        params: As in :func:`optuna_qlearn.visualization.plot_greedy_value`.
 
     Returns:
-        A :class:`matplotlib.axes.Axes` holding one image.
+        A :class:`matplotlib.axes.Axes` holding the greedy values as one image and the
+        arrows as texts.
 
     Raises:
         ImportError: If Matplotlib is not installed.
-        TypeError: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
-        ValueError: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
+        TypeError: As in :func:`optuna_qlearn.visualization.plot_greedy_value`.
+        ValueError: As in :func:`optuna_qlearn.visualization.plot_greedy_value`.
     """
     _import_pyplot()
     return greedy_value_axes(agent_view(study, sampler, params))
@@ -216,17 +217,17 @@ def plot_visits(
             plot_visits(study, params=["x", "y"]).figure.savefig("visits.png")
 
     Args:
-        study: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
-        sampler: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
-        params: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
+        study: As in :func:`optuna_qlearn.visualization.plot_visits`.
+        sampler: As in :func:`optuna_qlearn.visualization.plot_visits`.
+        params: As in :func:`optuna_qlearn.visualization.plot_visits`.
 
     Returns:
-        A :class:`matplotlib.axes.Axes` holding one image.
+        A :class:`matplotlib.axes.Axes` holding the visit counts as one image.
 
     Raises:
         ImportError: If Matplotlib is not installed.
-        TypeError: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
-        ValueError: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
+        TypeError: As in :func:`optuna_qlearn.visualization.plot_visits`.
+        ValueError: As in :func:`optuna_qlearn.visualization.plot_visits`.
     """
     _import_pyplot()
     return visits_axes(agent_view(study, sampler, params))
@@ -253,17 +254,17 @@ def plot_policy(
             plot_policy(study).figure.savefig("policy.png")
 
     Args:
-        study: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
-        sampler: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
-        params: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
+        study: As in :func:`optuna_qlearn.visualization.plot_policy`.
+        sampler: As in :func:`optuna_qlearn.visualization.plot_policy`.
+        params: As in :func:`optuna_qlearn.visualization.plot_policy`.
 
     Returns:
         A :class:`matplotlib.axes.Axes` holding the markers and the quiver.
 
     Raises:
         ImportError: If Matplotlib is not installed.
-        TypeError: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
-        ValueError: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
+        TypeError: As in :func:`optuna_qlearn.visualization.plot_policy`.
+        ValueError: As in :func:`optuna_qlearn.visualization.plot_policy`.
     """
     _import_pyplot()
     return policy_axes(agent_view(study, sampler, params))
@@ -284,8 +285,8 @@ def plot_epsilon_reward(study: Study, sampler: QLearningSampler | None = None) -
             axes[0].figure.savefig("epsilon_reward.png")
 
     Args:
-        study: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
-        sampler: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
+        study: As in :func:`optuna_qlearn.visualization.plot_epsilon_reward`.
+        sampler: As in :func:`optuna_qlearn.visualization.plot_epsilon_reward`.
 
     Returns:
         A :class:`numpy.ndarray` of two :class:`matplotlib.axes.Axes`: epsilon on
@@ -293,8 +294,8 @@ def plot_epsilon_reward(study: Study, sampler: QLearningSampler | None = None) -
 
     Raises:
         ImportError: If Matplotlib is not installed.
-        TypeError: See :func:`optuna_qlearn.visualization.plot_greedy_value`.
-        ValueError: See :func:`optuna_qlearn.visualization.plot_epsilon_reward`.
+        TypeError: As in :func:`optuna_qlearn.visualization.plot_epsilon_reward`.
+        ValueError: As in :func:`optuna_qlearn.visualization.plot_epsilon_reward`.
     """
     _import_pyplot()
     return epsilon_reward_axes(agent_view(study, sampler))
