@@ -19,7 +19,9 @@ from pathlib import Path
 from experiments.learned_policy.common import RESULTS, parse_seeds, suite_problems
 
 
-def run(samplers: Sequence[str], problems: Sequence[str], seeds: Sequence[int], trials: int) -> dict:
+def run(
+    samplers: Sequence[str], problems: Sequence[str], seeds: Sequence[int], trials: int
+) -> dict:
     """Regret curves ``{sampler: {problem: {seed: [regret per trial]}}}``.
 
     Args:
