@@ -1,7 +1,8 @@
 """Measure the learned policy against its untrained self, QLearningSampler and TPE.
 
-Runs the learned policy (``results/policy.npz``) and the same policy untrained (the
-network at its random initialization, the state training starts from) directly on
+Runs the learned policy (``results/policy.npz``), the same policy untrained (the
+network at its random initialization, the state training starts from) and with
+``Q = 0`` (every candidate tied: a uniform choice among the actions) directly on
 the tables of the suite's problems (``benchmarks.problems.SUITE``: 19 problems, all
 offline, none reserved), seeds ``--seeds``, ``--trials`` trials each, exploration
 ``--epsilon``; reads the Optuna baselines written by ``baselines``; and reports, at
@@ -232,9 +233,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if base["trials"] < args.trials:
         parser.error(f"--baselines has {base['trials']} trials, fewer than --trials {args.trials}.")
     t0 = time.perf_counter()
+    zero = MLP(np.random.default_rng(0), hidden=q.params[0].shape[1])
+    zero.params = [np.zeros_like(p) for p in zero.params]  # Q = 0: ties, a uniform choice
     curves: dict[str, dict[str, dict[str, list[float]]]] = {
         "learned": policy_curves(q, problems, seeds, args.trials, args.epsilon),
         "untrained": policy_curves(untrained, problems, seeds, args.trials, args.epsilon),
+        "Q=0": policy_curves(zero, problems, seeds, args.trials, args.epsilon),
     }
     for name, by_problem in base["curves"].items():
         curves[{"qlearn": "QLearningSampler", "tpe": "TPE"}.get(name, name)] = {
