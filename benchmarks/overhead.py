@@ -2,20 +2,29 @@
 
 Measures the time spent inside the sampler's own methods (search-space
 inference, relative and independent sampling, before/after hooks) with
-``time.process_time``, for QLearningSampler, RandomSampler and TPESampler at
-100, 1,000 and 10,000 trials on a 4-parameter and a 6-parameter grid
-(in-memory storage, ``study.ask``/``study.tell``).
+``time.process_time``, on a 4-parameter and a 6-parameter grid (in-memory
+storage, ``study.ask``/``study.tell``), in one of two comparisons:
 
-Each configuration runs ``--repeats`` times (3 by default), the samplers
-interleaved so that a change of machine load hits them alike; the tables give
-the median over repeats of each number, and the ratios are taken per repeat
-before the median, so the two samplers of a ratio always ran side by side.
+* ``--sampler qlearn`` (the default): QLearningSampler, RandomSampler and
+  TPESampler at 100, 1,000 and 10,000 trials. Each configuration runs
+  ``--repeats`` times (3 by default), the samplers interleaved so that a change of
+  machine load hits them alike; the tables give the median over repeats of each
+  number, and the ratios are taken per repeat before the median, so the two
+  samplers of a ratio always ran side by side. Writes ``overhead.md`` and
+  ``overhead.json``.
+* ``--sampler dqn``: DQNSampler and QLearningSampler at 100 and 1,000 trials and
+  GPSampler, whose cost grows with the history (it refits a Gaussian process every
+  trial), up to ``--gp-max`` trials (300 by default); one run per cell unless
+  ``--repeats`` says more, with ``torch.set_num_threads(1)``. Each sampler first runs
+  a short warm-up study so that one-time imports (``torch._dynamo`` on the first
+  optimizer step, GPSampler's SciPy/torch modules) are not charged to the timed
+  runs; that one-time cost is reported separately. Writes ``overhead_dqn.md`` and
+  ``overhead_dqn.json``.
 
-Run: ``python -m benchmarks.overhead`` (``--quick`` for 100/1,000 only;
-``--variant max_walk=8`` times QLearningSampler with other
-:class:`~optuna_qlearn._core.agent.AgentConfig` settings, as ``benchmarks.agent_variants``
-spells them).
-Writes ``benchmarks/results/overhead.md`` and ``overhead.json``.
+Run: ``python -m benchmarks.overhead`` (``--quick`` for 100/1,000 trials only, with
+``--sampler dqn`` 100 only; ``--variant max_walk=8`` times the sampler under test
+with other settings, spelled as in :func:`benchmarks.samplers.parse_variant`).
+Writes to ``benchmarks/results/`` or ``--out``.
 """
 
 from __future__ import annotations
@@ -34,14 +43,19 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 from optuna.trial import FrozenTrial, TrialState
 
-from benchmarks.agent_variants import parse_variant
-from optuna_qlearn import QLearningSampler
+from benchmarks.samplers import variant_sampler
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 class TimedSampler(BaseSampler):
-    """Delegates to ``inner`` and accumulates the CPU seconds spent in it per trial."""
+    """Delegates to ``inner`` and accumulates the CPU seconds spent in it per trial.
+
+    Used here and by :mod:`benchmarks.run` (the sampler CPU time of every study).
+
+    Args:
+        inner: The timed sampler.
+    """
 
     def __init__(self, inner: BaseSampler) -> None:
         self.inner = inner
@@ -86,6 +100,9 @@ class TimedSampler(BaseSampler):
         values: Any,
     ) -> None:
         self._timed(trial.number, lambda: self.inner.after_trial(study, trial, state, values))
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
 
 
 def grid_space(d: int) -> dict[str, BaseDistribution]:
@@ -136,39 +153,108 @@ def measure(make: Callable[[], BaseSampler], d: int, n_trials: int) -> dict[str,
     }
 
 
-SAMPLERS: dict[str, Callable[[], BaseSampler]] = {
-    "QLearningSampler": lambda: QLearningSampler(seed=0),
-    "RandomSampler": lambda: RandomSampler(seed=0),
-    "TPESampler": lambda: TPESampler(seed=0),
-}
+def warm_up(make: Callable[[], BaseSampler]) -> float:
+    """Run 12 trials once and return their CPU seconds (one-time costs included)."""
+    t0 = time.process_time()
+    measure(make, 4, 12)
+    return time.process_time() - t0
+
+
+def _platform(torch_too: bool = False) -> str:
+    text = (
+        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+        f"Optuna {optuna.__version__}"
+    )
+    if torch_too:
+        import torch
+
+        text += f", torch {torch.__version__}"
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.overhead",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    parser.add_argument(
+        "--sampler",
+        choices=("qlearn", "dqn"),
+        default="qlearn",
+        help="qlearn: QLearningSampler vs RandomSampler and TPESampler; "
+        "dqn: DQNSampler vs GPSampler and QLearningSampler",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="100 and 1,000 trials only (--sampler dqn: 100 only)"
+    )
+    parser.add_argument(
+        "--tpe-max",
+        type=int,
+        default=None,
+        help="largest budget run for TPESampler (slow; default 1000)",
+    )
+    parser.add_argument(
+        "--gp-max",
+        type=int,
+        default=None,
+        help="with --sampler dqn: largest GPSampler budget (default 300)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="runs per configuration (default 3; --sampler dqn: 1)",
+    )
+    parser.add_argument("--params", default="4,6", help="grid sizes, a comma list (default 4,6)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="directory of the results")
+    parser.add_argument(
+        "--variant", default="default", help="settings of the sampler under test, e.g. max_walk=8"
+    )
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write the results table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="100 and 1,000 trials only")
-    parser.add_argument(
-        "--tpe-max", type=int, default=1000, help="largest budget run for TPESampler (slow)"
-    )
-    parser.add_argument("--repeats", type=int, default=3, help="runs per configuration")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="directory of the results")
-    parser.add_argument(
-        "--variant", default="default", help="QLearningSampler's AgentConfig, e.g. max_walk=8"
-    )
+    parser = build_parser()
     args = parser.parse_args(argv)
-    config = parse_variant(args.variant)
-    samplers = {
-        **SAMPLERS,
-        "QLearningSampler": lambda: QLearningSampler(seed=0, agent_config=config),
-    }
+    if args.sampler == "qlearn" and args.gp_max is not None:
+        parser.error("--gp-max goes with --sampler dqn")
+    if args.sampler == "dqn" and args.tpe_max is not None:
+        parser.error("--tpe-max goes with --sampler qlearn")
+    try:
+        dims = [int(d) for d in args.params.split(",") if d.strip()]
+    except ValueError:
+        parser.error(f"--params must be a comma list of grid sizes, got {args.params!r}")
+    for name, value in (("--params", min(dims, default=0)), ("--repeats", args.repeats),
+                        ("--tpe-max", args.tpe_max), ("--gp-max", args.gp_max)):  # fmt: skip
+        if value is not None and value < 1:
+            parser.error(f"{name} must be positive, got {value}")
+    try:
+        variant_sampler(args.sampler, 0, args.variant)  # a bad variant fails before any run
+    except (ValueError, TypeError) as err:
+        parser.error(f"--variant {args.variant!r}: {err}")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    if args.sampler == "dqn":
+        return _dqn_main(args, dims)
+    return _qlearn_main(args, dims)
+
+
+def _qlearn_main(args: argparse.Namespace, dims: list[int]) -> int:
+    samplers: dict[str, Callable[[], BaseSampler]] = {
+        "QLearningSampler": lambda: variant_sampler("qlearn", 0, args.variant),
+        "RandomSampler": lambda: RandomSampler(seed=0),
+        "TPESampler": lambda: TPESampler(seed=0),
+    }
+    repeats = args.repeats or 3
+    tpe_max = args.tpe_max or 1000
     budgets = [100, 1000] if args.quick else [100, 1000, 10000]
     runs: list[dict[str, Any]] = []
-    for d in (4, 6):
+    for d in dims:
         for n in budgets:
-            for rep in range(args.repeats):
+            for rep in range(repeats):
                 for name, make in samplers.items():
-                    if name == "TPESampler" and n > args.tpe_max:
+                    if name == "TPESampler" and n > tpe_max:
                         continue
                     r: dict[str, Any] = dict(measure(make, d, n))
                     r.update(sampler=name, params=d, trials=n, repeat=rep)
@@ -184,11 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Sampler overhead (CPU ms per trial, zero-cost objective)",
         "",
-        f"Median of {args.repeats} runs per cell (samplers interleaved), in-memory storage, "
-        f"`python -m benchmarks.overhead{variant}`; "
-        f"{platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}, Optuna {optuna.__version__}. TPESampler only up "
-        f"to {args.tpe_max:,} trials (its cost grows with the history). *sampler*: CPU time "
+        f"Median of {repeats} runs per cell (samplers interleaved), in-memory storage, "
+        f"`python -m benchmarks.overhead{variant}`; {_platform()}. TPESampler only up "
+        f"to {tpe_max:,} trials (its cost grows with the history). *sampler*: CPU time "
         "inside the sampler's methods; *loop*: CPU time of the whole `study.ask` + "
         "`study.tell` step (what a user pays per trial). Ratios are computed per repeat "
         "(the two samplers ran side by side), then the median is taken; [min, max] over repeats.",
@@ -205,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             text += f" [{format(min(xs), fmt)}, {format(max(xs), fmt)}]"
         return text
 
-    for d in (4, 6):
+    for d in dims:
         for n in budgets:
             by: dict[str, list[dict[str, Any]]] = {}
             for r in runs:
@@ -227,6 +311,75 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {cell(growth, '.2f', True)}x |"
             )
     (args.out / "overhead.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+def _dqn_main(args: argparse.Namespace, dims: list[int]) -> int:
+    import torch
+    from optuna.samplers import GPSampler
+
+    torch.set_num_threads(1)
+    samplers: dict[str, Callable[[], BaseSampler]] = {
+        "DQNSampler": lambda: variant_sampler("dqn", 0, args.variant),
+        "GPSampler": lambda: GPSampler(seed=0),
+        "QLearningSampler": lambda: variant_sampler("qlearn", 0),
+    }
+    repeats = args.repeats or 1
+    gp_max = args.gp_max or 300
+    first_use = {name: warm_up(make) for name, make in samplers.items()}
+    runs: list[dict[str, Any]] = []
+    for d in dims:
+        budgets = {
+            "DQNSampler": [100] if args.quick else [100, 1000],
+            "QLearningSampler": [100] if args.quick else [100, 1000],
+            "GPSampler": [100] if args.quick else sorted({100, gp_max}),
+        }
+        for name, make in samplers.items():
+            for n in budgets[name]:
+                for rep in range(repeats):
+                    r: dict[str, Any] = {**measure(make, d, n), "sampler": name}
+                    r.update(params=d, trials=n, repeat=rep)
+                    runs.append(r)
+                    print(
+                        f"d={d} n={n:>5} #{rep} {name:<17} {r['ms_per_trial']:9.3f} ms/trial "
+                        f"(first 10%: {r['first10_ms']:.3f}, last 10%: {r['last10_ms']:.3f})",
+                        flush=True,
+                    )
+    variant = "" if args.variant == "default" else f" --variant {args.variant}"
+    runs_text = "One run per cell" if repeats == 1 else f"Median of {repeats} runs per cell"
+    lines = [
+        "# DQNSampler overhead (CPU ms per trial, zero-cost objective)",
+        "",
+        f"{runs_text}, in-memory storage, `torch.set_num_threads(1)`, "
+        f"`python -m benchmarks.overhead --sampler dqn{variant}`; {_platform(True)}. Time "
+        "inside the sampler's methods only (`time.process_time`), averaged over all trials of "
+        "the run; first/last 10% show the growth with the history. GPSampler only up to "
+        f"{gp_max} trials (it refits a Gaussian process every trial). All samplers at their "
+        "defaults, `seed=0`.",
+        "",
+        "| params | trials | sampler | ms / trial | first 10% | last 10% |",
+        "|---:|---:|---|---:|---:|---:|",
+    ]
+    cells = dict.fromkeys((r["params"], r["trials"], r["sampler"]) for r in runs)
+    for d, n, name in cells:
+        mine = [r for r in runs if (r["params"], r["trials"], r["sampler"]) == (d, n, name)]
+        ms, first, last = (
+            statistics.median(r[k] for r in mine)
+            for k in ("ms_per_trial", "first10_ms", "last10_ms")
+        )
+        lines.append(f"| {d} | {n:,} | {name} | {ms:.2f} | {first:.2f} | {last:.2f} |")
+    lines += [
+        "",
+        "One-time cost in a fresh process (CPU seconds for a 12-trial warm-up study, "
+        "imports included; not counted above):",
+        "",
+        *[f"- {name}: {sec:.2f} s" for name, sec in first_use.items()],
+        "",
+    ]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "overhead_dqn.json").write_text(json.dumps(runs, indent=1))
+    (args.out / "overhead_dqn.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0
 

@@ -3,6 +3,11 @@
 Usage::
 
     python -m benchmarks.report [--storage journal:build/bench/bench.journal] [--out DIR]
+    python -m benchmarks.report --canonical   # rewrite the committed benchmarks/results/suite
+
+Without ``--out`` the report goes to ``build/bench/report``; only ``--canonical``
+rewrites the committed report in ``benchmarks/results/suite`` (the two options
+exclude each other).
 
 For each budget ``B`` (default 50, 100 and 200 trials, the prefixes of the
 stored studies), ``results_B.md`` holds:
@@ -634,8 +639,8 @@ def _readme(res: Results, budgets: Sequence[int], chosen: tuple[int, dict[str, A
         lines += [
             "GPSampler is not in these tables (it was not run on the suite); the CPU time per "
             "trial of DQNSampler against GPSampler at 100 and 1,000 trials is measured by "
-            "`python -m benchmarks.dqn_overhead` "
-            "([benchmarks/results/dqn_overhead.md](../dqn_overhead.md)).",
+            "`python -m benchmarks.overhead --sampler dqn` "
+            "([benchmarks/results/overhead_dqn.md](../../../benchmarks/results/overhead_dqn.md)).",
             "",
         ]
     abl = numbers.get("ablation")
@@ -655,11 +660,21 @@ def _readme(res: Results, budgets: Sequence[int], chosen: tuple[int, dict[str, A
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m benchmarks.report``."""
-    from benchmarks.run import DEFAULT_OUT, DEFAULT_STORAGE, open_storage, select
+    from benchmarks.run import CANONICAL_OUT, DEFAULT_OUT, DEFAULT_STORAGE, open_storage, select
 
-    p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--storage", default=DEFAULT_STORAGE)
-    p.add_argument("--out", default=DEFAULT_OUT)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", default=DEFAULT_OUT, help=f"report directory ({DEFAULT_OUT})")
+    where.add_argument(
+        "--canonical",
+        action="store_true",
+        help="rewrite the committed report in benchmarks/results/suite",
+    )
     p.add_argument("--problems", help="comma list of problems or families (default: all stored)")
     p.add_argument("--samplers", help="comma list of samplers (default: all stored)")
     p.add_argument("--budgets", default="50,100,200")
@@ -677,7 +692,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = select(args.problems, order_p, order_p, "problem", prefix=True)
         samplers = select(args.samplers, order_s, order_s, "sampler")
         budgets = [int(x) for x in args.budgets.split(",") if x.strip()]
-        paths = write_report(storage, args.out, problems, samplers, None, budgets, summaries)
+        out = CANONICAL_OUT if args.canonical else args.out
+        paths = write_report(storage, out, problems, samplers, None, budgets, summaries)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -6,6 +6,11 @@ Usage::
     python -m benchmarks.run --trials 100 --seeds 10 --workers 2
     python -m benchmarks.run --problems hpobench --samplers qlearn,tpe,random --seeds 0-4
 
+A run writes its report to its own folder: ``build/bench/quick`` with ``--quick``,
+``build/bench/report`` otherwise, or the folder named by ``--out``. The committed
+report in ``benchmarks/results/suite`` is rewritten only by the explicit
+``python -m benchmarks.report --canonical`` (see :mod:`benchmarks.report`).
+
 One study is one (problem, sampler, seed), named ``problem:sampler:seed``; the
 reported budgets (50, 100, 200 trials) are prefixes of it, which is exact for
 every sampler here since none of them knows the trial budget in advance. A
@@ -47,7 +52,12 @@ KEY = "bench"
 #: Longer trial system attributes (CMA-ES's pickled optimizer state) are not stored.
 MAX_SYSTEM_ATTR = 2000
 DEFAULT_STORAGE = "journal:build/bench/bench.journal"
-DEFAULT_OUT = "benchmarks/results/suite"
+#: Report folder of a run (``--out`` names another one).
+DEFAULT_OUT = "build/bench/report"
+#: Report folder of a ``--quick`` run.
+QUICK_OUT = "build/bench/quick"
+#: The committed report, written only by ``python -m benchmarks.report --canonical``.
+CANONICAL_OUT = Path(__file__).resolve().parent / "results" / "suite"
 QUICK_SAMPLERS = ("qlearn", "qlearn-seed", "tpe", "random")
 
 
@@ -115,7 +125,8 @@ def stored_summaries(storage: Any) -> dict[str, dict[str, Any]]:
 
 
 # ----------------------------------------------------------------------------- worker
-def _init_worker() -> None:
+def init_worker() -> None:
+    """Set up a worker process (one thread, quiet Optuna); also used by the experiments."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
     import optuna
@@ -128,43 +139,6 @@ def _init_worker() -> None:
     except ImportError:  # torch is only needed by GPSampler / DQNSampler
         return
     torch.set_num_threads(1)
-
-
-def _make_timed(inner: Any) -> Any:
-    """Wrap ``inner`` so that the process CPU time of every sampler call is recorded."""
-    from optuna.samplers import BaseSampler
-
-    class TimedSampler(BaseSampler):
-        def __init__(self) -> None:
-            self.inner = inner
-            self.cpu: dict[int, float] = {}
-
-        def _timed(self, number: int, fn: Any, *args: Any) -> Any:
-            t0 = time.process_time()
-            try:
-                return fn(*args)
-            finally:
-                self.cpu[number] = self.cpu.get(number, 0.0) + time.process_time() - t0
-
-        def infer_relative_search_space(self, study: Any, trial: Any) -> Any:
-            return self._timed(trial.number, inner.infer_relative_search_space, study, trial)
-
-        def sample_relative(self, study: Any, trial: Any, space: Any) -> Any:
-            return self._timed(trial.number, inner.sample_relative, study, trial, space)
-
-        def sample_independent(self, study: Any, trial: Any, name: str, dist: Any) -> Any:
-            return self._timed(trial.number, inner.sample_independent, study, trial, name, dist)
-
-        def before_trial(self, study: Any, trial: Any) -> None:
-            self._timed(trial.number, inner.before_trial, study, trial)
-
-        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
-            self._timed(trial.number, inner.after_trial, study, trial, state, values)
-
-        def reseed_rng(self) -> None:
-            inner.reseed_rng()
-
-    return TimedSampler()
 
 
 def summarize(
@@ -219,7 +193,7 @@ def run_task(task: Task) -> tuple[dict[str, Any], list[Any]]:
 
     Returns:
         ``(summary, trials)``: the study's summary and its trials, slimmed; when the
-        sampler refuses the problem (for example ``preset="seed"``'s ``3**d`` joint
+        sampler refuses the problem (for example the seed design's ``3**d`` joint
         moves above 8 parameters), a summary with an ``error`` and no trials.
     """
     try:
@@ -237,12 +211,13 @@ def _run_task(task: Task) -> tuple[dict[str, Any], list[Any]]:
     import numpy as np
     import optuna
 
+    from benchmarks.overhead import TimedSampler
     from benchmarks.problems import get_problem
     from benchmarks.samplers import make_sampler
 
     problem = get_problem(task.problem)
     _ = problem.table  # build outside the timed region
-    timed = _make_timed(make_sampler(task.sampler, task.seed))
+    timed = TimedSampler(make_sampler(task.sampler, task.seed))
     study = optuna.create_study(sampler=timed, direction="minimize")
     study.add_trials(task.previous)
     salt = zlib.crc32(task.problem.encode())
@@ -258,7 +233,7 @@ def _run_task(task: Task) -> tuple[dict[str, Any], list[Any]]:
     trials = study.get_trials(deepcopy=False)
     regret, unique, failed = summarize(task.problem, trials, task.seed)
     ms = list(task.previous_ms[:n_before]) + [
-        round(1000.0 * timed.cpu.get(t.number, 0.0), 4) for t in trials[n_before:]
+        round(1000.0 * timed.per_trial.get(t.number, 0.0), 4) for t in trials[n_before:]
     ]
     summary = {
         "problem": task.problem,
@@ -292,23 +267,26 @@ def store(storage: Any, summary: dict[str, Any], trials: Sequence[Any]) -> None:
 
 # ----------------------------------------------------------------------------- planning
 def parse_seeds(text: str) -> list[int]:
-    """``"10"`` -> 0..9, ``"3-7"`` -> 3..7, ``"0,4,9"`` -> those.
+    """Seeds from the command line: ``"10"`` -> 0..9, ``"3-7"`` -> 3..7, ``"0,4,9"`` -> those.
+
+    The one grammar of ``--seeds`` for the harness and the experiments.
 
     Raises:
-        ValueError: For anything else.
+        ValueError: For anything else, or when it names no seed.
     """
     try:
         if "," in text:
-            return sorted({int(s) for s in text.split(",") if s.strip()})
-        if "-" in text.strip("-"):
+            seeds = sorted({int(s) for s in text.split(",") if s.strip()})
+        elif "-" in text.strip("-"):
             lo, hi = text.split("-")
-            return list(range(int(lo), int(hi) + 1))
-        n = int(text)
+            seeds = list(range(int(lo), int(hi) + 1))
+        else:
+            seeds = list(range(int(text)))
     except ValueError as err:
         raise ValueError(f"--seeds must look like 10, 3-7 or 0,4,9; got {text!r}.") from err
-    if n < 1:
-        raise ValueError(f"--seeds must be positive, got {n}.")
-    return list(range(n))
+    if not seeds:
+        raise ValueError(f"--seeds {text!r} names no seed.")
+    return seeds
 
 
 def select(
@@ -417,12 +395,12 @@ def execute(
         bar.update()
 
     if workers <= 1:
-        _init_worker()
+        init_worker()
         for task in tasks:
             done(*run_task(task))
     else:
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(workers, initializer=_init_worker) as pool:
+        with ctx.Pool(workers, initializer=init_worker) as pool:
             for summary, trials in pool.imap_unordered(run_task, tasks):
                 done(summary, trials)
     bar.close()
@@ -456,7 +434,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_STORAGE,
         help=f"Optuna storage URL or journal:PATH (default {DEFAULT_STORAGE})",
     )
-    p.add_argument("--out", default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT})")
+    p.add_argument(
+        "--out",
+        default=None,
+        help=f"report directory (default {DEFAULT_OUT}, "
+        f"with --quick {QUICK_OUT}; the committed report is rewritten only by "
+        "python -m benchmarks.report --canonical)",
+    )
     p.add_argument("--budgets", default="50,100,200", help="budgets reported (default 50,100,200)")
     p.add_argument("--no-report", action="store_true", help="only run the studies")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -505,8 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_report:
         from benchmarks.report import write_report
 
+        out = args.out or (QUICK_OUT if args.quick else DEFAULT_OUT)
         paths = write_report(
-            storage, args.out, problems=problems, samplers=samplers, seeds=seeds,
+            storage, out, problems=problems, samplers=samplers, seeds=seeds,
             budgets=[b for b in budgets if b <= trials] or [trials],
         )  # fmt: skip
         for path in paths:

@@ -2,9 +2,10 @@
 
 Every entry builds a fresh sampler from a seed. ``qlearn`` is
 :class:`~optuna_qlearn.QLearningSampler` with its defaults, ``qlearn-seed`` the
-original design (``preset="seed"``), and the ``qlearn-no-*`` / ``qlearn-*``
-entries switch one improvement off (ablations). ``dqn`` is registered only when
-``optuna_qlearn.DQNSampler`` can be imported.
+original design (``QLearningSampler.seed_design_parameters()``), and the
+``qlearn-no-*`` / ``qlearn-*`` entries switch one improvement off (ablations).
+``dqn`` and its ablations are registered only when ``optuna_qlearn.DQNSampler`` can
+be imported.
 
 A sampler's *version* identifies the code that produced a stored study: Optuna's
 version for Optuna's samplers, plus a hash of the sampler's source files for
@@ -22,8 +23,6 @@ from typing import Any
 import optuna
 from optuna.samplers import BaseSampler
 
-from benchmarks.agent_variants import environment
-
 #: Source files whose content defines a QLearningSampler result.
 _QL_SOURCES = (
     "_grid.py", "_core/qlearning.py", "_core/rewards.py", "_core/agent.py", "_core/prior.py",
@@ -32,17 +31,9 @@ _QL_SOURCES = (
 _DQN_SOURCES = (*_QL_SOURCES, "dqn.py", "_core/dqn.py")
 
 
-#: Agent settings of the original design that ``preset="seed"`` must also pin
-#: (the features added after it default on); applied here until the sampler's
-#: ``SEED_PRESET`` carries them.
-SEED_AGENT: dict[str, Any] = {
-    "episode_length": 10,
-    "n_startup": 0,
-    "model_scores": False,
-    "model_restart_prob": 0.0,
-}
-#: The issue's prototype (walk_known, dyna, best restarts, 1/2/4 steps, rank
-#: rewards) without the global model, start-up trials or shorter episodes.
+#: The agent settings from before the global model, start-up trials and 5-trial
+#: episodes: with them the defaults are the issue's prototype (walk_known, dyna,
+#: best restarts, 1/2/4 steps, rank rewards).
 PROTOTYPE_AGENT: dict[str, Any] = {
     "episode_length": 10,
     "n_startup": 0,
@@ -51,20 +42,137 @@ PROTOTYPE_AGENT: dict[str, Any] = {
 }
 
 
+# ----------------------------------------------------------------------------- settings
+#: Constructor arguments that are not a sampler's settings (a variant cannot set them).
+_NOT_SETTINGS = frozenset(
+    {"self", "seed", "warm_start", "independent_sampler", "warn_independent_sampling",
+     "device", "environment"}
+)  # fmt: skip
+
+
+def _fields(kind: str) -> dict[str, str]:
+    """Setting name -> its annotation, from the sampler's own constructor."""
+    import inspect
+
+    from optuna_qlearn import QLearningSampler
+
+    classes: list[type] = [QLearningSampler]
+    if kind == "dqn":
+        from optuna_qlearn import DQNSampler
+
+        classes.append(DQNSampler)  # the network's arguments; the environment's are above
+    out: dict[str, str] = {}
+    for cls in classes:
+        for name, param in inspect.signature(cls).parameters.items():
+            if name not in _NOT_SETTINGS:
+                out[name] = str(param.annotation)
+    return out
+
+
+def _convert(annotation: str, value: str) -> Any:
+    """``value`` as the type ``annotation`` names (``"None"`` is ``None``)."""
+    if value == "None":
+        return None
+    if annotation.startswith(("bool", "Optional[bool")):
+        if value not in ("True", "False"):
+            raise ValueError(f"expected True or False, got {value!r}")
+        return value == "True"
+    if annotation.startswith(("Sequence", "tuple")):  # "1x2x4" -> (1, 2, 4)
+        return tuple(int(v) for v in value.split("x"))
+    if annotation.startswith("int"):
+        return int(value)
+    if annotation.startswith("float"):
+        return float(value)
+    return value
+
+
+def parse_variant(text: str, kind: str = "qlearn") -> dict[str, Any]:
+    """A variant's settings: keyword arguments of QLearningSampler or DQNSampler.
+
+    The grammar of ``python -m benchmarks.overhead --variant`` and of the
+    ``experiments/agent_variants`` runs: ``"max_walk=8,step_sizes=1x3,learning_rate=0.003"``
+    (the last for ``kind="dqn"`` only) -> ``{"max_walk": 8, "step_sizes": (1, 3),
+    "learning_rate": 0.003}``; ``"default"`` -> ``{}``. Values take the type the
+    constructor declares; tuples are written with ``x``, ``None`` as ``None``. Whether the
+    settings go together is the sampler's to say (see :func:`variant_sampler`).
+
+    Args:
+        text: The variant.
+        kind: ``"qlearn"`` (QLearningSampler) or ``"dqn"`` (DQNSampler, whose network
+            settings are accepted too).
+
+    Returns:
+        The keyword arguments.
+
+    Raises:
+        ValueError: For an unknown ``kind``, an unknown setting or a malformed value.
+    """
+    if kind not in ("qlearn", "dqn"):
+        raise ValueError(f"Unknown sampler {kind!r}: expected 'qlearn' or 'dqn'.")
+    if text == "default":
+        return {}
+    fields = _fields(kind)
+    out: dict[str, Any] = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep or name not in fields:
+            raise ValueError(
+                f"Bad variant {text!r}: expected setting=value with a setting of "
+                f"{'DQNSampler' if kind == 'dqn' else 'QLearningSampler'}: "
+                f"{', '.join(sorted(fields))}."
+            )
+        try:
+            out[name] = _convert(fields[name], value)
+        except ValueError as err:
+            raise ValueError(f"Bad variant {text!r}: {name}: {err}.") from None
+    return out
+
+
+def variant_sampler(kind: str, seed: int, text: str = "default", **kwargs: Any) -> BaseSampler:
+    """``QLearningSampler`` (``kind="qlearn"``) or ``DQNSampler`` (``"dqn"``) with a variant.
+
+    Args:
+        kind: ``"qlearn"`` or ``"dqn"``.
+        seed: The sampler's seed.
+        text: The variant (see :func:`parse_variant`); ``"default"`` builds exactly the
+            sampler's defaults.
+        kwargs: Further sampler arguments.
+
+    Raises:
+        ValueError: For another ``kind``, a bad variant, or settings the sampler refuses
+            (such as ``max_walk`` with ``walk_known=False``).
+    """
+    settings = parse_variant(text, kind)
+    if kind == "qlearn":
+        from optuna_qlearn import QLearningSampler
+
+        return QLearningSampler(seed=seed, **settings, **kwargs)
+    from optuna_qlearn import DQNSampler
+
+    sampler: BaseSampler = DQNSampler(seed=seed, **settings, **kwargs)
+    return sampler
+
+
+# ----------------------------------------------------------------------------- registry
 def _qlearn(agent: dict[str, Any] | None = None, **kwargs: Any) -> Callable[[int], BaseSampler]:
-    """A QLearningSampler factory; ``agent`` overrides AgentConfig fields the
-    constructor does not expose."""
+    """A QLearningSampler factory: ``agent`` and ``kwargs`` are its keyword arguments."""
 
     def make(seed: int) -> BaseSampler:
         from optuna_qlearn import QLearningSampler
-        from optuna_qlearn._core.agent import AgentConfig
 
-        config = AgentConfig(**(agent or {}))
         return QLearningSampler(
-            seed=seed, warn_independent_sampling=False, agent_config=config, **kwargs
+            seed=seed, warn_independent_sampling=False, **(agent or {}), **kwargs
         )
 
     return make
+
+
+def _seed_design(seed: int) -> BaseSampler:
+    from optuna_qlearn import QLearningSampler
+
+    return QLearningSampler(
+        **QLearningSampler.seed_design_parameters(), seed=seed, warn_independent_sampling=False
+    )
 
 
 def _optuna(cls_name: str, **kwargs: Any) -> Callable[[int], BaseSampler]:
@@ -102,8 +210,8 @@ def dqn_available() -> bool:
 SAMPLERS: dict[str, tuple[Callable[[int], BaseSampler], str]] = {
     "qlearn": (_qlearn(), "QLearningSampler, defaults"),
     "qlearn-seed": (
-        _qlearn(SEED_AGENT, preset="seed"),
-        'QLearningSampler(preset="seed"): the original design',
+        _seed_design,
+        "QLearningSampler(**QLearningSampler.seed_design_parameters()): the original design",
     ),
     "qlearn-prototype": (
         _qlearn(PROTOTYPE_AGENT),
@@ -125,7 +233,10 @@ SAMPLERS: dict[str, tuple[Callable[[int], BaseSampler], str]] = {
         _optuna("CmaEsSampler", warn_independent_sampling=False),
         "CmaEsSampler, defaults (categoricals sampled at random)",
     ),
-    "gp": (_optuna("GPSampler"), "GPSampler, defaults"),
+    "gp": (
+        _optuna("GPSampler", warn_independent_sampling=False),
+        "GPSampler, defaults (10 random start-up trials; needs torch and scipy)",
+    ),
     "qmc": (
         _optuna("QMCSampler", scramble=True),
         "QMCSampler, Sobol, scramble=True (the unscrambled default ignores the seed)",
@@ -138,7 +249,7 @@ if dqn_available():
         "DQNSampler, defaults with 5-trial episodes",
     )
     SAMPLERS["dqn-factorized"] = (
-        lambda seed: _dqn(seed, agent_config=environment("dqn", model_joint=False)),
+        lambda seed: _dqn(seed, model_joint=False),
         "DQNSampler, defaults with the factorized model (GridPrior), its default before",
     )
     SAMPLERS["dqn-untrained"] = (

@@ -75,6 +75,8 @@ NOT_GUIDE = {"index", "api", "examples"}
 OPTIONAL_API = [
     ("optuna_qlearn.dqn", "Deep Q-network sampler"),
     ("optuna_qlearn._core.dqn", "Deep Q-network core"),
+    ("optuna_qlearn.integration.lightning", "PyTorch Lightning"),
+    ("optuna_qlearn.integration.huggingface", "Hugging Face Trainer"),
 ]
 
 

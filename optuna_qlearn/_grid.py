@@ -90,6 +90,30 @@ def _subsample(n: int, max_points: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n - 1, max_points)).astype(int))
 
 
+def _step_value(dist: FloatDistribution, raw: float) -> float:
+    """A stepped float grid value: ``raw`` (``low + k * step``) with float noise rounded
+    away (0.30000000000000004 -> 0.3) where the rounding moves it by a negligible part
+    of the step and Optuna's own check still accepts it; ``raw`` otherwise (tiny steps)."""
+    assert dist.step is not None
+    value = min(dist.high, max(dist.low, raw))
+    if abs(value) < 1e290:  # np.round multiplies by 1e12: no overflow
+        rounded = float(np.round(value, 12))
+        if abs(rounded - value) <= 1e-9 * dist.step and dist._contains(rounded):
+            return rounded
+    return value
+
+
+def _inside(dist: FloatDistribution, values: Sequence[float]) -> tuple[float, ...]:
+    """The distinct values Optuna's own in-range check accepts, in order: a grid value
+    it refused would be replaced by the independent sampler's, and the learned state
+    would not be the evaluated point."""
+    kept: list[float] = []
+    for v in values:
+        if dist._contains(v) and (not kept or v > kept[-1]):
+            kept.append(v)
+    return tuple(kept) or (float(dist.low),)
+
+
 def build_axis(name: str, dist: BaseDistribution, n_bins: int, max_bins: int) -> Axis:
     """Discretize one Optuna distribution into an :class:`Axis`.
 
@@ -129,13 +153,18 @@ def build_axis(name: str, dist: BaseDistribution, n_bins: int, max_bins: int) ->
         if dist.step is not None:
             fstep = float(dist.step)
             count = math.floor((fhi - flo) / fstep + 1e-8) + 1
-            # Round away float noise (Optuna's stepped floats are low + k * step).
-            fvals = [float(np.round(flo + int(i) * fstep, 12)) for i in _subsample(count, max_bins)]
-            return Axis(name, tuple(min(fhi, max(flo, v)) for v in fvals))
-        points = np.geomspace(flo, fhi, n_bins) if dist.log else np.linspace(flo, fhi, n_bins)
+            fvals = [_step_value(dist, flo + int(i) * fstep) for i in _subsample(count, max_bins)]
+            return Axis(name, _inside(dist, fvals))
+        if dist.log:
+            points = np.geomspace(flo, fhi, n_bins)
+        elif math.isfinite(fhi - flo):
+            points = np.linspace(flo, fhi, n_bins)
+        else:  # a range wider than the largest float: interpolate without the difference
+            t = np.linspace(0.0, 1.0, n_bins)
+            points = flo * (1.0 - t) + fhi * t
         fvals = [min(fhi, max(flo, float(v))) for v in points]
         fvals[0], fvals[-1] = flo, fhi
-        return Axis(name, tuple(fvals), log=dist.log)
+        return Axis(name, _inside(dist, fvals), log=dist.log)
     raise TypeError(
         f"Parameter {name!r} has an unsupported distribution {type(dist).__name__}; "
         "QLearningSampler supports Int-, Float- and CategoricalDistribution."
@@ -233,14 +262,6 @@ class Grid:
         if missing:
             raise KeyError(f"Parameters {missing} of the grid are missing from {dict(params)!r}.")
         return tuple(axis.encode(params[axis.name]) for axis in self.axes)
-
-    def contains(self, state: Sequence[int]) -> bool:
-        """Whether ``state`` is a valid grid point."""
-        return len(state) == self.ndim and all(0 <= s < n for s, n in zip(state, self.shape))
-
-    def random_state(self, rng: np.random.RandomState) -> State:
-        """A uniformly random grid point."""
-        return tuple(int(rng.randint(n)) for n in self.shape)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description of the axes (used in saved Q-tables)."""

@@ -180,6 +180,20 @@ class StudyReplay:
         self.own: set[int] = set()  # trials proposed by this process
         self.proposed: dict[int, Record] = {}  # this process's records, until learned
 
+    def _describes(self, trial: FrozenTrial, rec: Record) -> bool:
+        """Whether the record's grid point is the point the trial evaluated: Optuna may
+        have replaced a value (or a user may have fixed one), and the agent must never
+        learn a value for a point it did not evaluate."""
+        point = self.grid.decode(rec.state)
+        for name, dist in self.grid.distributions.items():
+            if name not in trial.params:
+                continue  # never suggested (the trial failed first)
+            if trial.distributions.get(name) != dist:
+                return False
+            if dist.to_internal_repr(trial.params[name]) != dist.to_internal_repr(point[name]):
+                return False
+        return True
+
     def _state_of(self, trial: FrozenTrial, rec: Record | None) -> State | None:
         if rec is not None:
             return rec.state
@@ -210,6 +224,11 @@ class StudyReplay:
         rec = self.proposed.get(n)
         if rec is None:
             rec = parse_record(trial, self.grid)
+        if rec is not None and trial.state in _FINISHED and not self._describes(trial, rec):
+            # Learned as a trial of another sampler (its evaluated params), not as a move.
+            rec = None
+            self.records.pop(n, None)
+            self.proposed.pop(n, None)
         if rec is not None:
             self.records[n] = rec
             if rec.parent is not None:

@@ -15,8 +15,10 @@ This module needs PyTorch (``pip install 'optuna-qlearn[torch]'``).
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from optuna.samplers import BaseSampler
@@ -29,9 +31,9 @@ from optuna_qlearn.sampler import QLearningSampler
 
 #: DQNSampler's discount factor: 0 ranked best at 100 trials (0.2, 0.5, 0.9 were worse).
 DEFAULT_GAMMA = 0.0
-#: DQNSampler's walk bound (``AgentConfig.max_walk``): QLearningSampler's default of 4
+#: DQNSampler's walk bound (``max_walk``): QLearningSampler's default of 4
 #: is cheaper, but with the network's scores 8 did better (48 problems x 5 seeds x
-#: 100 trials: 4 better in 65 studies, worse in 83; ``benchmarks.agent_variants
+#: 100 trials: 4 better in 65 studies, worse in 83; ``experiments.agent_variants.run
 #: --sampler dqn``), and the network, not the walk, dominates DQNSampler's cost.
 DEFAULT_MAX_WALK = 8
 #: DQNSampler's episode length: one trial. With ``gamma=0`` the network learns the
@@ -39,17 +41,11 @@ DEFAULT_MAX_WALK = 8
 #: every trial afresh (from one of the best points, or from the global model) ranked
 #: far better on the benchmark suite than continuing 5-trial episodes (docs/dqn.md).
 DEFAULT_EPISODE_LENGTH = 1
-#: DQNSampler's global model: joint (``AgentConfig.model_joint``, Optuna's multivariate
+#: DQNSampler's global model: joint (``model_joint``, Optuna's multivariate
 #: TPE density ratio, :class:`~optuna_qlearn._core.prior.JointGridPrior`) rather than
 #: QLearningSampler's per-axis one. It costs more per trial, but little next to the
 #: network's training, and it ranked better on the benchmark suite (docs/dqn.md).
 DEFAULT_MODEL_JOINT = True
-#: The environment settings DQNSampler starts from when no ``agent_config`` is given.
-DEFAULT_AGENT_CONFIG = AgentConfig(
-    max_walk=DEFAULT_MAX_WALK,
-    episode_length=DEFAULT_EPISODE_LENGTH,
-    model_joint=DEFAULT_MODEL_JOINT,
-)
 
 
 class NetworkQTable(QTable):
@@ -73,9 +69,8 @@ class NetworkQTable(QTable):
         self._cache: dict[State, np.ndarray] = {}
         self._rows: dict[State, np.ndarray] | None = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # no ``q`` dict: the network holds the values
         self.visits: dict[State, np.ndarray] = {}
-        self.n_updates = 0
 
     @property
     def q(self) -> dict[State, np.ndarray]:
@@ -104,7 +99,6 @@ class NetworkQTable(QTable):
             visits = self.visits[state] = np.zeros(self.n_actions, dtype=np.int64)
             self._rows = None
         visits[action] += 1
-        self.n_updates += 1
 
     def invalidate(self) -> None:
         """Forget cached values (the network changed)."""
@@ -181,11 +175,61 @@ class DQNAgent(QLearningAgent):
         for t in self.transitions(step):
             s, s_next = self.encoder([t.state, t.next_state])
             mask = self.moves.valid_mask(t.next_state)
-            self.learner.push(s, t.action, t.reward, s_next, mask, t.done)
+            self.learner.memory.push(s, t.action, t.reward, s_next, mask, t.done)
             self.table.record(t.state, t.action)
         self.finish_step(step)
         if self.learner.train(self.learner.config.n_updates_per_step):
             self.table.invalidate()
+
+
+if TYPE_CHECKING:
+    from typing_extensions import TypedDict, Unpack
+
+    class _Environment(TypedDict, total=False):
+        """QLearningSampler's keyword arguments but ``alpha`` (checked there)."""
+
+        gamma: float
+        epsilon: float
+        epsilon_min: float
+        epsilon_decay: float
+        episode_length: int
+        reward: str
+        moves: str
+        step_sizes: Sequence[int] | None
+        n_bins: int
+        max_bins: int
+        q_init: float
+        walk_known: bool
+        max_walk: int | None
+        dyna: bool
+        restart_best_prob: float
+        restart_top_k: int | None
+        n_startup: int
+        model_scores: bool
+        model_restart_prob: float
+        model_joint: bool | None
+        model_candidates: int | None
+        model_gamma: float | None
+        model_max_good: int | None
+        model_scale: float | None
+        model_bandwidth: float | None
+        independent_sampler: BaseSampler | None
+        warn_independent_sampling: bool
+        stale_after: int
+        decision_timeout: float
+        seed: int | None
+
+
+#: The environment's keyword arguments (QLearningSampler's, but ``alpha``).
+_ENVIRONMENT_ARGS = frozenset(inspect.signature(QLearningSampler.__init__).parameters) - {
+    "self",
+    "alpha",
+    "warm_start",
+}
+_NOT_FOR_THE_NETWORK = {
+    "alpha": "the network learns at learning_rate",
+    "warm_start": "a network is not warm-started from a Q-table",
+}
 
 
 class DQNSampler(QLearningSampler):
@@ -245,40 +289,20 @@ class DQNSampler(QLearningSampler):
         double_dqn: Use the double-DQN target (policy network picks ``a'``).
         max_grad_norm: Gradient-norm clipping threshold (``None``: none).
         device: ``"cpu"`` (default; deterministic with ``seed``) or ``"cuda"``.
-        gamma: Discount factor, in ``[0, 1]``. The default ``0`` makes ``Q(s, a)`` the
-            expected reward of the move (a learned local surrogate of the objective);
-            it ranked best at 100 trials on the benchmark suite (``docs/dqn.md``).
-            With ``gamma > 0`` the target network bootstraps ``max_a' Q(s', a')``.
-        epsilon: Initial probability of a random move.
-        epsilon_min: Floor of epsilon.
-        epsilon_decay: Epsilon is multiplied by this after each finished trial.
-        episode_length: Trials per episode before a restart (``1`` by default:
-            every trial starts afresh from one of the best points or the global model).
-        reward: ``"rank"``, ``"improvement"`` or ``"value"`` (see
-            :class:`~optuna_qlearn.QLearningSampler`).
-        moves: ``"axis"`` or ``"joint"`` neighbour moves.
-        step_sizes: Grid steps of an axis move.
-        n_bins: Grid points of a float parameter without ``step``.
-        max_bins: Most grid points of an int or stepped-float parameter.
-        q_init: Initial output bias of the network.
-        walk_known: Walk on through evaluated points instead of re-evaluating.
-        dyna: Score an untried move into an evaluated point by its stored value.
-        restart_best_prob: Probability that an episode restarts from one of the
-            ``restart_top_k`` best points instead of a random one.
-        restart_top_k: Number of best points restarts choose among.
-        independent_sampler: Sampler for parameters outside the relative search
-            space; :class:`~optuna.samplers.RandomSampler` by default.
-        warn_independent_sampling: Log a warning when the independent sampler is used.
-        stale_after: Later finished trials after which a still-RUNNING trial is
-            skipped for learning.
-        seed: Seed of the proposals, the initial weights and minibatch sampling.
-        agent_config: A full :class:`~optuna_qlearn._core.agent.AgentConfig` of the
-            environment's settings to start from (by default
-            ``AgentConfig(max_walk=8, episode_length=1, model_joint=True)``); the
-            arguments above that are given, and ``gamma``, override its fields.
+        environment: The environment's settings, as keyword arguments: every argument
+            of :class:`~optuna_qlearn.QLearningSampler` but ``alpha`` (the network
+            learns at ``learning_rate``) and ``warm_start``, with the same meaning and checks. Four
+            defaults differ: ``gamma=0`` (``Q(s, a)`` is the expected reward of the
+            move, a learned local surrogate of the objective), ``episode_length=1``
+            (every trial starts afresh from one of the best points or the global
+            model), ``max_walk=8`` and ``model_joint=True``; each ranked best at 100
+            trials on the benchmark suite (``docs/dqn.md``). Workers sharing a study
+            must use the same ``seed``: the network's initial weights depend on it.
 
     Raises:
-        ValueError: For an out-of-range argument, or ``device="cuda"`` without CUDA.
+        TypeError: For an unknown argument (``alpha`` included) or one of the wrong type.
+        ValueError: For an out-of-range argument, one the other settings leave unused,
+            or ``device="cuda"`` without CUDA.
     """
 
     def __init__(
@@ -295,29 +319,17 @@ class DQNSampler(QLearningSampler):
         double_dqn: bool = DQNConfig.double_dqn,
         max_grad_norm: float | None = DQNConfig.max_grad_norm,
         device: str = DQNConfig.device,
-        gamma: float = DEFAULT_GAMMA,
-        epsilon: float | None = None,
-        epsilon_min: float | None = None,
-        epsilon_decay: float | None = None,
-        episode_length: int | None = None,
-        reward: str | None = None,
-        moves: str | None = None,
-        step_sizes: Sequence[int] | None = None,
-        n_bins: int = 16,
-        max_bins: int = 64,
-        q_init: float | None = None,
-        walk_known: bool | None = None,
-        dyna: bool | None = None,
-        restart_best_prob: float | None = None,
-        restart_top_k: int | None = None,
-        independent_sampler: BaseSampler | None = None,
-        warn_independent_sampling: bool = True,
-        stale_after: int = 64,
-        seed: int | None = None,
-        agent_config: AgentConfig | None = None,
+        **environment: Unpack[_Environment],
     ) -> None:
+        unknown = sorted(set(environment) - _ENVIRONMENT_ARGS)
+        if unknown:
+            hint = _NOT_FOR_THE_NETWORK.get(unknown[0])
+            why = f" ({hint})" if hint else ""
+            raise TypeError(f"DQNSampler got an unexpected keyword argument {unknown[0]!r}{why}.")
+        environment.setdefault("gamma", DEFAULT_GAMMA)
+        environment.setdefault("episode_length", DEFAULT_EPISODE_LENGTH)
         self._dqn = DQNConfig(
-            hidden_sizes=tuple(hidden_sizes),
+            hidden_sizes=hidden_sizes,  # type: ignore[arg-type]  # validated to a tuple
             learning_rate=learning_rate,
             batch_size=batch_size,
             replay_capacity=replay_capacity,
@@ -329,28 +341,23 @@ class DQNSampler(QLearningSampler):
             max_grad_norm=max_grad_norm,
             device=device,
         )
-        super().__init__(
-            gamma=gamma,
-            epsilon=epsilon,
-            epsilon_min=epsilon_min,
-            epsilon_decay=epsilon_decay,
-            episode_length=episode_length,
-            reward=reward,
-            moves=moves,
-            step_sizes=step_sizes,
-            n_bins=n_bins,
-            max_bins=max_bins,
-            q_init=q_init,
-            walk_known=walk_known,
-            dyna=dyna,
-            restart_best_prob=restart_best_prob,
-            restart_top_k=restart_top_k,
-            independent_sampler=independent_sampler,
-            warn_independent_sampling=warn_independent_sampling,
-            stale_after=stale_after,
-            seed=seed,
-            agent_config=agent_config or DEFAULT_AGENT_CONFIG,
-        )
+        super().__init__(**environment)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild an equivalent sampler (JSON-serializable):
+        the environment's (see :attr:`QLearningSampler.parameters`, without ``alpha``)
+        and the network's."""
+        out = {k: v for k, v in super().parameters.items() if k in _ENVIRONMENT_ARGS}
+        net = dataclasses.asdict(self._dqn)
+        net["hidden_sizes"] = list(self._dqn.hidden_sizes)
+        return {**out, **net}
+
+    _CONDITIONAL_DEFAULTS: ClassVar[dict[str, Any]] = {
+        **QLearningSampler._CONDITIONAL_DEFAULTS,
+        "max_walk": DEFAULT_MAX_WALK,
+        "model_joint": DEFAULT_MODEL_JOINT,
+    }
 
     @property
     def dqn_config(self) -> DQNConfig:

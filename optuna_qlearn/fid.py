@@ -17,9 +17,11 @@ What the number means depends entirely on the feature extractor:
   network. It separates image distributions (see the tests) but it is **not** FID and its
   values are not comparable to published FID numbers.
 - ``extractor="inception"`` (:class:`InceptionV3Features`) is the standard FID network
-  (InceptionV3 pool3, 2048-d). Its weights come from a file you supply; nothing is ever
-  downloaded here. With the ``pt_inception-2015-12-05`` weights used by ``pytorch-fid`` the
-  result is the usual FID.
+  (InceptionV3 pool3, 2048-d), taken from the maintained ``torch-fidelity`` package (its
+  TensorFlow-exact resize included). Its weights come from a file you supply; nothing is ever
+  downloaded here. With the ``inception-2015-12-05`` weights (torch-fidelity's file, or
+  pytorch-fid's, whose name carries the same sha256 prefix and whose state dict has the same
+  keys and shapes) the result is the usual FID.
 - Any callable mapping a float array of images ``(N, 3, H, W)`` in ``[0, 1]`` to an ``(N, d)``
   feature array works as well.
 
@@ -30,7 +32,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import pickle
 import re
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -63,14 +67,16 @@ __all__ = [
     "read_image_folder",
 ]
 
-#: Where ``pytorch-fid`` publishes the InceptionV3 weights ported from the TensorFlow FID
+#: Where ``torch-fidelity`` publishes the InceptionV3 weights ported from the TensorFlow FID
 #: code (``inception-2015-12-05``). Recorded for users; this package never downloads it.
+#: ``pytorch-fid``'s ``pt_inception-2015-12-05-6726825d.pth`` carries the same sha256 prefix
+#: in its name and a state dict of the same keys and shapes, and loads as well.
 FID_INCEPTION_WEIGHTS_URL = (
-    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-    "pt_inception-2015-12-05-6726825d.pth"
+    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+    "weights-inception-2015-12-05-6726825d.pth"
 )
 #: The file name of those weights.
-FID_INCEPTION_WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
+FID_INCEPTION_WEIGHTS_FILENAME = "weights-inception-2015-12-05-6726825d.pth"
 #: The first 8 hex digits of the file's sha256 (the torch hub naming convention).
 FID_INCEPTION_WEIGHTS_SHA256_PREFIX = "6726825d"
 #: torchvision's ImageNet InceptionV3 weights (not the FID network; different numbers).
@@ -112,12 +118,77 @@ class FeatureExtractor(Protocol):
 # ---------------------------------------------------------------------------------------------
 
 
+#: Relative tolerance of the covariance checks: asymmetry up to this fraction of the largest
+#: entry, and negative eigenvalues down to minus this fraction of the largest eigenvalue, are
+#: round-off (they are symmetrized and clipped); anything beyond is an invalid covariance.
+_COV_RTOL = 1e-6
+
+
+def _finite_array(value: Any, name: str, ndim: int) -> np.ndarray:
+    """``value`` as a float64 array of ``ndim`` dimensions with finite entries."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of real numbers: {exc}") from None
+    if ndim == 1:
+        arr = np.atleast_1d(arr)
+    elif ndim == 2 and arr.ndim < 2:
+        arr = np.atleast_2d(arr)
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-d, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def _max_abs(*arrays: np.ndarray) -> float:
+    return max((float(np.max(np.abs(a), initial=0.0)) for a in arrays), default=0.0)
+
+
+def _scaled_covariance(sigma: np.ndarray, scale: float, name: str) -> np.ndarray:
+    """``sigma / scale``, checked symmetric and positive semi-definite (up to round-off)."""
+    s = sigma / scale
+    asym = float(np.max(np.abs(s - s.T), initial=0.0))
+    peak = float(np.max(np.abs(s), initial=0.0))
+    if asym > _COV_RTOL * max(peak, np.finfo(np.float64).tiny):
+        raise ValueError(
+            f"{name} is not symmetric (largest |{name} - {name}.T| is {asym * scale:.3g}, "
+            f"largest entry {peak * scale:.3g}): not a covariance matrix"
+        )
+    s = 0.5 * (s + s.T)
+    eig = np.linalg.eigvalsh(s)
+    top = float(np.max(np.abs(eig), initial=0.0))
+    if eig.size and float(eig[0]) < -_COV_RTOL * max(top, np.finfo(np.float64).tiny):
+        raise ValueError(
+            f"{name} is not positive semi-definite (smallest eigenvalue {eig[0] * scale:.3g}, "
+            f"largest |eigenvalue| {top * scale:.3g}): not a covariance matrix"
+        )
+    return s
+
+
 def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
-    """Symmetric square root of a (numerically) positive semi-definite matrix."""
-    sym = 0.5 * (matrix + matrix.T)
-    eigval, eigvec = np.linalg.eigh(sym)
+    """Symmetric square root of a symmetric positive semi-definite matrix."""
+    eigval, eigvec = np.linalg.eigh(matrix)
     eigval = np.clip(eigval, 0.0, None)
     return (eigvec * np.sqrt(eigval)) @ eigvec.T
+
+
+def _squared_norm(diff: np.ndarray) -> float:
+    """``diff @ diff`` without overflow in the intermediate squares."""
+    scale = _max_abs(diff)
+    if scale == 0.0:
+        return 0.0
+    unit = diff / scale
+    return float(unit @ unit) * scale * scale
+
+
+def _finite_result(value: float, what: str) -> float:
+    if not math.isfinite(value):
+        raise ValueError(
+            f"{what} is {value}: it exceeds the float64 range for features this large; "
+            "divide the features by a constant (the Frechet distance scales with its square)"
+        )
+    return value
 
 
 def frechet_distance(
@@ -130,6 +201,10 @@ def frechet_distance(
     roots of the eigenvalues of the symmetric positive semi-definite matrix ``A sigma2 A``.
     Tiny negative eigenvalues from round-off are clipped to zero, so singular covariances
     (fewer samples than dimensions) are handled, and the result is real and never negative.
+    Both covariances are divided by their largest entry before any square root or product
+    (the trace term is homogeneous of degree 1 in the covariances), and the mean term is
+    scaled likewise, so features of any finite magnitude (1e-150 or 1e150) give the same
+    relative accuracy as features near 1.
 
     Args:
         mu1: Mean of the first Gaussian, shape ``(d,)``.
@@ -142,7 +217,10 @@ def frechet_distance(
         2 (sigma1^(1/2) sigma2 sigma1^(1/2))^(1/2))`` as a Python float (>= 0).
 
     Raises:
-        ValueError: If the shapes disagree or an input is not finite.
+        TypeError: If an input is not an array of real numbers.
+        ValueError: If the shapes disagree, an input is not finite, a covariance is not
+            symmetric or not positive semi-definite (beyond round-off, relative tolerance
+            1e-6), or the distance exceeds the float64 range.
 
     Example:
 
@@ -154,11 +232,11 @@ def frechet_distance(
             d = frechet_distance(np.zeros(2), np.eye(2), np.ones(2), np.eye(2))
             assert abs(d - 2.0) < 1e-12
     """
-    m1 = np.atleast_1d(np.asarray(mu1, dtype=np.float64))
-    m2 = np.atleast_1d(np.asarray(mu2, dtype=np.float64))
-    s1 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64))
-    s2 = np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
-    if m1.ndim != 1 or m1.shape != m2.shape:
+    m1 = _finite_array(mu1, "mu1", 1)
+    m2 = _finite_array(mu2, "mu2", 1)
+    s1 = _finite_array(sigma1, "sigma1", 2)
+    s2 = _finite_array(sigma2, "sigma2", 2)
+    if m1.shape != m2.shape:
         raise ValueError(f"mean vectors must be 1-d of equal length, got {m1.shape} and {m2.shape}")
     d = m1.shape[0]
     if s1.shape != (d, d) or s2.shape != (d, d):
@@ -166,20 +244,26 @@ def frechet_distance(
             f"covariances must have shape ({d}, {d}) to match the means, "
             f"got {s1.shape} and {s2.shape}"
         )
-    for name, arr in (("mu1", m1), ("sigma1", s1), ("mu2", m2), ("sigma2", s2)):
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} contains NaN or infinite values")
-    root1 = _psd_sqrt(s1)
-    middle = root1 @ (0.5 * (s2 + s2.T)) @ root1
+    mean_term = _squared_norm(m1 - m2)
+    scale = _max_abs(s1, s2)
+    if scale == 0.0:
+        return _finite_result(mean_term, "the Frechet distance")
+    u1 = _scaled_covariance(s1, scale, "sigma1")
+    u2 = _scaled_covariance(s2, scale, "sigma2")
+    root1 = _psd_sqrt(u1)
+    middle = root1 @ u2 @ root1
     eig = np.linalg.eigvalsh(0.5 * (middle + middle.T))
     tr_covmean = float(np.sqrt(np.clip(eig, 0.0, None)).sum())
-    diff = m1 - m2
-    value = float(diff @ diff) + float(np.trace(s1)) + float(np.trace(s2)) - 2.0 * tr_covmean
-    return max(value, 0.0)
+    cov_term = max(float(np.trace(u1)) + float(np.trace(u2)) - 2.0 * tr_covmean, 0.0)
+    return _finite_result(mean_term + cov_term * scale, "the Frechet distance")
 
 
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (unbiased, ``N - 1``) covariance of a feature matrix, in float64.
+
+    The features are divided by their largest magnitude (and the centred ones by theirs)
+    before the sums, so no intermediate overflows or underflows for finite features of any
+    magnitude.
 
     Args:
         features: Array of shape ``(N, d)`` with ``N >= 2``.
@@ -188,16 +272,30 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ``(mu, sigma)`` with shapes ``(d,)`` and ``(d, d)``.
 
     Raises:
-        ValueError: If ``features`` is not 2-d, has fewer than two rows or is not finite.
+        ValueError: If ``features`` is not 2-d, has fewer than two rows, is not finite, or
+            its covariance exceeds the float64 range (features beyond about 1e154).
     """
-    feats = np.asarray(features, dtype=np.float64)
-    if feats.ndim != 2:
-        raise ValueError(f"features must be a 2-d (N, d) array, got shape {feats.shape}")
+    feats = _finite_array(features, "features", 2)
     if feats.shape[0] < 2:
         raise ValueError(f"need at least 2 feature vectors for a covariance, got {feats.shape[0]}")
-    if not np.all(np.isfinite(feats)):
-        raise ValueError("features contain NaN or infinite values")
-    return feats.mean(axis=0), np.atleast_2d(np.cov(feats, rowvar=False))
+    scale = _max_abs(feats)
+    d = feats.shape[1]
+    if scale == 0.0:
+        return np.zeros(d), np.zeros((d, d))
+    unit = feats / scale
+    mu_unit = unit.mean(axis=0)
+    centred = unit - mu_unit
+    spread = _max_abs(centred)
+    sigma = np.zeros((d, d))
+    if spread > 0.0:
+        root = spread * scale
+        if root >= math.sqrt(float(np.finfo(np.float64).max)):
+            raise ValueError(
+                f"the covariance of features spread over {spread * scale:.3g} exceeds the "
+                "float64 range; divide the features by a constant"
+            )
+        sigma = np.atleast_2d(np.cov(centred / spread, rowvar=False)) * root * root
+    return mu_unit * scale, sigma
 
 
 def _warn_sample_size(n: int, d: int, which: str) -> None:
@@ -214,13 +312,27 @@ def _warn_sample_size(n: int, d: int, which: str) -> None:
 
 def _polynomial_mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     d = x.shape[1]
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _checked_mmd2(x, y, d)
+
+
+def _checked_mmd2(x: np.ndarray, y: np.ndarray, d: int) -> float:
     kxx = (x @ x.T / d + 1.0) ** 3
     kyy = (y @ y.T / d + 1.0) ** 3
     kxy = (x @ y.T / d + 1.0) ** 3
     n, m = x.shape[0], y.shape[0]
     sum_xx = (kxx.sum() - np.trace(kxx)) / (n * (n - 1))
     sum_yy = (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-    return float(sum_xx + sum_yy - 2.0 * kxy.mean())
+    value = float(sum_xx + sum_yy - 2.0 * kxy.mean())
+    if not math.isfinite(value):
+        peak = _max_abs(x, y)
+        raise ValueError(
+            f"features up to {peak:.3g} are too large for KID's cubic kernel (x . y / d + 1)^3: "
+            "it overflows float64 (the kernel is not scale-invariant, so no rescaling inside "
+            "can fix it); divide the features by a constant (the result then refers to the "
+            "scaled features)"
+        )
+    return value
 
 
 def kernel_distance(
@@ -250,20 +362,25 @@ def kernel_distance(
         The KID estimate as a float.
 
     Raises:
-        ValueError: On mismatched dimensions, fewer than two rows, or bad subset settings.
+        TypeError: If the features are not arrays of real numbers, or a subset setting is
+            not an integer.
+        ValueError: On mismatched dimensions, fewer than two rows, NaN or infinite features,
+            features so large that the cubic kernel overflows float64, or subset settings
+            out of range.
     """
-    a = np.asarray(features_a, dtype=np.float64)
-    b = np.asarray(features_b, dtype=np.float64)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+    a = _finite_array(features_a, "features_a", 2)
+    b = _finite_array(features_b, "features_b", 2)
+    if a.shape[1] != b.shape[1]:
         raise ValueError(f"features must be (N, d) and (M, d) arrays, got {a.shape} and {b.shape}")
     if min(a.shape[0], b.shape[0]) < 2:
         raise ValueError(
             f"KID needs at least 2 feature vectors per set, got {a.shape[0]} and {b.shape[0]}"
         )
-    if subset_size < 2 or n_subsets < 1:
-        raise ValueError(
-            f"subset_size must be >= 2 and n_subsets >= 1, got {subset_size}, {n_subsets}"
-        )
+    for name, value, low in (("subset_size", subset_size, 2), ("n_subsets", n_subsets, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer, got {value!r}")
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
     if a.shape[0] <= subset_size and b.shape[0] <= subset_size:
         return _polynomial_mmd2_unbiased(a, b)
     rng = np.random.default_rng(seed)
@@ -519,23 +636,64 @@ def _check_weights_file(path: Path, sha256: str | None) -> None:
         )
 
 
+_FIDELITY_LOCK = threading.Lock()
+#: Stands for "keep the freshly initialized weights" while building an untrained network.
+_UNTRAINED: dict[str, Any] = {}
+
+
+def _fidelity_inception(state: dict[str, Any]) -> torch.nn.Module:
+    """torch-fidelity's FID InceptionV3 with ``state`` loaded (``_UNTRAINED``: none).
+
+    torch-fidelity's constructor fetches its weights itself -- from its release URL, or with
+    ``torch.load(weights_only=False)`` from a path, which unpickles the file. Neither is
+    acceptable here, so its URL loader is replaced, for the duration of the call, by one that
+    returns the state dict this package already loaded with ``weights_only=True``: nothing is
+    downloaded and nothing is unpickled.
+    """
+    try:
+        import torch_fidelity.feature_extractor_inceptionv3 as tfi
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            "variant='fid' needs the torch-fidelity package (the FID InceptionV3): "
+            'pip install "optuna-qlearn[vision]"'
+        ) from exc
+
+    class _Network(tfi.FeatureExtractorInceptionV3):
+        def load_state_dict(self, sd: Any, strict: bool = True, assign: bool = False) -> Any:
+            if sd is _UNTRAINED:
+                return None
+            return super().load_state_dict(sd, strict=strict, assign=assign)
+
+    with _FIDELITY_LOCK:
+        original = tfi.load_state_dict_from_url
+        tfi.load_state_dict_from_url = lambda *args, **kwargs: state
+        try:
+            return _Network("inception-v3-compat", ["2048"])
+        finally:
+            tfi.load_state_dict_from_url = original
+
+
 class InceptionV3Features:
     """InceptionV3 pool3 features (2048-d), the standard FID network.
 
     The weights are read from a file you supply, never downloaded. Two architectures:
 
-    - ``variant="fid"`` (default): torchvision's InceptionV3 patched with the blocks of the
-      TensorFlow FID graph, as ``pytorch-fid`` builds it (needs the ``pytorch-fid`` package).
-      With the weights :data:`FID_INCEPTION_WEIGHTS_FILENAME` (from
-      :data:`FID_INCEPTION_WEIGHTS_URL`) the Frechet distance in these features is the FID.
+    - ``variant="fid"`` (default): the InceptionV3 of the TensorFlow FID graph, as the
+      maintained ``torch-fidelity`` package builds it (``FeatureExtractorInceptionV3``), with
+      its TensorFlow-1.x-exact bilinear resize to 299x299; images are quantized to 8 bits
+      first, as that network expects (``round(255 x)``). With the weights
+      :data:`FID_INCEPTION_WEIGHTS_FILENAME` (from :data:`FID_INCEPTION_WEIGHTS_URL`, or
+      pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth``, same keys and shapes) the
+      Frechet distance in these features is the FID.
     - ``variant="torchvision"``: torchvision's ImageNet InceptionV3
       (:data:`TORCHVISION_INCEPTION_WEIGHTS_FILENAME`, e.g. from your torch hub cache
-      ``~/.cache/torch/hub/checkpoints``). Close to, but not the same numbers as, FID.
+      ``~/.cache/torch/hub/checkpoints``), images resized with PyTorch's bilinear
+      interpolation and scaled to ``[-1, 1]``. Close to, but not the same numbers as, FID.
 
-    Images are resized bilinearly to 299x299 and scaled to ``[-1, 1]``, as in ``pytorch-fid``.
     The file is checked before loading: against ``sha256`` when given (a full digest or a
     prefix of at least 8 hex digits), otherwise against the hash prefix in a torch-hub-style
-    file name (``name-<hex>.pth``). It is loaded with ``torch.load(weights_only=True)``.
+    file name (``name-<hex>.pth``). It is loaded with ``torch.load(weights_only=True)``; the
+    library's own loader (which would download, or unpickle the file) is never used.
 
     Args:
         weights: Path to the state-dict file.
@@ -547,7 +705,15 @@ class InceptionV3Features:
     Raises:
         FileNotFoundError: If the file is missing.
         ValueError: On a checksum mismatch, a bad ``variant``, or weights that do not fit.
-        ImportError: If ``variant="fid"`` and ``pytorch-fid`` is not installed.
+        ImportError: If ``variant="fid"`` and ``torch-fidelity`` is not installed.
+
+    Example:
+        .. code-block:: python
+
+            ext = InceptionV3Features(
+                "weights-inception-2015-12-05-6726825d.pth", sha256="6726825d"
+            )
+            value = calculate_fid("real/", "generated/", extractor=ext)
     """
 
     channels = 3
@@ -569,12 +735,18 @@ class InceptionV3Features:
         _check_weights_file(self.weights, sha256)
         self.variant = variant
         self.device = torch.device(device)
-        model = self.build_network(variant)
-        state = torch.load(self.weights, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(self.weights, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+            raise ValueError(f"cannot read the weights in {self.weights}: {exc}") from exc
         if not isinstance(state, dict):
             raise ValueError(f"{self.weights} does not hold a state dict")
         try:
-            model.load_state_dict(state, strict=True)
+            if variant == "fid":
+                model = _fidelity_inception(state)
+            else:
+                model = self.build_network(variant)
+                model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
             raise ValueError(
                 f"weights in {self.weights} do not fit the {variant!r} InceptionV3: {exc}"
@@ -586,37 +758,26 @@ class InceptionV3Features:
         """Build the (untrained) InceptionV3 of a variant, with no weights loaded.
 
         Args:
-            variant: ``"fid"`` or ``"torchvision"``.
+            variant: ``"fid"`` (torch-fidelity's ``FeatureExtractorInceptionV3``) or
+                ``"torchvision"`` (``torchvision.models.Inception3``).
 
         Returns:
-            A ``torchvision.models.Inception3`` (patched for ``"fid"``).
+            The network with freshly initialized weights; its ``state_dict()`` has the keys
+            and shapes a weights file for that variant must have.
+
+        Raises:
+            ValueError: If ``variant`` is unknown.
+            ImportError: If ``variant="fid"`` and ``torch-fidelity`` is not installed.
         """
+        if variant == "fid":
+            return _fidelity_inception(_UNTRAINED)
+        if variant != "torchvision":
+            raise ValueError(f"variant must be 'fid' or 'torchvision', got {variant!r}")
         import torchvision
 
-        if variant == "torchvision":
-            return torchvision.models.inception_v3(
-                weights=None, aux_logits=True, init_weights=False, transform_input=False
-            )
-        try:
-            from pytorch_fid import inception as pfi
-        except ImportError as exc:  # pragma: no cover - depends on the installation
-            raise ImportError(
-                "variant='fid' needs the pytorch-fid package for the FID blocks of InceptionV3: "
-                "pip install pytorch-fid"
-            ) from exc
-        net = torchvision.models.inception_v3(
-            weights=None, num_classes=1008, aux_logits=False, init_weights=False
+        return torchvision.models.inception_v3(
+            weights=None, aux_logits=True, init_weights=False, transform_input=False
         )
-        net.Mixed_5b = pfi.FIDInceptionA(192, pool_features=32)
-        net.Mixed_5c = pfi.FIDInceptionA(256, pool_features=64)
-        net.Mixed_5d = pfi.FIDInceptionA(288, pool_features=64)
-        net.Mixed_6b = pfi.FIDInceptionC(768, channels_7x7=128)
-        net.Mixed_6c = pfi.FIDInceptionC(768, channels_7x7=160)
-        net.Mixed_6d = pfi.FIDInceptionC(768, channels_7x7=160)
-        net.Mixed_6e = pfi.FIDInceptionC(768, channels_7x7=192)
-        net.Mixed_7b = pfi.FIDInceptionE_1(1280)
-        net.Mixed_7c = pfi.FIDInceptionE_2(2048)
-        return net
 
     def __repr__(self) -> str:
         return f"InceptionV3Features(weights={str(self.weights)!r}, variant={self.variant!r})"
@@ -631,6 +792,9 @@ class InceptionV3Features:
             x = torch.as_tensor(np.asarray(images, dtype=np.float32), device=self.device)
             if x.ndim != 4 or x.shape[1] != 3:
                 raise ValueError(f"expected images of shape (N, 3, H, W), got {tuple(x.shape)}")
+            if self.variant == "fid":
+                pixels = torch.round(x.clamp(0.0, 1.0) * 255.0).to(torch.uint8)
+                return m(pixels)[0].cpu().numpy().astype(np.float64)
             x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
             x = 2.0 * x - 1.0
             for layer in (
@@ -800,14 +964,14 @@ def calculate_kid(
     folder_a: str | Path,
     folder_b: str | Path,
     *,
-    extractor: ExtractorSpec = "random",
-    batch_size: int = 50,
-    device: str = "cpu",
-    weights: str | Path | None = None,
-    sha256: str | None = None,
     subset_size: int = 1000,
     n_subsets: int = 100,
     seed: int = 0,
+    extractor: ExtractorSpec = "random",
+    weights: str | Path | None = None,
+    sha256: str | None = None,
+    device: str = "cpu",
+    batch_size: int = 50,
 ) -> float:
     """Kernel distance (KID) between the images of two folders, in an extractor's features.
 

@@ -11,8 +11,9 @@
    ``total_steps`` the next optimizer step falls in), so that a table can learn a policy that
    depends on progress ("raise the LR early, hold it mid-run, let it come down late");
 2. turns the change into a reward (``"improvement"``: relative decrease of the loss, or
-   ``"neg_val_loss"``: minus the loss relative to the first one seen) and does one Q-learning
-   update of the previous (state, action);
+   ``"improvement_vs_reference"``: that decrease minus the one a reference run made over the
+   same interval) and does one Q-learning update of the previous (state, action) (or an
+   n-step one, ``n_step``);
 3. picks an action epsilon-greedily (a tie between Q-values, e.g. in a state never seen,
    goes to the most neutral action -- the one closest to x1 -- so the LR only moves on
    evidence or exploration); an action multiplies the agent's LR multiplier (by
@@ -20,7 +21,7 @@
 
 The learning rate of every parameter group is then
 ``initial_lr * base_lr_fn(last_epoch) * multiplier``: the agent rides on top of a base schedule
-(for example warmup and cosine decay from :func:`warmup_cosine_factor`); without
+(for example warmup and cosine decay, :class:`WarmupCosine`); without
 ``base_lr_fn`` it scales the initial LR alone.
 
 Calling convention (PyTorch's: scheduler after optimizer):
@@ -44,14 +45,21 @@ agent's random number generator and its decision history -- is in
 ``torch.save``/``torch.load(weights_only=True)`` round-trips it, training resumes exactly, and a
 learned table warm-starts the next run (``QLearningLRScheduler(opt, q_table=old.q_table,
 q_visits=old.q_visits)``). This module needs PyTorch only, not Optuna.
+
+The reward modes and options are the ones that proved useful in the LR-schedule experiment
+(``experiments/lr_schedule/``); the ones it tried and dropped (``"neg_val_loss"``,
+``"improvement_delta"``, ``"improvement_ema"``, a decaying epsilon) live in its
+``ExperimentLRScheduler``, a subclass of :class:`QLearningLRScheduler`.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
+import numbers
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,13 +67,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
-REWARD_MODES = (
-    "improvement",
-    "neg_val_loss",
-    "improvement_delta",
-    "improvement_ema",
-    "improvement_vs_reference",
-)
+REWARD_MODES = ("improvement", "improvement_vs_reference")
 
 
 @dataclass(frozen=True)
@@ -108,50 +110,119 @@ class WarmupCosine:
         return self.min_factor + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (1.0 - self.min_factor)
 
 
-def warmup_cosine_factor(warmup_iters: int, decay_iters: int, min_factor: float) -> WarmupCosine:
-    """Return the warmup+cosine LR factor ``step -> lr / initial_lr`` (see :class:`WarmupCosine`).
+def warmup_cosine_scheduler(
+    optimizer: Optimizer, warmup_iters: int, decay_iters: int, min_factor: float
+) -> LambdaLR:
+    """The baseline schedule (linear warmup, then cosine decay) as a :class:`LambdaLR`.
 
     Args:
+        optimizer: The wrapped optimizer.
         warmup_iters: Steps of linear warmup.
         decay_iters: Step at which the cosine reaches ``min_factor``.
         min_factor: Final factor, ``min_lr / lr``.
 
     Returns:
-        A picklable callable usable as ``base_lr_fn`` or as a :class:`LambdaLR` lambda.
-    """
-    return WarmupCosine(warmup_iters, decay_iters, min_factor)
+        ``LambdaLR(optimizer, WarmupCosine(warmup_iters, decay_iters, min_factor))``.
 
-
-def warmup_cosine_scheduler(
-    optimizer: Optimizer, warmup_iters: int, decay_iters: int, min_factor: float
-) -> LambdaLR:
-    """The baseline schedule (linear warmup, then cosine decay) as a :class:`LambdaLR`.
+    Raises:
+        ValueError: If the :class:`WarmupCosine` arguments are invalid.
 
     Example:
         .. code-block:: python
 
             sched = warmup_cosine_scheduler(opt, warmup_iters=100, decay_iters=2000, min_factor=0.1)
     """
-    return LambdaLR(optimizer, warmup_cosine_factor(warmup_iters, decay_iters, min_factor))
+    return LambdaLR(optimizer, WarmupCosine(warmup_iters, decay_iters, min_factor))
+
+
+def _real(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a finite float within the bounds, or an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    if low is not None and (v < low or (low_open and v == low)):
+        bound = f"> {low}" if low_open else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {v}")
+    if high is not None and (v > high or (high_open and v == high)):
+        bound = f"< {high}" if high_open else f"<= {high}"
+        raise ValueError(f"{name} must be {bound}, got {v}")
+    return v
+
+
+def _integer(name: str, value: object, *, low: int) -> int:
+    """``value`` as an int ``>= low``, or an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    v = int(value)
+    if v < low:
+        raise ValueError(f"{name} must be >= {low}, got {v}")
+    return v
+
+
+def _thresholds(values: object) -> tuple[float, ...]:
+    """Strictly ascending finite trend edges, or an error naming ``trend_thresholds``."""
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise TypeError(f"trend_thresholds must be a sequence of numbers, got {values!r}")
+    edges = tuple(_real("trend_thresholds", v) for v in values)
+    if any(b <= a for a, b in itertools.pairwise(edges)):
+        raise ValueError(f"trend_thresholds must be strictly ascending, got {edges}")
+    return edges
+
+
+def _losses(values: object) -> list[float]:
+    """Positive finite losses, or an error naming ``reference_losses``."""
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise TypeError(f"reference_losses must be a sequence of numbers, got {values!r}")
+    out = [_real("reference_losses", v) for v in values]
+    if any(v <= 0 for v in out):
+        raise ValueError("reference_losses must be positive and finite")
+    return out
 
 
 def parse_actions(spec: str | Sequence[float]) -> tuple[float, ...]:
     """Parse an action set such as ``"0.5,1,2"`` into multipliers.
 
+    Args:
+        spec: Comma-separated multipliers, or a sequence of numbers.
+
+    Returns:
+        The multipliers, in the order given.
+
     Raises:
-        ValueError: If the set is empty or has a non-positive or non-finite multiplier.
+        TypeError: If ``spec`` is neither a string nor a sequence of real numbers.
+        ValueError: If the set is empty, has a duplicate, or has a non-positive or
+            non-finite multiplier.
+
+    Example:
+        .. code-block:: python
+
+            parse_actions("0.5,1,2")  # (0.5, 1.0, 2.0)
     """
     if isinstance(spec, str):
         try:
             values = tuple(float(v) for v in spec.split(",") if v.strip())
         except ValueError:
-            raise ValueError(f"cannot parse action set {spec!r}; expected e.g. '0.5,1,2'") from None
+            raise ValueError(f"actions: cannot parse {spec!r}; expected e.g. '0.5,1,2'") from None
+    elif isinstance(spec, Sequence):
+        values = tuple(_real("actions", v) for v in spec)
     else:
-        values = tuple(float(v) for v in spec)
+        raise TypeError(f"actions must be a string or a sequence of numbers, got {spec!r}")
     if not values:
-        raise ValueError("the action set is empty")
+        raise ValueError("actions: the action set is empty")
     if any(not (math.isfinite(v) and v > 0) for v in values):
         raise ValueError(f"actions must be positive finite multipliers, got {values}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"actions must not repeat a multiplier, got {values}")
     return values
 
 
@@ -180,32 +251,19 @@ class QLearningLRScheduler(LRScheduler):
             ``n_phases > 1``.
         alpha: Q-learning step size (with ``sample_average``, its floor).
         gamma: Discount factor.
-        epsilon: Exploration rate (the start value when ``epsilon_end`` is given).
-        epsilon_end: Final exploration rate of a linear decay; ``None`` keeps ``epsilon``.
-        epsilon_decay_decisions: Decisions over which epsilon decays to ``epsilon_end``.
-        reward: ``"improvement"`` -- ``reward_scale * (prev_loss - loss) / prev_loss``;
-            ``"neg_val_loss"`` -- ``-reward_scale * loss / first_loss``; or
-            ``"improvement_delta"`` -- the change of the relative improvement across the
-            decision, ``reward_scale * (improvement_after - improvement_before)``: did the
-            action speed progress up or slow it down? (No update until two improvements
-            have been seen.) Or ``"improvement_ema"`` -- the relative improvement minus an
-            exponential moving average of the earlier ones, ``reward_scale * (improvement -
-            ema)``: was progress faster than its recent trend? Unlike
-            ``"improvement_delta"``, consecutive rewards are not differences of the same
-            number, so alternating up and down is not rewarded by construction. Or
+        epsilon: Exploration rate of the epsilon-greedy policy.
+        reward: ``"improvement"`` -- ``reward_scale * (prev_loss - loss) / prev_loss``, the
+            relative improvement since the previous decision; or
             ``"improvement_vs_reference"`` -- the relative improvement minus the one a reference
             run (for example the base schedule alone) made over the same decision interval,
             ``reward_scale * (improvement - reference_improvement)``: summed to the end of a run
             (``gamma=1`` and ``n_step`` at least the decisions left) it is how much the run
             gained on the reference from this decision to the end.
-        ema_decay: Weight of the old average in ``"improvement_ema"`` (``0`` makes it
-            ``"improvement_delta"``).
         reference_losses: The reference run's loss at each decision (index = decision
             number, starting at 0), needed by ``"improvement_vs_reference"``; past its end the
             reference improvement is 0.
-        reward_scale: Multiplies the reward; ``None`` means 100 for ``"improvement"`` and
-            ``"improvement_delta"`` (relative improvements in percent) and 1 for
-            ``"neg_val_loss"`` (rewards near -1).
+        reward_scale: Multiplies the reward; ``None`` means 100 (relative improvements in
+            percent).
         reward_clip: Rewards are clipped to ``[-reward_clip, reward_clip]``; a non-finite
             loss (divergence) earns ``-reward_clip``.
         n_step: Steps of the Q-learning target: the update of a decision waits for the next
@@ -226,19 +284,23 @@ class QLearningLRScheduler(LRScheduler):
         last_epoch: As for every :class:`LRScheduler`; ``-1`` starts fresh.
 
     Raises:
-        ValueError: On an invalid argument, named in the message (for example ``n_phases >
-            1`` without ``total_steps``, or a ``q_table`` of another shape).
+        TypeError: If an argument has the wrong type (for example ``alpha="0.5"`` or
+            ``n_lr_levels=2.5``); the message names it.
+        ValueError: If an argument is out of range or not finite (``reward_clip=nan``,
+            ``seed=-1``), or the arguments do not fit together (``n_phases > 1`` without
+            ``total_steps``, ``total_steps`` without phases, a ``q_table`` of another shape or
+            with NaN); the message names the argument.
 
     Example:
         .. code-block:: python
 
             import torch
-            from optuna_qlearn.lr import QLearningLRScheduler, warmup_cosine_factor
+            from optuna_qlearn.lr import QLearningLRScheduler, WarmupCosine
 
             model = torch.nn.Linear(4, 1)
             opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
             sched = QLearningLRScheduler(
-                opt, base_lr_fn=warmup_cosine_factor(100, 2000, 0.1), seed=0
+                opt, base_lr_fn=WarmupCosine(100, 2000, 0.1), seed=0
             )
             for it in range(1, 2001):
                 opt.zero_grad()
@@ -246,6 +308,9 @@ class QLearningLRScheduler(LRScheduler):
                 opt.step()
                 sched.step(val_loss=1.0 / it) if it % 100 == 0 else sched.step()
     """
+
+    #: The reward modes this class implements (``reward=``).
+    REWARDS: tuple[str, ...] = REWARD_MODES
 
     def __init__(
         self,
@@ -263,10 +328,7 @@ class QLearningLRScheduler(LRScheduler):
         alpha: float = 0.5,
         gamma: float = 0.9,
         epsilon: float = 0.1,
-        epsilon_end: float | None = None,
-        epsilon_decay_decisions: int = 10,
         reward: str = "improvement",
-        ema_decay: float = 0.7,
         reference_losses: Sequence[float] | None = None,
         reward_scale: float | None = None,
         reward_clip: float = 10.0,
@@ -278,75 +340,84 @@ class QLearningLRScheduler(LRScheduler):
         seed: int | None = None,
         last_epoch: int = -1,
     ) -> None:
-        self.actions = parse_actions(actions)
-        if not 0 < min_multiplier <= initial_multiplier <= max_multiplier:
-            raise ValueError(
-                "need 0 < min_multiplier <= initial_multiplier <= max_multiplier, got "
-                f"{min_multiplier}, {initial_multiplier}, {max_multiplier}"
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
             )
-        if n_lr_levels < 1:
-            raise ValueError(f"n_lr_levels must be >= 1, got {n_lr_levels}")
-        thresholds = tuple(float(t) for t in trend_thresholds)
-        if list(thresholds) != sorted(thresholds):
-            raise ValueError(f"trend_thresholds must be ascending, got {thresholds}")
-        if n_phases < 1:
-            raise ValueError(f"n_phases must be >= 1, got {n_phases}")
+        if base_lr_fn is not None and not callable(base_lr_fn):
+            raise TypeError(
+                f"base_lr_fn must be a callable step -> factor or None, got "
+                f"{type(base_lr_fn).__name__}"
+            )
+        self.actions = parse_actions(actions)
+        min_multiplier = _real("min_multiplier", min_multiplier, low=0.0, low_open=True)
+        max_multiplier = _real("max_multiplier", max_multiplier, low=0.0, low_open=True)
+        initial_multiplier = _real("initial_multiplier", initial_multiplier, low=0.0, low_open=True)
+        if not min_multiplier <= initial_multiplier <= max_multiplier:
+            raise ValueError(
+                "need min_multiplier <= initial_multiplier <= max_multiplier, got "
+                f"min_multiplier={min_multiplier}, initial_multiplier={initial_multiplier}, "
+                f"max_multiplier={max_multiplier}"
+            )
+        n_lr_levels = _integer("n_lr_levels", n_lr_levels, low=1)
+        thresholds = _thresholds(trend_thresholds)
+        n_phases = _integer("n_phases", n_phases, low=1)
+        if total_steps is not None:
+            total_steps = _integer("total_steps", total_steps, low=1)
         if n_phases > 1 and total_steps is None:
             raise ValueError(
                 f"n_phases={n_phases} needs total_steps (the run's optimizer steps, e.g. "
                 "max_iters) to tell the phase of a decision"
             )
-        if total_steps is not None and total_steps < 1:
-            raise ValueError(f"total_steps must be >= 1, got {total_steps}")
-        if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
-        if not 0.0 <= gamma <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1], got {gamma}")
-        for name, eps in (("epsilon", epsilon), ("epsilon_end", epsilon_end)):
-            if eps is not None and not 0.0 <= eps <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {eps}")
-        if epsilon_decay_decisions < 1:
-            raise ValueError(f"epsilon_decay_decisions must be >= 1, got {epsilon_decay_decisions}")
-        if reward not in REWARD_MODES:
-            raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
-        if not 0.0 <= ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
-        reference = None if reference_losses is None else [float(v) for v in reference_losses]
+        if n_phases == 1 and total_steps is not None:
+            raise ValueError(
+                f"total_steps={total_steps} is used only with n_phases > 1 (it splits the run "
+                "into phases); pass n_phases or leave total_steps out"
+            )
+        alpha = _real("alpha", alpha, low=0.0, high=1.0, low_open=True)
+        gamma = _real("gamma", gamma, low=0.0, high=1.0)
+        epsilon = _real("epsilon", epsilon, low=0.0, high=1.0)
+        if not isinstance(reward, str) or reward not in self.REWARDS:
+            raise ValueError(f"reward must be one of {self.REWARDS}, got {reward!r}")
+        reference = None if reference_losses is None else _losses(reference_losses)
         if reward == "improvement_vs_reference" and not reference:
-            raise ValueError("reward 'improvement_vs_reference' needs reference_losses")
-        if reference is not None and any(not (math.isfinite(v) and v > 0) for v in reference):
-            raise ValueError("reference_losses must be positive and finite")
-        if n_step < 1:
-            raise ValueError(f"n_step must be >= 1, got {n_step}")
+            raise ValueError(
+                "reward='improvement_vs_reference' needs reference_losses (the reference run's "
+                "loss at each decision)"
+            )
+        n_step = _integer("n_step", n_step, low=1)
+        if not isinstance(sample_average, bool):
+            raise TypeError(f"sample_average must be a bool, got {sample_average!r}")
         if reward_scale is None:
-            reward_scale = 1.0 if reward == "neg_val_loss" else 100.0
-        if reward_scale <= 0 or reward_clip <= 0:
-            raise ValueError("reward_scale and reward_clip must be positive")
+            reward_scale = 100.0
+        reward_scale = _real("reward_scale", reward_scale, low=0.0, low_open=True)
+        reward_clip = _real("reward_clip", reward_clip, low=0.0, low_open=True)
+        q_init = _real("q_init", q_init)
+        if seed is not None:
+            seed = _integer("seed", seed, low=0)
+        last_epoch = _integer("last_epoch", last_epoch, low=-1)
 
         self.base_lr_fn = base_lr_fn
-        self.min_multiplier = float(min_multiplier)
-        self.max_multiplier = float(max_multiplier)
-        self.multiplier = float(initial_multiplier)
-        self.n_lr_levels = int(n_lr_levels)
+        self.min_multiplier = min_multiplier
+        self.max_multiplier = max_multiplier
+        self.multiplier = initial_multiplier
+        self.n_lr_levels = n_lr_levels
         self.trend_thresholds = thresholds
-        self.n_phases = int(n_phases)
-        self.total_steps = None if total_steps is None else int(total_steps)
-        self.alpha = float(alpha)
-        self.gamma = float(gamma)
-        self.epsilon = float(epsilon)
-        self.epsilon_end = None if epsilon_end is None else float(epsilon_end)
-        self.epsilon_decay_decisions = int(epsilon_decay_decisions)
+        self.n_phases = n_phases
+        self.total_steps = total_steps
+        self.alpha = alpha
+        self.gamma = gamma
+        self.epsilon = epsilon
         self.reward_mode = reward
-        self.ema_decay = float(ema_decay)
         self.reference_losses = reference
-        self.n_step = int(n_step)
-        self.sample_average = bool(sample_average)
-        self.reward_scale = float(reward_scale)
-        self.reward_clip = float(reward_clip)
+        self.n_step = n_step
+        self.sample_average = sample_average
+        self.reward_scale = reward_scale
+        self.reward_clip = reward_clip
 
         shape = (self.n_states, len(self.actions))
         if q_table is None:
-            self.q_table = torch.full(shape, float(q_init), dtype=torch.float64)
+            self.q_table = torch.full(shape, q_init, dtype=torch.float64)
         else:
             self.q_table = self._checked_table(q_table, "q_table")
         if q_visits is None:
@@ -357,14 +428,12 @@ class QLearningLRScheduler(LRScheduler):
         if seed is None:
             self._rng.seed()
         else:
-            self._rng.manual_seed(int(seed))
+            self._rng.manual_seed(seed)
 
         # Agent memory between decisions.
         self.n_decisions = 0
         self.first_loss: float | None = None
         self.prev_loss: float | None = None
-        self.prev_improvement: float | None = None
-        self.improvement_ema: float | None = None
         self.prev_state: int | None = None
         self.prev_action: int | None = None
         #: Transitions waiting for their n-step target: [state, action, reward] each.
@@ -373,15 +442,23 @@ class QLearningLRScheduler(LRScheduler):
         self.history: list[dict[str, float | int | None]] = []
         super().__init__(optimizer, last_epoch)
 
-    def _checked_table(self, table: torch.Tensor, name: str) -> torch.Tensor:
-        q = torch.as_tensor(table, dtype=torch.float64)
+    def _checked_table(self, table: object, name: str, source: str = "") -> torch.Tensor:
+        """``table`` as a float64 copy of the Q-table's shape, finite (counts also >= 0)."""
+        try:
+            q = torch.as_tensor(table, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise TypeError(f"{name}{source} must be a tensor of numbers: {exc}") from None
         shape = (self.n_states, len(self.actions))
         if tuple(q.shape) != shape:
             raise ValueError(
-                f"{name} has shape {tuple(q.shape)}, expected {shape} "
+                f"{name}{source} has shape {tuple(q.shape)}, expected {shape} "
                 f"(n_states={self.n_states} = {self.n_phases} phases x {self.n_trends} trend "
                 f"buckets x {self.n_lr_levels} LR levels, n_actions={len(self.actions)})"
             )
+        if not bool(torch.isfinite(q).all()):
+            raise ValueError(f"{name}{source} holds non-finite values (NaN or inf)")
+        if name == "q_visits" and bool((q < 0).any()):
+            raise ValueError(f"{name}{source} holds negative update counts")
         return q.clone()
 
     # ------------------------------------------------------------------ state and reward
@@ -397,12 +474,8 @@ class QLearningLRScheduler(LRScheduler):
 
     @property
     def current_epsilon(self) -> float:
-        """Exploration rate of the next decision (CleanRL's linear schedule)."""
-        if self.epsilon_end is None:
-            return self.epsilon
-        slope = (self.epsilon_end - self.epsilon) / self.epsilon_decay_decisions
-        value = self.epsilon + slope * self.n_decisions
-        return max(value, self.epsilon_end) if slope <= 0 else min(value, self.epsilon_end)
+        """Exploration rate of the next decision (``epsilon``; a subclass may schedule it)."""
+        return self.epsilon
 
     def trend_bucket(self, loss: float) -> int:
         """Bucket of the relative improvement since the previous decision (last = "start")."""
@@ -460,25 +533,12 @@ class QLearningLRScheduler(LRScheduler):
         """Reward of the last action, given the loss it led to (``None``: nothing to learn yet)."""
         if not math.isfinite(loss):
             return -self.reward_clip
-        if self.reward_mode != "neg_val_loss":
-            rel = self.improvement(loss)
-            if rel is None:
-                return None
-            if self.reward_mode == "improvement_delta":
-                if self.prev_improvement is None:
-                    return None
-                rel -= self.prev_improvement
-            elif self.reward_mode == "improvement_ema":
-                if self.improvement_ema is None:
-                    return None
-                rel -= self.improvement_ema
-            elif self.reward_mode == "improvement_vs_reference":
-                rel -= self.reference_improvement()
-            r = self.reward_scale * rel
-        else:
-            ref = self.first_loss if self.first_loss is not None else loss
-            r = -self.reward_scale * loss / max(abs(ref), 1e-12)
-        return min(self.reward_clip, max(-self.reward_clip, r))
+        rel = self.improvement(loss)
+        if rel is None:
+            return None
+        if self.reward_mode == "improvement_vs_reference":
+            rel -= self.reference_improvement()
+        return min(self.reward_clip, max(-self.reward_clip, self.reward_scale * rel))
 
     # ------------------------------------------------------------------ the agent
     def _greedy(self, state: int) -> int:
@@ -528,14 +588,6 @@ class QLearningLRScheduler(LRScheduler):
         if self.first_loss is None and math.isfinite(loss):
             self.first_loss = loss
         if math.isfinite(loss):
-            self.prev_improvement = self.improvement(loss)
-            if self.prev_improvement is not None:
-                self.improvement_ema = (
-                    self.prev_improvement
-                    if self.improvement_ema is None
-                    else self.ema_decay * self.improvement_ema
-                    + (1.0 - self.ema_decay) * self.prev_improvement
-                )
             self.prev_loss = loss
         self.prev_state, self.prev_action = state, action
         self.n_decisions += 1
@@ -576,7 +628,7 @@ class QLearningLRScheduler(LRScheduler):
         while self.pending:
             self._update_oldest(bootstrap=None)
         self.prev_state = self.prev_action = None
-        self.prev_loss = self.prev_improvement = self.improvement_ema = None
+        self.prev_loss = None
         self.first_loss = None
         self.n_decisions = 0
 
@@ -600,7 +652,15 @@ class QLearningLRScheduler(LRScheduler):
                 UserWarning,
                 stacklevel=2,
             )
-        factor = 1.0 if self.base_lr_fn is None else float(self.base_lr_fn(self.last_epoch))
+        factor = 1.0 if self.base_lr_fn is None else self.base_lr_fn(self.last_epoch)
+        if isinstance(factor, bool) or not isinstance(factor, numbers.Real):
+            raise TypeError(
+                f"base_lr_fn({self.last_epoch}) must return a real number, got {factor!r}"
+            )
+        if not (math.isfinite(factor) and factor >= 0):
+            raise ValueError(
+                f"base_lr_fn({self.last_epoch}) must return a finite factor >= 0, got {factor}"
+            )
         return [base_lr * factor * self.multiplier for base_lr in self.base_lrs]
 
     def state_dict(self) -> dict[str, Any]:
@@ -619,47 +679,147 @@ class QLearningLRScheduler(LRScheduler):
         state["rng_state"] = self._rng.get_state()
         return state
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; the Q-table's shape must match the saved settings.
+    #: Settings that define the Q-table's layout and meaning: a state must have been saved
+    #: with the same ones (:meth:`load_state_dict` refuses another layout).
+    LAYOUT_KEYS = (
+        "actions",
+        "trend_thresholds",
+        "n_lr_levels",
+        "n_phases",
+        "total_steps",
+        "min_multiplier",
+        "max_multiplier",
+    )
 
-        A state saved before phases and update counts existed loads as one phase with all
-        counts 0.
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` saved by a scheduler of the same layout.
+
+        The layout -- the settings in :attr:`LAYOUT_KEYS` (actions, trend buckets, LR levels,
+        phases and multiplier bounds) and the optimizer's number of parameter groups -- must
+        be the one this scheduler was built with: a table learned for another layout means
+        something else, so it is refused rather than silently replacing the configuration.
+        The learning settings (``alpha``, ``gamma``, ``epsilon``, the reward, ...) are restored
+        from the state, as every PyTorch scheduler restores its own, and checked like the
+        constructor's arguments. A state saved before phases and update counts existed loads
+        as one phase with all counts 0.
+
+        Args:
+            state_dict: A dictionary from :meth:`state_dict` (for example after
+                ``torch.load(path, weights_only=True)``).
 
         Raises:
-            ValueError: If the Q-table (or its counts) does not fit the saved phases, trend
-                buckets, LR levels and action set.
+            TypeError: If ``state_dict`` is not a mapping or a value has the wrong type.
+            ValueError: If the state has another layout or number of parameter groups, an
+                unknown or missing key, or a Q-table (or counts) of the wrong shape or with
+                non-finite values; the message names the mismatch.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"state_dict must be a mapping from state_dict(), got {type(state_dict).__name__}"
+            )
         state = dict(state_dict)
-        q = torch.as_tensor(state.pop("q_table"), dtype=torch.float64)
-        visits = state.pop("q_visits", None)
         state.setdefault("n_phases", 1)
         state.setdefault("total_steps", None)
         state.setdefault("sample_average", False)
-        actions = tuple(float(a) for a in state.get("actions", self.actions))
-        n_phases = int(state["n_phases"])
-        n_trends = len(state.get("trend_thresholds", self.trend_thresholds)) + 2
-        n_levels = int(state.get("n_lr_levels", self.n_lr_levels))
-        n_states = n_phases * n_trends * n_levels
-        expected = (n_states, len(actions))
-        if tuple(q.shape) != expected:
+        own = self.state_dict()
+        unknown = sorted(set(state) - set(own) - {"q_visits"})
+        if unknown:
             raise ValueError(
-                f"q_table shape {tuple(q.shape)} does not match {n_states} states ({n_phases} "
-                f"phases x {n_trends} trend buckets x {n_levels} LR levels) x {len(actions)} "
-                "actions"
+                f"state_dict has keys this {type(self).__name__} does not have: {unknown}"
             )
-        if visits is None:
-            visits = torch.zeros(expected, dtype=torch.float64)
-        visits = torch.as_tensor(visits, dtype=torch.float64)
-        if tuple(visits.shape) != expected:
-            raise ValueError(f"q_visits shape {tuple(visits.shape)} does not match {expected}")
+        missing = sorted(set(own) - set(state) - {"q_visits", "rng_state"})
+        if missing:
+            raise ValueError(f"state_dict lacks the keys {missing}")
+        for key in self.LAYOUT_KEYS:
+            saved, configured = state[key], own[key]
+            if isinstance(configured, tuple):
+                same = isinstance(saved, Sequence) and tuple(float(v) for v in saved) == configured
+            else:
+                same = saved == configured
+            if not same:
+                raise ValueError(
+                    f"state_dict was saved with {key}={saved!r}, but this scheduler has "
+                    f"{key}={configured!r}: build the scheduler with the saved settings (a "
+                    "Q-table means something only in the layout it was learned in)"
+                )
+        n_groups = len(self.optimizer.param_groups)
+        base_lrs = state["base_lrs"]
+        if not isinstance(base_lrs, Sequence) or len(base_lrs) != n_groups:
+            n_saved = len(base_lrs) if isinstance(base_lrs, Sequence) else base_lrs
+            raise ValueError(
+                f"state_dict was saved for an optimizer with {n_saved} parameter group(s), but "
+                f"this scheduler's optimizer has {n_groups}"
+            )
+        q = self._checked_table(state.pop("q_table"), "q_table", " in state_dict")
+        visits_in = state.pop("q_visits", None)
+        visits = (
+            torch.zeros_like(q)
+            if visits_in is None
+            else self._checked_table(visits_in, "q_visits", " in state_dict")
+        )
+        self._check_learning_settings(state)
+        self._check_memory(state)
         rng_state = state.pop("rng_state", None)
+        for key in self.LAYOUT_KEYS:
+            state.pop(key)  # equal to the configured ones (checked above)
         self.__dict__.update(state)
-        self.actions = actions
-        self.trend_thresholds = tuple(float(t) for t in self.trend_thresholds)
-        self.q_table = q.clone()
-        self.q_visits = visits.clone()
+        self.q_table = q
+        self.q_visits = visits
         if rng_state is not None:
             self._rng.set_state(torch.as_tensor(rng_state, dtype=torch.uint8))
+
+    def _check_learning_settings(self, state: dict[str, Any]) -> None:
+        """Check the restored learning settings as the constructor checks its arguments."""
+        src = " (in state_dict)"
+        if state["reward_mode"] not in self.REWARDS:
+            raise ValueError(
+                f"reward_mode{src} must be one of {self.REWARDS}, got {state['reward_mode']!r}"
+            )
+        _real("alpha" + src, state["alpha"], low=0.0, high=1.0, low_open=True)
+        _real("gamma" + src, state["gamma"], low=0.0, high=1.0)
+        _real("epsilon" + src, state["epsilon"], low=0.0, high=1.0)
+        _real("reward_scale" + src, state["reward_scale"], low=0.0, low_open=True)
+        _real("reward_clip" + src, state["reward_clip"], low=0.0, low_open=True)
+        _real("multiplier" + src, state["multiplier"], low=self.min_multiplier,
+              high=self.max_multiplier)  # fmt: skip
+        _integer("n_step" + src, state["n_step"], low=1)
+        _integer("n_decisions" + src, state["n_decisions"], low=0)
+        _integer("last_epoch" + src, state["last_epoch"], low=-1)
+        if not isinstance(state["sample_average"], bool):
+            raise TypeError(f"sample_average{src} must be a bool, got {state['sample_average']!r}")
+        if state["reference_losses"] is not None:
+            state["reference_losses"] = _losses(state["reference_losses"])
+        if state["reward_mode"] == "improvement_vs_reference" and not state["reference_losses"]:
+            raise ValueError(f"reward 'improvement_vs_reference'{src} needs reference_losses")
+
+    def _check_memory(self, state: dict[str, Any]) -> None:
+        """Check the restored agent memory (previous state/action, pending transitions)."""
+        n_states, n_actions = self.n_states, len(self.actions)
+        for key, bound in (("prev_state", n_states), ("prev_action", n_actions)):
+            value = state[key]
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Integral)
+                or not 0 <= int(value) < bound
+            ):
+                raise ValueError(
+                    f"{key} in state_dict must be None or in [0, {bound}), got {value!r}"
+                )
+        pending = state["pending"]
+        if not isinstance(pending, list) or len(pending) >= max(state["n_step"], 1) + 1:
+            raise ValueError(
+                f"pending in state_dict must be a list of at most n_step transitions, got "
+                f"{pending!r}"
+            )
+        for item in pending:
+            if (
+                not isinstance(item, Sequence)
+                or len(item) != 3
+                or not 0 <= int(item[0]) < n_states
+                or not 0 <= int(item[1]) < n_actions
+                or not math.isfinite(float(item[2]))
+            ):
+                raise ValueError(f"pending in state_dict holds an invalid transition {item!r}")
 
     def greedy_policy(self) -> list[float]:
         """The multiplier the greedy policy applies in each state (ties -> first action)."""

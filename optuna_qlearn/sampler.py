@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
+import os
 import threading
 import time
 import weakref
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import optuna
@@ -18,6 +18,13 @@ from optuna.storages import InMemoryStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_qlearn._core.agent import AgentConfig, Proposal, QLearningAgent
+from optuna_qlearn._core.checks import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_int_tuple,
+)
 from optuna_qlearn._core.qlearning import MoveSet, SavedTable, load_table, save_table
 from optuna_qlearn._grid import Grid, State
 from optuna_qlearn._replay import KEY_RECORD, Record, StudyReplay, TrialFeed, record_attrs
@@ -25,15 +32,17 @@ from optuna_qlearn._replay import KEY_RECORD, Record, StudyReplay, TrialFeed, re
 if TYPE_CHECKING:
     from optuna.study import Study
 
-_logger = optuna.logging.get_logger(__name__)
+# Under the ``optuna`` logger, so that optuna.logging.set_verbosity() silences it too.
+_logger = optuna.logging.get_logger(f"optuna.{__name__}")
 
 #: Prefix of the human-readable user attributes (shown by optuna-dashboard).
 USER_ATTR_PREFIX = "qlearn:"
 
-#: The original design, one argument away: ``QLearningSampler(preset="seed")``.
-SEED_PRESET: dict[str, Any] = {
+#: The original design (joint -1/0/+1 moves, negative-value reward, re-evaluation
+#: allowed, random restarts, no global model, no start-up trials, 10-trial episodes):
+#: ``QLearningSampler(**QLearningSampler.seed_design_parameters())``.
+_SEED_DESIGN: dict[str, Any] = {
     "moves": "joint",
-    "step_sizes": (1,),
     "reward": "value",
     "walk_known": False,
     "dyna": False,
@@ -42,6 +51,29 @@ SEED_PRESET: dict[str, Any] = {
     "n_startup": 0,
     "model_scores": False,
     "model_restart_prob": 0.0,
+}
+
+
+def _model_on(env: dict[str, Any]) -> bool:
+    return bool(env["model_scores"]) or env["model_restart_prob"] > 0
+
+
+#: Settings that mean something only when another is set: name -> (what they need,
+#: whether the resolved settings have it). Given while unused, they are refused.
+_CONDITIONS: dict[str, tuple[str, Callable[[dict[str, Any]], bool]]] = {
+    "step_sizes": ('moves="axis"', lambda e: e["moves"] == "axis"),
+    "max_walk": ("walk_known=True", lambda e: bool(e["walk_known"])),
+    "restart_top_k": ("restart_best_prob > 0", lambda e: e["restart_best_prob"] > 0),
+    "model_joint": ("the global model (model_scores=True or model_restart_prob > 0)", _model_on),
+    "model_gamma": ("the global model (model_scores=True or model_restart_prob > 0)", _model_on),
+    "model_max_good": ("the global model (model_scores=True or model_restart_prob > 0)", _model_on),
+    "model_candidates": ("model_restart_prob > 0", lambda e: e["model_restart_prob"] > 0),
+    "model_scale": ("model_scores=True", lambda e: bool(e["model_scores"])),
+    "model_bandwidth": (
+        "the per-axis global model (model_joint=False, with model_scores=True or "
+        "model_restart_prob > 0)",
+        lambda e: _model_on(e) and not e["model_joint"],
+    ),
 }
 
 
@@ -99,8 +131,9 @@ class QLearningSampler(BaseSampler):
     By default the agent never spends a trial on a point already evaluated: moves
     that land on a known point walk on, learning from its stored value, until an
     unvisited point is reached; new episodes mostly restart from one of the best
-    points so far. ``preset="seed"`` gives the original design instead (joint
-    -1/0/+1 moves on every axis, reward = negative value, random restarts).
+    points so far. ``QLearningSampler(**QLearningSampler.seed_design_parameters())``
+    gives the original design instead (joint -1/0/+1 moves on every axis, reward =
+    negative value, re-evaluation allowed, random restarts).
 
     The sampler keeps no learning state of its own: each trial's state, action
     path, episode and parent are stored on the trial (system attribute
@@ -133,10 +166,11 @@ class QLearningSampler(BaseSampler):
     Args:
         alpha: Learning rate of the Bellman update, in ``(0, 1]``.
         gamma: Discount factor, in ``[0, 1]``.
-        epsilon: Initial probability of a random move.
-        epsilon_min: Floor of epsilon.
-        epsilon_decay: Epsilon is multiplied by this after each finished trial.
-        episode_length: Trials per episode before a restart.
+        epsilon: Initial probability of a random move, in ``[0, 1]``.
+        epsilon_min: Floor of epsilon, in ``[0, epsilon]``.
+        epsilon_decay: Epsilon is multiplied by this after each finished trial, in
+            ``(0, 1]``.
+        episode_length: Trials per episode before a restart (at least 1).
         reward: ``"rank"`` (default; scale-free, in ``[-1, 1]``), ``"improvement"``
             (previous minus new value, for minimization) or ``"value"`` (negative
             value, centred on the median); the last two are divided by the
@@ -145,108 +179,232 @@ class QLearningSampler(BaseSampler):
         moves: ``"axis"`` (one parameter per move; ``1 + 2 * d * len(step_sizes)``
             actions) or ``"joint"`` (every combination of -1/0/+1; ``3**d`` actions,
             refused above 8 parameters).
-        step_sizes: Grid steps of an axis move.
-        n_bins: Grid points of a float parameter without ``step``.
-        max_bins: Most grid points of an int or stepped-float parameter.
-        q_init: Q-value of untried actions.
-        walk_known: Walk on through evaluated points instead of re-evaluating.
+        step_sizes: Grid steps of an axis move (``moves="axis"`` only; default
+            ``(1, 2, 4)``).
+        n_bins: Grid points of a float parameter without ``step`` (at least 2).
+        max_bins: Most grid points of an int or stepped-float parameter (at least 2).
+        q_init: Q-value of untried actions (finite).
+        walk_known: Walk on through evaluated points instead of re-evaluating them.
+            The "stay" move (re-evaluate the current point) exists only when this is
+            ``False``: with it, staying would land on a known point.
+        max_walk: Most known points a walk passes through before it takes the best
+            move into an unvisited point seen on the way (``walk_known=True`` only;
+            default 4).
         dyna: Score an untried move into an evaluated point by its stored value.
         restart_best_prob: Probability that an episode restarts from one of the
             ``restart_top_k`` best points instead of a random one.
-        restart_top_k: Number of best points restarts choose among.
+        restart_top_k: Number of best points restarts choose among
+            (``restart_best_prob > 0`` only; default 5).
         n_startup: New episodes are one-step episodes at random points until this
             many points are evaluated.
         model_scores: Score untried moves into unvisited points by a global model of
-            where good points lie (:class:`~optuna_qlearn._core.prior.GridPrior`).
+            where good points lie (a good-vs-rest density ratio over the grid).
         model_restart_prob: Probability that an episode restarts at the point the
             global model rates best among candidates it draws.
-        agent_config: A full :class:`~optuna_qlearn._core.agent.AgentConfig` to start from
-            (every hyperparameter, including the model's); explicit arguments and
-            ``preset`` override its fields.
-        preset: ``None`` or ``"seed"`` (see above); explicit arguments override it.
-        warm_start: Path of a Q-table saved by :meth:`save_q_table` (``.json`` or
-            ``.npz``) whose values initialize the table; states are matched by
-            parameter values and actions by label, so the grid may differ.
+        model_joint: Model the points jointly, as Optuna's multivariate TPE does,
+            instead of axis by axis (needs the global model; default ``False``).
+        model_candidates: Candidates a model restart draws (``model_restart_prob > 0``
+            only; default 24).
+        model_gamma: Fraction of evaluated points the model counts as good, in
+            ``(0, 1]`` (needs the global model; default 0.15).
+        model_max_good: Most points the model counts as good (needs the global model;
+            default 25).
+        model_scale: Temperature of the model's predicted reward
+            ``tanh(model_scale * score)`` (``model_scores=True`` only; default 0.5).
+        model_bandwidth: Kernel width of the per-axis model on ordered axes, as a
+            fraction of the axis (per-axis model only; default 0.1).
+        warm_start: Path (``str`` or ``os.PathLike``) of a Q-table saved by
+            :meth:`save_q_table` (``.json`` or ``.npz``) whose values initialize the
+            table; states are matched by parameter values and actions by label, so
+            the grid may differ.
         independent_sampler: Sampler for parameters outside the relative search
             space; :class:`~optuna.samplers.RandomSampler` by default.
         warn_independent_sampling: Log a warning when the independent sampler is used.
         stale_after: Later finished trials after which a trial still RUNNING (a
-            worker killed on a storage without heartbeat) is skipped for learning.
+            worker killed on a storage without heartbeat) is skipped for learning
+            (at least 1).
         decision_timeout: Seconds a trial waits at most for earlier trials that other
             workers are still sampling. Trials choose their points in trial-number
             order, so concurrent workers never continue the same episode or evaluate
             the same point at once; ``0`` turns the wait off.
         seed: Seed of the random number generator.
+
+    Raises:
+        TypeError: For an argument of the wrong type.
+        ValueError: For an argument out of range, or one given where the other
+            settings make it unused (e.g. ``max_walk`` with ``walk_known=False``).
     """
+
+    #: Defaults of the settings in :data:`_CONDITIONS` (used when they are needed).
+    _CONDITIONAL_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "step_sizes": (1, 2, 4),
+        "max_walk": 4,
+        "restart_top_k": 5,
+        "model_joint": False,
+        "model_gamma": 0.15,
+        "model_max_good": 25,
+        "model_candidates": 24,
+        "model_scale": 0.5,
+        "model_bandwidth": 0.1,
+    }
 
     def __init__(
         self,
         *,
-        alpha: float | None = None,
-        gamma: float | None = None,
-        epsilon: float | None = None,
-        epsilon_min: float | None = None,
-        epsilon_decay: float | None = None,
-        episode_length: int | None = None,
-        reward: str | None = None,
-        moves: str | None = None,
+        alpha: float = 0.5,
+        gamma: float = 0.9,
+        epsilon: float = 0.3,
+        epsilon_min: float = 0.05,
+        epsilon_decay: float = 0.98,
+        episode_length: int = 5,
+        reward: str = "rank",
+        moves: str = "axis",
         step_sizes: Sequence[int] | None = None,
         n_bins: int = 16,
         max_bins: int = 64,
-        q_init: float | None = None,
-        walk_known: bool | None = None,
-        dyna: bool | None = None,
-        restart_best_prob: float | None = None,
+        q_init: float = 0.0,
+        walk_known: bool = True,
+        max_walk: int | None = None,
+        dyna: bool = True,
+        restart_best_prob: float = 0.8,
         restart_top_k: int | None = None,
-        n_startup: int | None = None,
-        model_scores: bool | None = None,
-        model_restart_prob: float | None = None,
-        agent_config: AgentConfig | None = None,
-        preset: str | None = None,
-        warm_start: str | None = None,
+        n_startup: int = 10,
+        model_scores: bool = True,
+        model_restart_prob: float = 0.5,
+        model_joint: bool | None = None,
+        model_candidates: int | None = None,
+        model_gamma: float | None = None,
+        model_max_good: int | None = None,
+        model_scale: float | None = None,
+        model_bandwidth: float | None = None,
+        warm_start: str | os.PathLike[str] | None = None,
         independent_sampler: BaseSampler | None = None,
         warn_independent_sampling: bool = True,
         stale_after: int = 64,
         decision_timeout: float = 2.0,
         seed: int | None = None,
     ) -> None:
-        if preset not in (None, "seed"):
-            raise ValueError(f'preset must be None or "seed", got {preset!r}.')
-        base: dict[str, Any] = dataclasses.asdict(agent_config or AgentConfig())
-        base.update(moves="axis", step_sizes=(1, 2, 4))
-        if preset == "seed":
-            base.update(SEED_PRESET)
-        given = {
+        env: dict[str, Any] = {
             "alpha": alpha, "gamma": gamma, "epsilon": epsilon, "epsilon_min": epsilon_min,
             "epsilon_decay": epsilon_decay, "episode_length": episode_length, "reward": reward,
             "q_init": q_init, "walk_known": walk_known, "dyna": dyna,
-            "restart_best_prob": restart_best_prob, "restart_top_k": restart_top_k,
-            "moves": moves, "step_sizes": step_sizes, "n_startup": n_startup,
+            "restart_best_prob": restart_best_prob, "n_startup": n_startup,
             "model_scores": model_scores, "model_restart_prob": model_restart_prob,
         }  # fmt: skip
-        base.update({k: v for k, v in given.items() if v is not None})
-        self._moves_kind: str = base.pop("moves")
-        self._step_sizes: tuple[int, ...] = tuple(int(s) for s in base.pop("step_sizes"))
-        self._config = AgentConfig(**base)
-        self._allow_stay = not self._config.walk_known
-        self._n_bins = n_bins
-        self._max_bins = max_bins
-        self._stale_after = stale_after
-        if not decision_timeout >= 0.0:
-            raise ValueError(f"decision_timeout must be >= 0 seconds, got {decision_timeout!r}.")
-        self._decision_timeout = float(decision_timeout)
+        conditional: dict[str, Any] = {
+            "step_sizes": step_sizes, "max_walk": max_walk, "restart_top_k": restart_top_k,
+            "model_joint": model_joint, "model_candidates": model_candidates,
+            "model_gamma": model_gamma, "model_max_good": model_max_good,
+            "model_scale": model_scale, "model_bandwidth": model_bandwidth,
+        }  # fmt: skip
+        self._moves_kind = check_choice("moves", moves, ("axis", "joint"))
+        self._n_bins = check_int("n_bins", n_bins, 2)
+        self._max_bins = check_int("max_bins", max_bins, 2)
+        self._stale_after = check_int("stale_after", stale_after, 1)
+        self._decision_timeout = check_float("decision_timeout", decision_timeout, 0.0)
+        self._warn_independent_sampling = check_bool(
+            "warn_independent_sampling", warn_independent_sampling
+        )
+        if seed is not None:
+            seed = check_int("seed", seed, 0, 2**32 - 1)
+        if independent_sampler is not None and not isinstance(independent_sampler, BaseSampler):
+            raise TypeError(
+                "independent_sampler must be an optuna.samplers.BaseSampler, got "
+                f"{type(independent_sampler).__name__}."
+            )
+        # What the settings resolve to, for the conditions (validated right after).
+        resolved = {**env, "moves": self._moves_kind}
+        resolved["model_joint"] = (
+            self._CONDITIONAL_DEFAULTS["model_joint"] if model_joint is None else model_joint
+        )
+        self._given: dict[str, Any] = {}  # the conditional settings in use
+        for name, value in conditional.items():
+            need, needed = _CONDITIONS[name]
+            if not needed(resolved):
+                if value is not None:
+                    raise ValueError(
+                        f"{name}={value!r} is unused: it needs {need}. Leave it out, or "
+                        "change the setting it depends on."
+                    )
+                continue
+            self._given[name] = self._CONDITIONAL_DEFAULTS[name] if value is None else value
+        sizes = self._given.get("step_sizes", (1,))
+        self._step_sizes: tuple[int, ...] = check_int_tuple("step_sizes", sizes)
+        if "step_sizes" in self._given:
+            self._given["step_sizes"] = self._step_sizes
+        agent_fields = {k: v for k, v in self._given.items() if k != "step_sizes"}
+        self._config = AgentConfig(**env, **agent_fields)
+        self._allow_stay = not self._config.walk_known  # see walk_known above
         self._warm_start = load_table(warm_start) if warm_start is not None else None
         self._seed = seed
         self._rng = np.random.RandomState(seed)
         self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
-        self._warn_independent_sampling = warn_independent_sampling
         self._lock = threading.RLock()
         self._views: dict[tuple[int, int], _StudyView] = {}
         self._grids: dict[tuple[tuple[str, BaseDistribution], ...], Grid] = {}
         self._last_grid: tuple[dict[str, BaseDistribution], Grid] | None = None
-        # Validate grid-independent arguments now rather than at the first trial.
-        Grid({}, n_bins=n_bins, max_bins=max_bins)
-        MoveSet((2,), self._moves_kind, self._step_sizes)
+
+    @staticmethod
+    def seed_design_parameters() -> dict[str, Any]:
+        """The original design's arguments: joint -1/0/+1 moves, negative-value reward,
+        re-evaluation allowed, random restarts, no global model.
+
+        Returns:
+            Keyword arguments, in the style of
+            :meth:`optuna.samplers.TPESampler.hyperopt_parameters`.
+
+        Example:
+
+            .. testcode::
+
+                from optuna_qlearn import QLearningSampler
+
+                sampler = QLearningSampler(**QLearningSampler.seed_design_parameters(), seed=0)
+        """
+        return dict(_SEED_DESIGN)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild an equivalent sampler (JSON-serializable).
+
+        ``type(sampler)(**sampler.parameters)`` learns and proposes as this one does,
+        given the same ``seed``; ``seed``, ``independent_sampler``, ``warm_start`` and
+        ``warn_independent_sampling`` are not included.
+        """
+        c = self._config
+        out: dict[str, Any] = {
+            "alpha": c.alpha, "gamma": c.gamma, "epsilon": c.epsilon,
+            "epsilon_min": c.epsilon_min, "epsilon_decay": c.epsilon_decay,
+            "episode_length": c.episode_length, "reward": c.reward, "moves": self._moves_kind,
+            "n_bins": self._n_bins, "max_bins": self._max_bins, "q_init": c.q_init,
+            "walk_known": c.walk_known, "dyna": c.dyna, "restart_best_prob": c.restart_best_prob,
+            "n_startup": c.n_startup, "model_scores": c.model_scores,
+            "model_restart_prob": c.model_restart_prob, "stale_after": self._stale_after,
+            "decision_timeout": self._decision_timeout,
+        }  # fmt: skip
+        for name in self._given:
+            out[name] = list(self._step_sizes) if name == "step_sizes" else getattr(c, name)
+        return out
+
+    @property
+    def moves(self) -> str:
+        """The kind of neighbour moves: ``"axis"`` or ``"joint"``."""
+        return self._moves_kind
+
+    @property
+    def step_sizes(self) -> tuple[int, ...]:
+        """Grid steps of an axis move."""
+        return self._step_sizes
+
+    @property
+    def n_bins(self) -> int:
+        """Grid points of a float parameter without ``step``."""
+        return self._n_bins
+
+    @property
+    def max_bins(self) -> int:
+        """Most grid points of an int or stepped-float parameter."""
+        return self._max_bins
 
     @property
     def config(self) -> AgentConfig:
@@ -487,6 +645,19 @@ class QLearningSampler(BaseSampler):
             replay = self._replay(study, view, grid, n)
         return grid, replay.agent
 
+    def trial_rewards(self, study: Study) -> dict[int, float]:
+        """The reward each trial's own move received, as the agent learned it.
+
+        Args:
+            study: The study.
+
+        Returns:
+            Trial number -> reward, for the trials reached by a move (episode starts,
+            enqueued trials and other samplers' trials have none).
+        """
+        _, agent = self.agent(study)
+        return dict(agent.step_rewards)
+
     def q_table(self, study: Study) -> list[dict[str, Any]]:
         """The learned Q-table in readable form.
 
@@ -538,7 +709,7 @@ class QLearningSampler(BaseSampler):
             )
         return out
 
-    def save_q_table(self, study: Study, path: str) -> None:
+    def save_q_table(self, study: Study, path: str | os.PathLike[str]) -> None:
         """Save the study's learned Q-table as ``.json`` or ``.npz`` (never pickle).
 
         Args:

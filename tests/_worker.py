@@ -53,6 +53,12 @@ def make_storage(spec: dict[str, Any]) -> BaseStorage | str:
         return JournalStorage(JournalFileBackend(spec["path"]))
     if kind == "journal_redis":
         return JournalStorage(JournalRedisBackend(spec["url"], prefix=spec["prefix"]))
+    if kind == "grpc":  # Optuna's gRPC storage proxy (tests/test_grpc.py)
+        from optuna.storages import GrpcStorageProxy
+
+        proxy = GrpcStorageProxy(host=spec["host"], port=spec["port"])
+        proxy.wait_server_ready(timeout=30)
+        return proxy
     raise ValueError(f"unknown storage kind {kind!r}")
 
 

@@ -13,11 +13,10 @@ import optuna
 import pytest
 
 from benchmarks import problems as P
-from benchmarks.agent_variants import make_sampler, parse_variant
 from benchmarks.report import Results, mean_rank_ci, rank_cells
 from benchmarks.run import main, open_storage, parse_seeds, select, stored_summaries
+from benchmarks.samplers import parse_variant, variant_sampler
 from optuna_qlearn import QLearningSampler
-from optuna_qlearn._core.agent import AgentConfig
 
 
 # ----------------------------------------------------------------------------- problems
@@ -119,10 +118,11 @@ def test_unknown_problem_and_off_grid_value_are_refused() -> None:
 # ----------------------------------------------------------------------------- CLI helpers
 def test_parse_seeds_and_select() -> None:
     assert parse_seeds("3") == [0, 1, 2]
-    assert parse_seeds("2-4") == [2, 3, 4]
+    assert parse_seeds("2-4") == [2, 3, 4] and parse_seeds("20-22") == [20, 21, 22]
     assert parse_seeds("5,1") == [1, 5]
-    with pytest.raises(ValueError, match="--seeds"):
-        parse_seeds("x")
+    for bad in ("x", "5-2", "0", "-3", ","):
+        with pytest.raises(ValueError, match="--seeds"):
+            parse_seeds(bad)
     names = ["hpobench-car", "hpobench-car-noisy", "branin"]
     assert select("hpobench", names, [], "problem", prefix=True) == ["hpobench-car"]
     assert select(None, names, ["branin"], "problem") == ["branin"]
@@ -192,6 +192,63 @@ def test_end_to_end_run_resume_and_report(tmp_path: Path) -> None:
         assert [t.params for t in study.trials[:5]] == first[name]
 
 
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(f.relative_to(folder)): (f.stat().st_size, f.stat().st_mtime_ns)
+        for f in folder.rglob("*")
+        if f.is_file()
+    }
+
+
+def test_quick_run_leaves_the_committed_report_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks.run import CANONICAL_OUT
+
+    committed = _snapshot(CANONICAL_OUT)
+    assert "README.md" in committed and "results.json" in committed
+    # Relative defaults resolve against the working directory: a stand-in for the
+    # repository's committed report there must survive too.
+    monkeypatch.chdir(tmp_path)
+    local = tmp_path / "benchmarks" / "results" / "suite"
+    local.mkdir(parents=True)
+    (local / "README.md").write_text("committed\n")
+    argv = ["--quick", "--problems", "branin", "--samplers", "random", "--seeds", "1",
+            "--trials", "4", "--budgets", "4", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    assert (tmp_path / "build" / "bench" / "quick" / "README.md").is_file()
+    assert (tmp_path / "build" / "bench" / "quick" / "results_4.md").is_file()
+    assert (local / "README.md").read_text() == "committed\n"
+    assert list(local.iterdir()) == [local / "README.md"]
+    assert _snapshot(CANONICAL_OUT) == committed
+    # An ad-hoc run without --quick has its own folder as well.
+    assert main([*argv[1:], "--trials", "5", "--budgets", "5"]) == 0
+    assert (tmp_path / "build" / "bench" / "report" / "results_5.md").is_file()
+    assert _snapshot(CANONICAL_OUT) == committed
+
+
+def test_only_report_canonical_rewrites_the_committed_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import benchmarks.run
+    from benchmarks import report
+
+    storage = f"journal:{tmp_path / 'bench.journal'}"
+    argv = ["--problems", "branin", "--samplers", "random", "--seeds", "1", "--trials", "3",
+            "--budgets", "3", "--storage", storage, "--no-report", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    monkeypatch.chdir(tmp_path)
+    canonical = tmp_path / "committed" / "suite"
+    monkeypatch.setattr(benchmarks.run, "CANONICAL_OUT", canonical)
+    assert report.main(["--storage", storage, "--budgets", "3"]) == 0
+    assert (tmp_path / "build" / "bench" / "report" / "README.md").is_file()
+    assert not canonical.exists()
+    assert report.main(["--storage", storage, "--budgets", "3", "--canonical"]) == 0
+    assert (canonical / "README.md").is_file() and (canonical / "results_3.md").is_file()
+    with pytest.raises(SystemExit):  # --out and --canonical exclude each other
+        report.main(["--storage", storage, "--canonical", "--out", str(tmp_path / "x")])
+
+
 # ----------------------------------------------------------------------------- statistics
 def _summary(problem: str, sampler: str, seed: int, regret: list[float]) -> dict[str, object]:
     return {
@@ -257,24 +314,64 @@ def test_report_ranks_many_parameter_problems_and_pairs_head_to_head(tmp_path: P
     assert "Head to head" in (tmp_path / "results_2.md").read_text()
 
 
-def test_agent_variants_parse_settings() -> None:
-    assert parse_variant("default") == AgentConfig()
-    v = parse_variant("max_walk=4,walk_known=False,alpha=0.25")
-    assert (v.max_walk, v.walk_known, v.alpha) == (4, False, 0.25)
-    for bad in ("max_walk", "no_such_field=1"):
+def test_variant_settings_are_typed_keyword_arguments_of_the_sampler() -> None:
+    assert parse_variant("default") == {} == parse_variant("default", "dqn")
+    v = parse_variant("max_walk=4,walk_known=True,alpha=0.25,model_joint=False")
+    assert v == {"max_walk": 4, "walk_known": True, "alpha": 0.25, "model_joint": False}
+    assert type(v["max_walk"]) is int and type(v["alpha"]) is float
+    v = parse_variant("max_walk=2,step_sizes=1x3,moves=joint,model_bandwidth=0.05")
+    assert v == {"max_walk": 2, "step_sizes": (1, 3), "moves": "joint", "model_bandwidth": 0.05}
+    v = parse_variant("hidden_sizes=32x16,learning_rate=0.003,max_grad_norm=None", "dqn")
+    assert v == {"hidden_sizes": (32, 16), "learning_rate": 0.003, "max_grad_norm": None}
+    assert parse_variant("episode_length=1,model_joint=True", "dqn") == {
+        "episode_length": 1, "model_joint": True}  # fmt: skip
+    # Network settings belong to the DQN only; seeds and files are not settings.
+    with pytest.raises(ValueError, match=r"Bad variant 'learning_rate=0\.1'"):
+        parse_variant("learning_rate=0.1", "qlearn")
+    for bad in ("max_walk", "no_such_field=1", "seed=3", "warm_start=x.json"):
         with pytest.raises(ValueError, match="Bad variant"):
             parse_variant(bad)
+    with pytest.raises(ValueError, match="dyna: expected True or False"):
+        parse_variant("dyna=yes")
+    with pytest.raises(ValueError, match="Unknown sampler 'tpe'"):
+        parse_variant("default", "tpe")
 
 
-def test_agent_variants_make_either_sampler_on_the_config() -> None:
+def test_variant_sampler_starts_from_each_samplers_defaults() -> None:
     from optuna_qlearn import DQNSampler
 
-    config = parse_variant("max_walk=3")
-    assert type(make_sampler("qlearn", 0, config)) is QLearningSampler
-    dqn = make_sampler("dqn", 0, config)
-    assert isinstance(dqn, DQNSampler) and dqn.config.max_walk == 3
+    default = variant_sampler("qlearn", 0)
+    assert type(default) is QLearningSampler
+    assert default.parameters == QLearningSampler(seed=0).parameters
+    dqn_default = DQNSampler(seed=0).parameters
+    dqn = variant_sampler("dqn", 0)
+    assert isinstance(dqn, DQNSampler) and dqn.parameters == dqn_default
+    changed = variant_sampler("dqn", 0, "max_walk=2,learning_rate=0.003")
+    assert isinstance(changed, DQNSampler)
+    assert changed.parameters == {**dqn_default, "max_walk": 2, "learning_rate": 0.003}
+    # Whether settings go together is the sampler's to say.
+    with pytest.raises(ValueError, match="max_walk"):
+        variant_sampler("qlearn", 0, "walk_known=False,max_walk=3")
     with pytest.raises(ValueError, match="Unknown sampler 'tpe'"):
-        make_sampler("tpe", 0, config)
+        variant_sampler("tpe", 0)
+
+
+def test_overhead_measures_a_variant_and_refuses_arguments_of_the_other_comparison() -> None:
+    from benchmarks.overhead import main as overhead_main
+    from benchmarks.overhead import measure
+
+    result = measure(lambda: variant_sampler("dqn", 0, "max_walk=2"), 4, 6)
+    assert result["ms_per_trial"] > 0 and result["loop_ms_per_trial"] >= result["ms_per_trial"]
+    refused = [
+        ["--gp-max", "100"],
+        ["--sampler", "dqn", "--tpe-max", "10"],
+        ["--repeats", "0"],
+        ["--params", "4,x"],
+        ["--variant", "no_such_field=1"],
+    ]
+    for argv in refused:
+        with pytest.raises(SystemExit):
+            overhead_main(argv)
 
 
 def test_dqn_variants_are_versioned_by_the_dqn_code() -> None:
@@ -304,77 +401,43 @@ def test_dqn_ablations_change_one_setting() -> None:
     assert untrained.config == dqn.config  # type: ignore[attr-defined]
 
 
-def test_agent_variants_start_from_each_samplers_defaults_and_rank_against_stored() -> None:
-    from benchmarks.agent_variants import config_for, rank_against
-    from optuna_qlearn import DQNSampler
+def test_gp_is_a_seeded_gpsampler_in_the_main_set() -> None:
+    from benchmarks.run import Task, run_task
+    from benchmarks.samplers import MAIN, make_sampler, sampler_version
 
-    assert config_for("qlearn", "default") == AgentConfig()
-    dqn_default = DQNSampler(seed=0).config
-    # "default" builds exactly DQNSampler's defaults; a variant changes only its field.
-    assert make_sampler("dqn", 0, config_for("dqn", "default")).config == dqn_default
-    changed = make_sampler("dqn", 0, config_for("dqn", "max_walk=2")).config
-    assert changed == dataclasses.replace(dqn_default, max_walk=2)
+    sampler = make_sampler("gp", 3)
+    assert type(sampler) is optuna.samplers.GPSampler and "gp" in MAIN
+    assert sampler_version("gp") == f"optuna-{optuna.__version__}"
+    # 12 trials: two past the 10 random start-up trials, so the Gaussian process decides.
+    task = Task("branin", "gp", 3, 12, sampler_version("gp"))
+    (summary, trials), (_, again) = run_task(task), run_task(task)
+    assert "error" not in summary and summary["n_trials"] == len(trials) == 12
+    assert [t.params for t in trials] == [t.params for t in again]  # same seed, same trials
+    _, other = run_task(dataclasses.replace(task, seed=4))
+    assert [t.params for t in other] != [t.params for t in trials]
 
-    stored = {
-        "p:tpe:0": {"regret": [5.0, 1.0]},
-        "p:random:0": {"regret": [5.0, 3.0]},
-        "p:tpe:1": {"regret": [5.0, 1.0]},
-        "p:random:1": {"regret": [5.0, 3.0]},
-        "q:tpe:0": {"regret": [5.0]},  # too short for 2 trials: not a cell
-        "q:random:0": {"regret": [5.0]},
+
+def test_every_named_sampler_builds_with_the_settings_it_names() -> None:
+    from benchmarks.samplers import ABLATIONS, MAIN, SAMPLERS, make_sampler
+
+    for name in SAMPLERS:  # settings a sampler leaves unused would be refused here
+        assert isinstance(make_sampler(name, 0), optuna.samplers.BaseSampler), name
+    assert set(MAIN) | set(ABLATIONS) <= set(SAMPLERS)
+    seed = make_sampler("qlearn-seed", 0)
+    assert isinstance(seed, QLearningSampler)
+    assert (
+        seed.parameters
+        == QLearningSampler(**QLearningSampler.seed_design_parameters(), seed=0).parameters
+    )
+    assert seed.parameters["moves"] == "joint" and not seed.parameters["model_scores"]
+    prototype = make_sampler("qlearn-prototype", 0)
+    assert isinstance(prototype, QLearningSampler)
+    pins = {"episode_length": 10, "n_startup": 0, "model_scores": False, "model_restart_prob": 0.0}
+    defaults = QLearningSampler(seed=0).parameters
+    # The defaults but the pins; the model's own settings are not in play without it.
+    assert {k: v for k, v in prototype.parameters.items() if k not in pins} == {
+        k: v for k, v in defaults.items() if k not in pins and not k.startswith("model_")
     }
-    regrets = {"p:0": 2.0, "p:1": -1e-9, "q:0": 0.0}  # a tiny negative regret counts as 0
-    mine, theirs, n = rank_against(regrets, stored, ["tpe", "random"], trials=2)
-    assert n == 2
-    assert mine == 1.5 and theirs == {"tpe": 1.5, "random": 3.0}
-
-
-def test_agent_variants_split_sampler_and_network_settings() -> None:
-    from benchmarks.agent_variants import parse_seeds, split_variant
-
-    assert split_variant("default", "dqn") == ({}, {})
-    agent, other = split_variant("max_walk=2,step_sizes=1x3,moves=joint", "qlearn")
-    assert agent == {"max_walk": 2} and other == {"step_sizes": (1, 3), "moves": "joint"}
-    agent, other = split_variant("hidden_sizes=32x16,learning_rate=0.003,max_grad_norm=None", "dqn")
-    assert agent == {}
-    assert other == {"hidden_sizes": (32, 16), "learning_rate": 0.003, "max_grad_norm": None}
-    # Network settings belong to the DQN only; AgentConfig-only parsing refuses sampler fields.
-    with pytest.raises(ValueError, match=r"Bad variant 'learning_rate=0\.1'"):
-        split_variant("learning_rate=0.1", "qlearn")
-    with pytest.raises(ValueError, match="not an AgentConfig field"):
-        parse_variant("n_bins=8")
-    assert parse_seeds("3") == [0, 1, 2] and parse_seeds("20-22") == [20, 21, 22]
-    for bad in ("x", "5-2"):
-        with pytest.raises(ValueError, match="--seeds"):
-            parse_seeds(bad)
-
-
-def test_agent_variants_workers_give_the_same_regrets_as_one_process() -> None:
-    from benchmarks.agent_variants import final_regrets
-
-    args = (["default", "max_walk=2,n_bins=8"], [0, 1], 12, "qlearn", ["branin"])
-    serial = final_regrets(*args, workers=1)
-    assert set(serial) == {"default", "max_walk=2,n_bins=8"}
-    assert set(serial["default"]) == {"branin:0", "branin:1"}
-    assert final_regrets(*args, workers=2) == serial
-    with pytest.raises(ValueError, match="Bad variant"):
-        final_regrets(["no_such_field=1"], [0], 5, "qlearn", ["branin"])
-
-
-def test_agent_variants_cache_keeps_finished_studies(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import benchmarks.agent_variants as av
-
-    cache = tmp_path / "studies.jsonl"
-    args = (["default"], [0, 1], 8, "qlearn", ["branin"])
-    first = av.final_regrets(*args, cache=cache)
-    assert len(cache.read_text().splitlines()) == 2
-
-    def no_study(task: object) -> float:
-        raise AssertionError(f"{task} was run again")
-
-    monkeypatch.setattr(av, "_study", no_study)
-    assert av.final_regrets(*args, cache=cache) == first  # read back, nothing re-run
-    with pytest.raises(AssertionError, match="was run again"):
-        av.final_regrets(["default"], [0, 1, 2], 8, "qlearn", ["branin"], cache=cache)
+    assert {k: prototype.parameters[k] for k in pins} == pins
+    with pytest.raises(ValueError, match="Unknown sampler 'nope'"):
+        make_sampler("nope", 0)

@@ -2,8 +2,9 @@
 
 A QLearningSampler study in SQLite is published with :func:`optuna_qlearn.dashboard.publish`
 and served by the ``optuna-qlearn dashboard`` command; Debian's chromium, driven by
-Playwright, checks that the trials, their ``qlearn:*`` attributes, the Q-value heatmap and
-the note are on the pages, and saves screenshots in ``test-artifacts/``.
+Playwright, checks that the trials, their ``qlearn:*`` attributes, the Q-learning figures
+(those of :mod:`optuna_qlearn.visualization`) and the note are on the pages, and saves
+screenshots in ``test-artifacts/``.
 
 ``OPTUNA_QLEARN_UPDATE_SCREENSHOTS=1`` also refreshes the copies in ``docs/images/``
 (with a longer study, so the heatmap has more to show).
@@ -122,6 +123,7 @@ def test_dashboard_shows_the_agent(served_study: tuple[str, optuna.Study]) -> No
             expect(page.get_by_text(heading)).to_be_visible()
             expect(page.get_by_text("Q-learning: visit counts over lr × width")).to_be_visible()
             expect(page.get_by_text("Q-learning: epsilon and reward per trial")).to_be_visible()
+            expect(page.get_by_text("Q-learning: greedy policy over lr × width")).to_be_visible()
             # The heatmap is drawn: one cell text per visited state projection.
             expect(page.locator(".heatmaplayer").first).to_be_attached()
             page.wait_for_timeout(500)  # let Plotly finish its transitions

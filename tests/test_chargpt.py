@@ -11,6 +11,7 @@ import optuna
 import pytest
 import torch
 
+from experiments.lr_schedule.controller import ExperimentLRObjective, ExperimentLRScheduler
 from optuna_qlearn.lr import QLearningLRScheduler
 from optuna_qlearn.objectives.chargpt import (
     CharGPT,
@@ -263,7 +264,8 @@ def test_objective_reports_and_returns_best_val_loss(small_corpus: CharCorpus) -
         assert math.isfinite(trial.user_attrs["final_train_loss"])
         schedules.add(trial.params["schedule"])
         if trial.params["schedule"] == "qlearning":
-            assert {"q_alpha", "q_gamma", "q_epsilon", "q_actions", "q_reward"} <= set(trial.params)
+            assert {"q_alpha", "q_gamma", "q_epsilon", "q_actions"} <= set(trial.params)
+            assert "q_reward" not in trial.params  # one reward without a reference run
     assert schedules == {"baseline", "qlearning"}
     with pytest.raises(ValueError, match="search_space"):
         LRScheduleObjective(small_corpus, search_space="cosine")
@@ -318,8 +320,36 @@ def test_lr_cli_runs_a_study(shakespeare_path: Path, tmp_path: Path) -> None:
     assert lr_cli.run(args) == 0
     study = optuna.load_study(study_name="lr-shakespeare_char-random", storage=storage)
     assert len(study.trials) == 2 and study.best_value < 4.2
+    from optuna_qlearn._cli_checks import CommandError
+
+    def status(args: argparse.Namespace) -> int:
+        """The exit status the CLI gives (it reports a CommandError in one line)."""
+        try:
+            return lr_cli.run(args)
+        except CommandError as exc:
+            return exc.status
+
     bad = parser.parse_args(["--data", str(tmp_path / "missing.txt"), "--config", "tiny"])
-    assert lr_cli.run(bad) == 2
+    assert status(bad) == 2
     for phases in ("four", "0"):
         bad = parser.parse_args(["--data", str(shakespeare_path), "--phases", phases])
-        assert lr_cli.run(bad) == 2
+        assert status(bad) == 2
+
+
+def test_experiment_objective_searches_its_rewards_with_its_scheduler(
+    small_corpus: CharCorpus,
+) -> None:
+    params = {"q_alpha": 0.1, "q_gamma": 0.5, "q_epsilon": 0.1, "q_actions": "0.5,1,2"}
+    cfg = GPTConfig.tiny(max_iters=20, eval_interval=10)
+    plain = LRScheduleObjective(small_corpus, config=cfg).suggest(optuna.trial.FixedTrial(params))
+    assert "q_reward" not in plain
+    objective = ExperimentLRObjective(small_corpus, config=cfg)
+    drawn = objective.suggest(optuna.trial.FixedTrial({**params, "q_reward": "improvement_delta"}))
+    assert drawn["q_reward"] == "improvement_delta"
+    config, factory = objective.build(drawn)
+    assert not isinstance(factory, str)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
+    sched = factory(opt, config)
+    assert isinstance(sched, ExperimentLRScheduler) and sched.reward_mode == "improvement_delta"
+    with pytest.raises(TypeError, match="scheduler_cls must be a subclass"):
+        qlearning_factory(params, scheduler_cls=dict)  # type: ignore[arg-type]

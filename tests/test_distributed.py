@@ -257,35 +257,48 @@ def _decides_in_trial_order() -> bool:
 # ---------------------------------------------------------------- tests
 @pytest.mark.parametrize("shared_study", ["rdb", "journal_file", "journal_redis"], indirect=True)
 def test_four_workers_share_one_study(shared_study: SharedStudy, tmp_path: Path) -> None:
-    per_worker = N_TRIALS // N_WORKERS
+    check_workers_share_one_study(shared_study, tmp_path, N_TRIALS)
+
+
+def check_workers_share_one_study(
+    shared_study: SharedStudy, tmp_path: Path, n_trials: int, n_workers: int = N_WORKERS
+) -> optuna.Study:
+    """Run ``n_workers`` workers for ``n_trials`` trials in all and check what they did.
+
+    Also used by ``test_grpc.py`` (the same workers through Optuna's gRPC proxy).
+
+    Returns:
+        The study, loaded through ``shared_study``'s storage.
+    """
+    per_worker = n_trials // n_workers
     # No worker dies here: never skip a slow trial as abandoned. (With the default
     # stale_after=64, a worker starved for seconds -- e.g. waiting for the journal
     # file lock on a loaded machine -- has its live trial skipped for learning.)
     settings: dict[str, Any] = {"stale_after": 100_000}
     specs = [
-        {"sampler": settings, "mode": "fixed", "n_trials": per_worker, "wait_finished": N_TRIALS}
-        for _ in range(N_WORKERS)
+        {"sampler": settings, "mode": "fixed", "n_trials": per_worker, "wait_finished": n_trials}
+        for _ in range(n_workers)
     ]
     runs = run_workers(shared_study, specs, tmp_path)
     results = [assert_ok(r) for r in runs]
 
     study = shared_study.load()
     trials = study.get_trials(deepcopy=False)
-    assert [t.number for t in trials] == list(range(N_TRIALS)), "a trial number is missing"
+    assert [t.number for t in trials] == list(range(n_trials)), "a trial number is missing"
     assert all(t.state == TrialState.COMPLETE for t in trials)
     ran = sorted(n for r in results for n in r["ran"])
-    assert ran == list(range(N_TRIALS)), "every trial was run by exactly one worker"
+    assert ran == list(range(n_trials)), "every trial was run by exactly one worker"
     assert all(len(r["ran"]) == per_worker for r in results)
     # Every worker learned from every trial (its learning cursor reached the end).
-    assert all(r["n_learned"] == r["n_learned_fresh"] == N_TRIALS for r in results)
+    assert all(r["n_learned"] == r["n_learned_fresh"] == n_trials for r in results)
 
     # The agent proposed (almost) every trial; only the first few, before any trial
     # finished and the search space was known, were random.
     sampler = QLearningSampler(**settings)
     grid, agent = sampler.agent(study)
     n_recorded = sum(parse_record(t, grid) is not None for t in trials)
-    assert n_recorded >= N_TRIALS - 2 * N_WORKERS
-    assert agent.n_steps == N_TRIALS
+    assert n_recorded >= n_trials - 2 * n_workers
+    assert agent.n_steps == n_trials
 
     # Identical Q-tables: each worker's incremental table and its fresh rebuild,
     # and this process's rebuild.
@@ -303,7 +316,7 @@ def test_four_workers_share_one_study(shared_study: SharedStudy, tmp_path: Path)
         f"same parent: {sum(c.same_parent for c in conflicts)}); "
         f"forked episodes: {count_forked_episodes(study, sampler)}"
     )
-    assert n_overlapping >= N_TRIALS, "the workers did not actually run concurrently"
+    assert n_overlapping >= n_trials, "the workers did not actually run concurrently"
     if conflicts and not _decides_in_trial_order():
         pytest.xfail(
             f"{len(conflicts)} pair(s) of trials in flight together evaluated the same point: "
@@ -314,6 +327,7 @@ def test_four_workers_share_one_study(shared_study: SharedStudy, tmp_path: Path)
     if _decides_in_trial_order():
         forked = count_forked_episodes(study, sampler)
         assert forked == 0, f"{forked} pair(s) of trials continued the same episode head"
+    return study
 
 
 def _killed_trial_checks(

@@ -131,7 +131,13 @@ def _split_cell(cell: str) -> list[str]:
     return [p for p in parts if p]
 
 
+#: A seed-design cell for a setting the seed design leaves unused (so refuses).
+UNUSED = object()
+
+
 def _literal(token: str) -> Any:
+    if token.strip() == "unused":
+        return UNUSED
     value = ast.literal_eval(token.strip("`"))
     return list(value) if isinstance(value, tuple) else value
 
@@ -139,10 +145,9 @@ def _literal(token: str) -> Any:
 def test_settings_table_matches_the_code() -> None:
     """The defaults in how-it-works.md are those of the code (and of the seed preset)."""
     from optuna_qlearn import QLearningSampler
-    from optuna_qlearn.dashboard import sampler_settings
 
-    defaults = sampler_settings(QLearningSampler())
-    seed = sampler_settings(QLearningSampler(preset="seed"))
+    defaults = QLearningSampler().parameters
+    seed = QLearningSampler(**QLearningSampler.seed_design_parameters()).parameters
     signature = inspect.signature(QLearningSampler.__init__).parameters
     text = (DOCS / "how-it-works.md").read_text(encoding="utf-8")
     table = text[text.index("| setting | default |") :].split("\n\n")[0].splitlines()[2:]
@@ -157,7 +162,10 @@ def test_settings_table_matches_the_code() -> None:
             if name in defaults:
                 assert defaults[name] == values[i], f"{name}: docs say {values[i]!r}"
                 expected_seed = presets[i] if i < len(presets) else values[i]
-                assert seed[name] == expected_seed, f"{name} with preset='seed'"
+                if expected_seed is UNUSED:
+                    assert name not in seed, f"{name} is unused by the seed design"
+                else:
+                    assert seed[name] == expected_seed, f"{name} in the seed design"
             else:
                 assert signature[name].default == values[i], name
             checked += 1

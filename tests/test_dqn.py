@@ -39,7 +39,6 @@ from optuna_qlearn._core.dqn import (
 from optuna_qlearn._core.prior import JointGridPrior
 from optuna_qlearn._core.qlearning import MoveSet
 from optuna_qlearn.dqn import (
-    DEFAULT_AGENT_CONFIG,
     DEFAULT_EPISODE_LENGTH,
     DEFAULT_MAX_WALK,
     DQNAgent,
@@ -176,7 +175,7 @@ def test_target_network_frozen_between_syncs_and_soft_update() -> None:
     learner = DQNLearner(2, 3, config, gamma=0.9, seed=0)
     rng = np.random.default_rng(0)
     for _ in range(10):
-        learner.push(rng.normal(size=2), int(rng.integers(3)), 1.0, rng.normal(size=2),
+        learner.memory.push(rng.normal(size=2), int(rng.integers(3)), 1.0, rng.normal(size=2),
                      np.ones(3, bool), False)  # fmt: skip
 
     def params(net: torch.nn.Module) -> torch.Tensor:
@@ -241,7 +240,7 @@ def test_online_mode_capacity_one_learns() -> None:
     learner = DQNLearner(2, 2, config, gamma=0.9, seed=0)
     s = np.array([0.5, -0.5])
     for _ in range(300):
-        learner.push(s, 1, 1.0, s, np.ones(2, bool), done=True)
+        learner.memory.push(s, 1, 1.0, s, np.ones(2, bool), done=True)
         learner.train(1)
     assert len(learner.memory) == 1
     assert learner.q_values(s[None])[0, 1] == pytest.approx(1.0, abs=0.05)
@@ -300,32 +299,31 @@ def test_global_model_does_not_smooth_across_categorical_choices() -> None:
     assert agent.prior.score((0, 1)) == pytest.approx(agent.prior.score((0, 2)))
     assert agent.prior.score((1, 0)) > agent.prior.score((2, 0))
     # DQNSampler's default joint model gets the same flags.
-    joint = DQNAgent(MoveSet((5, 3)), DEFAULT_AGENT_CONFIG, encoder, DQNConfig(**SMALL))  # type: ignore[arg-type]
+    joint = DQNAgent(MoveSet((5, 3)), DQNSampler().config, encoder, DQNConfig(**SMALL))  # type: ignore[arg-type]
     assert isinstance(joint.prior, JointGridPrior) and joint.prior.categorical == (False, True)
 
 
-def test_agent_config_sets_the_environment_and_arguments_override_it() -> None:
+def test_dqn_defaults_and_environment_arguments() -> None:
     base = DQNSampler(seed=0).config
     assert base.max_walk == DEFAULT_MAX_WALK == 8  # not QLearningSampler's 4
     assert base.episode_length == DEFAULT_EPISODE_LENGTH == 1  # not QLearningSampler's 5
-    sampler = DQNSampler(seed=0, agent_config=AgentConfig(max_walk=2, gamma=0.9), episode_length=7)
-    # The given config's fields are used, explicit arguments (and DQN's gamma) win.
-    assert sampler.config.max_walk == 2
-    assert sampler.config.episode_length == 7
-    assert sampler.config.gamma == base.gamma == 0.0
-    assert base.model_joint is DEFAULT_AGENT_CONFIG.model_joint is True  # the table's is False
-    same = AgentConfig(max_walk=base.max_walk, episode_length=base.episode_length, model_joint=True)
-    assert DQNSampler(seed=0, agent_config=same).config == base
-
-    study = optuna.create_study(sampler=sampler)
-    study.optimize(
-        lambda t: (t.suggest_int("x", 0, 9) - 4) ** 2 + (t.suggest_int("y", 0, 9) - 2) ** 2,
-        n_trials=40,
-    )
-    # max_walk bounds the moves of one trial's path.
-    records = [t.system_attrs.get("qlearn:record") for t in study.trials]
-    lengths = [len(r["path"].split(";")) for r in records if r and r["path"]]
-    assert lengths and max(lengths) <= 2
+    assert base.gamma == 0.0 and base.model_joint is True  # the table's: 0.9, False
+    # Every environment argument of QLearningSampler (but alpha) is accepted and wins.
+    sampler = DQNSampler(seed=0, max_walk=2, gamma=0.9, episode_length=7, model_joint=False)
+    assert (sampler.config.max_walk, sampler.config.gamma) == (2, 0.9)
+    assert sampler.config.episode_length == 7 and sampler.config.model_joint is False
+    assert DQNSampler(**sampler.parameters).config == sampler.config
+    assert DQNSampler(**sampler.parameters).dqn_config == sampler.dqn_config
+    with pytest.raises(TypeError, match="alpha"):
+        DQNSampler(alpha=0.5)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="walk_lenght"):
+        DQNSampler(walk_lenght=3)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="max_walk=3 is unused"):
+        DQNSampler(walk_known=False, max_walk=3)
+    with pytest.raises(TypeError, match="batch_size"):
+        DQNSampler(batch_size=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="tau"):
+        DQNSampler(tau=float("nan"))
 
 
 def test_deterministic_with_seed_and_picklable() -> None:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import itertools
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require
 from PIL import Image
 
 from optuna_qlearn.fid import (
@@ -78,21 +76,33 @@ def test_singular_covariances_give_a_real_nonnegative_float() -> None:
     assert frechet_distance(np.zeros(10), zero, np.zeros(10), zero) == 0.0
 
 
-def test_matches_pytorch_fid_reference() -> None:
-    require(importlib.util.find_spec("pytorch_fid") is not None, "pytorch-fid (dev) not installed")
-    from pytorch_fid.fid_score import calculate_frechet_distance
+def test_matches_torch_fidelity_on_the_same_features() -> None:
+    """Cross-check against the maintained library: same features -> same distance (1e-6)."""
+    import torch
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
     rng = np.random.default_rng(4)
-    # (d=1 is left out: pytorch-fid 0.3 unpacks scipy's sqrtm result, which SciPy >= 1.16
-    # returns unpackable only for d >= 2)
-    for d in (2, 8, 32):
+    # (d=1 is left out: torch-fidelity 0.4's statistics give a 0-d covariance there, which its
+    # own distance then rejects; ours handles d=1, see test_diagonal_covariances...)
+    for d in (2, 8, 64):
         fa = rng.standard_normal((300, d))
         fb = rng.standard_normal((300, d)) @ rng.standard_normal((d, d)) * 0.5 + 0.3
-        stats = (*feature_statistics(fa), *feature_statistics(fb))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # sqrtm(disp=...) in pytorch-fid
-            expected = float(calculate_frechet_distance(*stats))
-        assert frechet_distance(*stats) == pytest.approx(expected, rel=1e-7, abs=1e-9)
+        ref_a = fid_features_to_statistics(torch.from_numpy(fa))
+        ref_b = fid_features_to_statistics(torch.from_numpy(fb))
+        expected = fid_statistics_to_metric(ref_a, ref_b, verbose=False)
+        expected_value = float(expected["frechet_inception_distance"])
+        ours = frechet_distance(*feature_statistics(fa), *feature_statistics(fb))
+        assert ours == pytest.approx(expected_value, rel=1e-6, abs=1e-6), d
+        # ... and our statistics are torch-fidelity's.
+        mu, sigma = feature_statistics(fa)
+        np.testing.assert_allclose(mu, ref_a["mu"], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(np.atleast_2d(sigma), np.atleast_2d(ref_a["sigma"]),
+                                   rtol=1e-10, atol=1e-14)  # fmt: skip
+    x, y = rng.standard_normal((300, 1)), rng.standard_normal((300, 1)) * 2.0 + 1.0
+    closed = (x.mean() - y.mean()) ** 2 + (x.std(ddof=1) - y.std(ddof=1)) ** 2
+    assert frechet_distance(*feature_statistics(x), *feature_statistics(y)) == pytest.approx(
+        closed, rel=1e-12
+    )
 
 
 def test_frechet_distance_rejects_bad_input() -> None:
@@ -313,26 +323,48 @@ def random_fid_inception(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
     return path, digest, state
 
 
-def test_inception_features_match_pytorch_fid_network(
-    random_fid_inception: tuple[Path, str, dict], monkeypatch: pytest.MonkeyPatch
+def test_inception_features_match_torch_fidelity_network(
+    random_fid_inception: tuple[Path, str, dict],
 ) -> None:
-    require(importlib.util.find_spec("pytorch_fid") is not None, "pytorch-fid (dev) not installed")
+    """Our extractor is torch-fidelity's FID network: the same features for the same pixels."""
     import torch
-    from pytorch_fid import inception as pfi
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    path, digest, state = random_fid_inception
+    path, digest, _ = random_fid_inception
     ext = InceptionV3Features(path, sha256=digest)
-    images = np.random.default_rng(0).random((2, 3, 40, 40)).astype(np.float32)
-    feats = ext(images)
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 3, 40, 40)).astype(np.uint8)
+    feats = ext(pixels.astype(np.float32) / 255.0)
     assert feats.shape == (2, 2048)
     assert np.all(np.isfinite(feats)) and np.all(feats >= 0)
-
-    # pytorch-fid's own network with the same (random) weights, its download patched out
-    monkeypatch.setattr(pfi, "load_state_dict_from_url", lambda *a, **k: state)
-    ref = pfi.InceptionV3([3]).eval()
+    # torch-fidelity's own constructor, given the (test-made) file directly.
+    ref = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], str(path))
     with torch.no_grad():
-        expected = ref(torch.from_numpy(images))[0].flatten(1).numpy()
-    np.testing.assert_allclose(feats, expected, rtol=1e-4, atol=1e-5)
+        expected = ref(torch.from_numpy(pixels))[0].numpy()
+    np.testing.assert_allclose(feats, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_inception_loading_never_downloads_or_unpickles(
+    random_fid_inception: tuple[Path, str, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+    import torch_fidelity.feature_extractor_inceptionv3 as tfi
+
+    path, digest, _ = random_fid_inception
+    loads: list[object] = []
+    real_load = torch.load
+
+    def spy_load(*args: object, **kwargs: object) -> object:
+        loads.append(kwargs.get("weights_only"))
+        return real_load(*args, **kwargs)  # type: ignore[arg-type]
+
+    def no_download(*args: object, **kwargs: object) -> object:
+        raise AssertionError("tried to download weights")
+
+    monkeypatch.setattr(torch, "load", spy_load)
+    monkeypatch.setattr(tfi, "load_state_dict_from_url", no_download)
+    InceptionV3Features(path, sha256=digest)
+    assert loads == [True]
+    assert tfi.load_state_dict_from_url is no_download  # restored after the build
 
 
 def test_inception_weights_are_checked(
@@ -370,3 +402,101 @@ def test_inception_extractor_by_name(random_fid_inception: tuple[Path, str, dict
     path, digest, _ = random_fid_inception
     ext = get_extractor("inception", weights=path, sha256=digest[:16])
     assert isinstance(ext, InceptionV3Features) and ext.variant == "fid"
+
+
+# --------------------------------------------------------------------------------------------
+# Numerics (issue 15, defect 8): non-finite and invalid inputs refused, large inputs accurate
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_kernel_distance_refuses_non_finite_features(bad: float) -> None:
+    """Before: NaN features gave a NaN KID (frechet_distance refused them)."""
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((20, 4)), rng.standard_normal((20, 4))
+    a[3, 1] = bad
+    with pytest.raises(ValueError, match="features_a contains NaN or infinite"):
+        kernel_distance(a, b)
+    with pytest.raises(ValueError, match="features_b contains NaN or infinite"):
+        kernel_distance(b, a)
+    with pytest.raises(ValueError, match="features contains NaN or infinite"):
+        feature_statistics(a)
+
+
+def test_kernel_distance_refuses_bad_subset_settings() -> None:
+    x = np.zeros((4, 2))
+    with pytest.raises(TypeError, match="subset_size must be an integer"):
+        kernel_distance(x, x, subset_size=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="n_subsets must be >= 1"):
+        kernel_distance(x, x, n_subsets=0)
+
+
+@pytest.mark.parametrize("scale", [1e150, 1e-150, 1e100])
+def test_frechet_distance_is_accurate_for_features_of_any_magnitude(scale: float) -> None:
+    """Before: features near 1e150 gave inf (overflowing covariance) or a LinAlgError."""
+    rng = np.random.default_rng(8)
+    fa = rng.standard_normal((400, 16))
+    fb = rng.standard_normal((400, 16)) @ rng.standard_normal((16, 16)) * 0.5 + 0.3
+    unit = frechet_distance(*feature_statistics(fa), *feature_statistics(fb))
+    big = frechet_distance(*feature_statistics(fa * scale), *feature_statistics(fb * scale))
+    assert np.isfinite(big)
+    assert big == pytest.approx(unit * scale**2, rel=1e-9)
+    # The same through the image API, with an extractor whose features are that large.
+    images = np.random.default_rng(9).random((30, 8, 8, 3)).astype(np.float32)
+
+    def flat(x: np.ndarray) -> np.ndarray:
+        return x.reshape(len(x), -1)[:, :6].astype(np.float64)
+
+    def flat_scaled(x: np.ndarray) -> np.ndarray:
+        return flat(x) * scale
+
+    ref = fid_from_images(images[:15], images[15:], extractor=flat)
+    got = fid_from_images(images[:15], images[15:], extractor=flat_scaled)
+    assert got == pytest.approx(ref * scale**2, rel=1e-9)
+
+
+def test_frechet_distance_of_large_statistics_directly() -> None:
+    rng = np.random.default_rng(10)
+    s1, s2 = _spd(rng, 12), _spd(rng, 12)
+    m1, m2 = rng.standard_normal(12), rng.standard_normal(12)
+    unit = frechet_distance(m1, s1, m2, s2)
+    big = frechet_distance(m1 * 1e150, s1 * 1e300, m2 * 1e150, s2 * 1e300)
+    assert big == pytest.approx(unit * 1e300, rel=1e-9)
+
+
+def test_frechet_distance_beyond_float64_is_refused_not_inf() -> None:
+    fa = np.random.default_rng(11).standard_normal((50, 3)) * 1e160
+    with pytest.raises(ValueError, match="exceeds the float64 range"):
+        feature_statistics(fa)
+    mu = np.full(3, 1e160)
+    with pytest.raises(ValueError, match="exceeds the float64 range"):
+        frechet_distance(mu, np.eye(3), -mu, np.eye(3))
+
+
+def test_frechet_distance_refuses_covariances_that_are_not_covariances() -> None:
+    """Before: a non-PSD covariance (-I) gave 0.0."""
+    z = np.zeros(3)
+    with pytest.raises(ValueError, match="sigma1 is not positive semi-definite"):
+        frechet_distance(z, -np.eye(3), z, np.eye(3))
+    with pytest.raises(ValueError, match="sigma2 is not positive semi-definite"):
+        frechet_distance(z, np.eye(3), z, np.diag([1.0, 1.0, -0.5]))
+    asym = np.eye(3)
+    asym[0, 2] = 0.5
+    with pytest.raises(ValueError, match="sigma2 is not symmetric"):
+        frechet_distance(z, np.eye(3), z, asym)
+    with pytest.raises(ValueError, match="sigma1 contains NaN"):
+        frechet_distance(z, np.full((3, 3), np.inf), z, np.eye(3))
+    with pytest.raises(TypeError, match="mu1 must be an array of real numbers"):
+        frechet_distance(["a", "b"], np.eye(2), np.zeros(2), np.eye(2))  # type: ignore[arg-type]
+    # Round-off (a singular sample covariance, tiny asymmetry) is still accepted.
+    feats = np.random.default_rng(12).standard_normal((5, 10))
+    mu, sigma = feature_statistics(feats)
+    sigma[0, 1] += 1e-12
+    assert frechet_distance(mu, sigma, mu, sigma) >= 0.0
+
+
+def test_kernel_distance_too_large_features_are_refused_not_inf() -> None:
+    rng = np.random.default_rng(13)
+    a, b = rng.standard_normal((10, 4)) * 1e150, rng.standard_normal((10, 4)) * 1e150
+    with pytest.raises(ValueError, match="too large for KID's cubic kernel"):
+        kernel_distance(a, b)

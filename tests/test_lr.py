@@ -11,11 +11,14 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LinearLR, SequentialLR
 
+from experiments.lr_schedule.controller import (
+    ExperimentLRObjective,
+    ExperimentLRScheduler,
+)
 from optuna_qlearn.lr import (
     QLearningLRScheduler,
     WarmupCosine,
     parse_actions,
-    warmup_cosine_factor,
     warmup_cosine_scheduler,
 )
 
@@ -34,7 +37,7 @@ def _roundtrip(state: dict) -> dict:
 
 def test_chosen_lr_is_the_lr_of_the_next_optimizer_step() -> None:
     p, opt = _sgd(0.1)
-    base = warmup_cosine_factor(2, 40, 0.1)
+    base = WarmupCosine(2, 40, 0.1)
     sched = QLearningLRScheduler(opt, base_lr_fn=base, epsilon=1.0, seed=3)  # explores a lot
     seen: list[float] = []
     opt.register_step_pre_hook(lambda o, args, kwargs: seen.append(o.param_groups[0]["lr"]))
@@ -67,7 +70,7 @@ def test_chosen_lr_is_the_lr_of_the_next_optimizer_step() -> None:
 def test_single_unit_action_reproduces_the_base_schedule() -> None:
     _, opt_a = _sgd(0.3)
     _, opt_b = _sgd(0.3)
-    fn = warmup_cosine_factor(5, 50, 0.1)
+    fn = WarmupCosine(5, 50, 0.1)
     q = QLearningLRScheduler(opt_a, base_lr_fn=fn, actions=(1.0,), seed=0)
     ref = LambdaLR(opt_b, fn)
     for it in range(60):
@@ -140,7 +143,7 @@ def test_states_and_rewards() -> None:
     assert sched.reward(0.1) == 10.0  # clipped
     assert sched.reward(math.inf) == -10.0
     _, opt2 = _sgd(1.0)
-    neg = QLearningLRScheduler(opt2, reward="neg_val_loss", reward_scale=1.0, seed=0)
+    neg = ExperimentLRScheduler(opt2, reward="neg_val_loss", seed=0)
     opt2.step()
     neg.step(4.0)
     assert neg.reward(2.0) == pytest.approx(-0.5)
@@ -161,7 +164,7 @@ def test_multiplier_is_bounded() -> None:
 
 def test_epsilon_decays_linearly() -> None:
     _, opt = _sgd()
-    sched = QLearningLRScheduler(
+    sched = ExperimentLRScheduler(
         opt, epsilon=1.0, epsilon_end=0.1, epsilon_decay_decisions=9, seed=0
     )
     values = []
@@ -186,7 +189,7 @@ def _drive(sched: QLearningLRScheduler, opt: torch.optim.Optimizer, losses: list
 
 def test_state_dict_resumes_exactly_with_weights_only_load() -> None:
     losses = [3.0 - 0.05 * i + 0.03 * ((i * 7) % 5) for i in range(60)]
-    fn = warmup_cosine_factor(3, 60, 0.1)
+    fn = WarmupCosine(3, 60, 0.1)
     kwargs: dict[str, Any] = {"epsilon": 0.5, "seed": 11}
     _, opt_full = _sgd()
     full = QLearningLRScheduler(opt_full, base_lr_fn=fn, **kwargs)
@@ -224,7 +227,7 @@ def test_warm_start_and_shape_checks() -> None:
     with pytest.raises(ValueError, match="q_table has shape"):
         QLearningLRScheduler(opt, q_table=torch.zeros(4, 3))
     other = QLearningLRScheduler(opt, actions=(0.5, 2.0))
-    with pytest.raises(ValueError, match="does not match"):
+    with pytest.raises(ValueError, match=r"q_table in state_dict has shape \(35, 3\)"):
         other.load_state_dict({**sched.state_dict(), "actions": (0.5, 2.0)})
 
 
@@ -239,6 +242,7 @@ def test_warm_start_and_shape_checks() -> None:
         ({"gamma": 1.5}, "gamma"),
         ({"epsilon": -0.1}, "epsilon"),
         ({"reward": "accuracy"}, "reward"),
+        ({"reward": "improvement_vs_reference"}, "needs reference_losses"),
         ({"trend_thresholds": (0.1, 0.0)}, "ascending"),
         ({"n_lr_levels": 0}, "n_lr_levels"),
     ],
@@ -292,7 +296,7 @@ def test_agent_learns_the_best_lr_level_in_a_toy_problem() -> None:
 
 def test_improvement_delta_reward() -> None:
     _, opt = _sgd(1.0)
-    sched = QLearningLRScheduler(opt, reward="improvement_delta", epsilon=0.0, seed=0)
+    sched = ExperimentLRScheduler(opt, reward="improvement_delta", epsilon=0.0, seed=0)
     for loss in (4.0, 3.0):  # no improvement seen before the second loss: nothing learned
         opt.step()
         sched.step(loss)
@@ -321,7 +325,7 @@ def test_ties_between_symmetric_actions_are_unbiased() -> None:
 
 def test_improvement_ema_reward() -> None:
     _, opt = _sgd(1.0)
-    sched = QLearningLRScheduler(
+    sched = ExperimentLRScheduler(
         opt, reward="improvement_ema", ema_decay=0.5, epsilon=0.0, reward_clip=100.0, seed=0
     )
     for loss in (4.0, 3.0):  # no average before the second improvement: nothing learned
@@ -338,8 +342,31 @@ def test_improvement_ema_reward() -> None:
     assert sched.history[-1]["reward"] == pytest.approx(100 * (0.10 - 0.175))
     # The average is part of the saved state; a bad decay is refused.
     assert _roundtrip(sched.state_dict())["improvement_ema"] == pytest.approx(0.1375)
-    with pytest.raises(ValueError, match="ema_decay must be in"):
-        QLearningLRScheduler(opt, reward="improvement_ema", ema_decay=1.0)
+    with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
+        ExperimentLRScheduler(opt, reward="improvement_ema", ema_decay=1.0)
+    # The experiment's state round-trips through its own class, not the library's.
+    _, opt_b = _sgd(1.0)
+    again = ExperimentLRScheduler(opt_b, reward="improvement_ema", ema_decay=0.5, seed=1)
+    again.load_state_dict(_roundtrip(sched.state_dict()))
+    assert again.improvement_ema == pytest.approx(0.1375)
+    with pytest.raises(ValueError, match="does not have"):
+        QLearningLRScheduler(opt_b, seed=0).load_state_dict(sched.state_dict())
+
+
+def test_library_keeps_only_the_documented_rewards_and_options() -> None:
+    _, opt = _sgd()
+    for mode in ("neg_val_loss", "improvement_delta", "improvement_ema"):
+        with pytest.raises(ValueError, match="reward must be one of"):
+            QLearningLRScheduler(opt, reward=mode)
+        ExperimentLRScheduler(opt, reward=mode)  # the experiment still has them
+    for option in ("epsilon_end", "epsilon_decay_decisions", "ema_decay"):
+        with pytest.raises(TypeError, match=option):
+            QLearningLRScheduler(opt, **{option: 0.5})
+    with pytest.raises(ValueError, match="epsilon_decay_decisions must be an integer"):
+        ExperimentLRScheduler(opt, epsilon_end=0.1, epsilon_decay_decisions=0)
+    assert ExperimentLRObjective.REWARD_CHOICES == ("improvement", "neg_val_loss",
+                                                    "improvement_delta")  # fmt: skip
+    assert ExperimentLRObjective.SCHEDULER is ExperimentLRScheduler
 
 
 def test_n_step_q_learning_and_end_of_episode() -> None:
@@ -513,9 +540,9 @@ def test_phases_round_trip_and_warm_start() -> None:
     saved = _roundtrip({"sched": first.state_dict(), "opt": opt_a.state_dict()})
     assert saved["sched"]["n_phases"] == 4 and saved["sched"]["total_steps"] == 160
     assert tuple(saved["sched"]["q_visits"].shape) == (24, 3)
-    # A default scheduler (one phase, other buckets) takes the saved settings.
+    # A scheduler of the same layout (other learning settings, seed) resumes exactly.
     _, opt_b = _sgd()
-    resumed = QLearningLRScheduler(opt_b, seed=5)
+    resumed = _phased(opt_b, seed=5)
     opt_b.load_state_dict(saved["opt"])
     resumed.load_state_dict(saved["sched"])
     assert resumed.n_phases == 4 and resumed.n_states == 24
@@ -549,20 +576,25 @@ def test_phase_shape_errors_and_old_state_dicts() -> None:
         QLearningLRScheduler(opt, n_phases=4, total_steps=100, q_visits=torch.zeros(35, 3))
     phased = _phased(opt)
     state = phased.state_dict()
-    with pytest.raises(ValueError, match=r"does not match 12 states \(2 phases"):
-        QLearningLRScheduler(opt).load_state_dict({**state, "n_phases": 2})
-    with pytest.raises(ValueError, match="q_visits shape"):
-        QLearningLRScheduler(opt).load_state_dict({**state, "q_visits": torch.zeros(2, 3)})
-    # A state dict saved before phases and counts existed loads as one phase, counts 0.
+    with pytest.raises(
+        ValueError, match=r"saved with n_phases=2, but this scheduler has n_phases=4"
+    ):
+        _phased(opt).load_state_dict({**state, "n_phases": 2})
+    with pytest.raises(ValueError, match=r"q_visits in state_dict has shape \(2, 3\)"):
+        _phased(opt).load_state_dict({**state, "q_visits": torch.zeros(2, 3)})
+    # A state dict saved before phases and counts existed loads as one phase, counts 0...
     flat = QLearningLRScheduler(opt, seed=0)
     old = flat.state_dict()
     for key in ("n_phases", "total_steps", "q_visits", "sample_average"):
         old.pop(key)
-    again = _phased(opt)
+    again = QLearningLRScheduler(opt, seed=1)
     again.load_state_dict(old)
     assert again.n_phases == 1 and again.total_steps is None and again.n_states == 35
     assert torch.equal(again.q_visits, torch.zeros(35, 3))
     assert again.phase(10_000) == 0
+    # ... but not into a scheduler with phases: its table has another layout.
+    with pytest.raises(ValueError, match="saved with n_phases=1"):
+        QLearningLRScheduler(opt, n_phases=4, total_steps=100).load_state_dict(old)
 
 
 def test_sample_average_step_size() -> None:
@@ -588,3 +620,137 @@ def test_sample_average_step_size() -> None:
         sum(later[:4]) / 4 + 0.25 * (later[4] - sum(later[:4]) / 4)
     )
     assert sched.q_visits.tolist() == [[5.0], [1.0]]
+
+
+# ---------------------------------------------------------------- issue 15, defect 6
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        # Before: reward_clip=nan failed at the first step (min() arg is an empty sequence)
+        # and reward_scale=nan silently made every reward the clip.
+        ({"reward_clip": math.nan}, ValueError, "reward_clip must be finite"),
+        ({"reward_clip": math.inf}, ValueError, "reward_clip must be finite"),
+        ({"reward_clip": 0.0}, ValueError, "reward_clip must be > 0"),
+        ({"reward_scale": math.nan}, ValueError, "reward_scale must be finite"),
+        ({"reward_scale": -1.0}, ValueError, "reward_scale must be > 0"),
+        ({"alpha": "0.5"}, TypeError, "alpha must be a real number"),
+        ({"alpha": math.nan}, ValueError, "alpha must be finite"),
+        ({"gamma": math.nan}, ValueError, "gamma must be finite"),
+        ({"epsilon": math.nan}, ValueError, "epsilon must be finite"),
+        ({"q_init": math.nan}, ValueError, "q_init must be finite"),
+        ({"n_lr_levels": 2.5}, TypeError, "n_lr_levels must be an integer"),
+        ({"n_lr_levels": True}, TypeError, "n_lr_levels must be an integer"),
+        ({"n_step": 0}, ValueError, "n_step must be >= 1"),
+        ({"seed": -1}, ValueError, "seed must be >= 0"),
+        ({"seed": "0"}, TypeError, "seed must be an integer"),
+        ({"min_multiplier": math.nan}, ValueError, "min_multiplier must be finite"),
+        ({"max_multiplier": math.inf}, ValueError, "max_multiplier must be finite"),
+        ({"initial_multiplier": 0.0}, ValueError, "initial_multiplier must be > 0"),
+        ({"trend_thresholds": (0.0, 0.0)}, ValueError, "strictly ascending"),
+        ({"trend_thresholds": (0.0, math.nan)}, ValueError, "trend_thresholds must be finite"),
+        ({"trend_thresholds": "0,1"}, TypeError, "trend_thresholds must be a sequence"),
+        ({"actions": (1.0, 1.0)}, ValueError, "actions must not repeat"),
+        ({"actions": 2.0}, TypeError, "actions must be a string or a sequence"),
+        ({"actions": (1.0, math.nan)}, ValueError, "actions must be finite"),
+        ({"total_steps": 100}, ValueError, "total_steps=100 is used only with n_phases > 1"),
+        ({"n_phases": 2, "total_steps": 1.5}, TypeError, "total_steps must be an integer"),
+        ({"sample_average": 1}, TypeError, "sample_average must be a bool"),
+        ({"base_lr_fn": 0.5}, TypeError, "base_lr_fn must be a callable"),
+        ({"q_table": torch.full((35, 3), math.nan)}, ValueError, "q_table holds non-finite"),
+        ({"q_visits": -torch.ones(35, 3)}, ValueError, "q_visits holds negative"),
+        ({"q_table": "table"}, TypeError, "q_table must be a tensor of numbers"),
+        ({"reward": "improvement_vs_reference", "reference_losses": (1.0, -2.0)}, ValueError,
+         "reference_losses must be positive"),
+    ],
+)  # fmt: skip
+def test_every_constructor_argument_is_validated(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    _, opt = _sgd()
+    with pytest.raises(error, match=match):
+        QLearningLRScheduler(opt, **kwargs)
+
+
+def test_optimizer_and_base_schedule_are_validated() -> None:
+    with pytest.raises(TypeError, match=r"optimizer must be a torch\.optim\.Optimizer"):
+        QLearningLRScheduler(object())  # type: ignore[arg-type]
+    _, opt = _sgd()
+    with pytest.raises(ValueError, match=r"base_lr_fn\(0\) must return a finite factor"):
+        QLearningLRScheduler(opt, base_lr_fn=lambda step: math.nan)
+
+
+def test_state_of_a_one_group_optimizer_is_refused_by_a_two_group_one() -> None:
+    """Before: it loaded, and the next ``step()`` failed with a zip error."""
+    _, one = _sgd()
+    saved = _roundtrip(QLearningLRScheduler(one, seed=0).state_dict())
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    groups: list[dict[str, Any]] = [{"params": [a]}, {"params": [b], "lr": 0.01}]
+    two = torch.optim.SGD(groups, lr=0.1)
+    sched = QLearningLRScheduler(two, seed=0)
+    with pytest.raises(ValueError, match=r"1 parameter group\(s\), but this .* has 2"):
+        sched.load_state_dict(saved)
+    two.step()
+    sched.step(1.0)  # the scheduler is untouched and still works
+    assert sched.get_last_lr() == [pytest.approx(0.1 * sched.multiplier),
+                                   pytest.approx(0.01 * sched.multiplier)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("saved_kwargs", "key"),
+    [
+        ({"actions": (0.5, 1.0)}, "actions"),
+        ({"n_lr_levels": 5}, "n_lr_levels"),
+        ({"trend_thresholds": (0.0,)}, "trend_thresholds"),
+        ({"min_multiplier": 0.5}, "min_multiplier"),
+        ({"max_multiplier": 4.0}, "max_multiplier"),
+        ({"n_phases": 2, "total_steps": 50}, "n_phases"),
+    ],
+)
+def test_state_of_another_layout_is_refused(saved_kwargs: dict[str, Any], key: str) -> None:
+    """Before: a state of another table shape silently replaced the actions and levels."""
+    _, opt_a = _sgd()
+    saved = _roundtrip(QLearningLRScheduler(opt_a, seed=0, **saved_kwargs).state_dict())
+    _, opt_b = _sgd()
+    sched = QLearningLRScheduler(opt_b, seed=0)
+    with pytest.raises(ValueError, match=f"state_dict was saved with {key}="):
+        sched.load_state_dict(saved)
+    assert sched.actions == (0.5, 1.0, 2.0) and sched.n_lr_levels == 7
+    assert sched.trend_thresholds == (0.0, 0.005, 0.02) and sched.n_phases == 1
+
+
+def test_state_dict_contents_are_validated() -> None:
+    _, opt = _sgd()
+    sched = QLearningLRScheduler(opt, seed=0)
+    opt.step()
+    sched.step(1.0)
+    good = sched.state_dict()
+    bad_cases: list[tuple[Any, type[Exception], str]] = [
+        ([1, 2], TypeError, "state_dict must be a mapping"),
+        ({**good, "surprise": 1}, ValueError, r"does not have: \['surprise'\]"),
+        ({k: v for k, v in good.items() if k != "alpha"}, ValueError, "lacks the keys"),
+        ({**good, "q_table": torch.full((35, 3), math.inf)}, ValueError, "non-finite"),
+        ({**good, "alpha": math.nan}, ValueError, r"alpha \(in state_dict\) must be finite"),
+        ({**good, "reward_mode": "accuracy"}, ValueError, "reward_mode"),
+        ({**good, "multiplier": 100.0}, ValueError, "multiplier"),
+        ({**good, "prev_state": 35}, ValueError, "prev_state in state_dict"),
+        ({**good, "pending": [[0, 7, 1.0]]}, ValueError, "pending in state_dict"),
+    ]
+    for bad, error, match in bad_cases:
+        with pytest.raises(error, match=match):
+            sched.load_state_dict(bad)
+    sched.load_state_dict(good)  # still loads after every refusal
+    assert torch.equal(sched.q_table, good["q_table"])
+
+
+def test_the_experiments_stored_report_reproduces_from_its_json() -> None:
+    """experiments/lr_schedule: the committed tables are what its code makes of its JSON."""
+    import json
+
+    from experiments.lr_schedule import run
+
+    data = json.loads((run.RESULTS / "lr_runs_shakespeare_char.json").read_text())
+    report = (run.RESULTS / "lr_schedule.md").read_text()
+    table = run.summarize(data, "shakespeare_char", 5)
+    assert len(table) > 10_000 and table in report

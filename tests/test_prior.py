@@ -61,8 +61,8 @@ def test_agent_starts_with_random_one_step_episodes_then_uses_the_model() -> Non
     # Within an episode the agent walks, scoring unvisited neighbours by the model.
     p = agent.propose(rng, head=(2, (1, 1), 0))
     assert p.reason == "move" and len(p.path) >= 1
-    scores = agent._scores((1, 1))
-    assert all(-1.0 <= x <= 1.0 for x in scores)
+    _, _, scores, _ = agent._candidates((1, 1))
+    assert scores and all(-1.0 <= x <= 1.0 for x in scores)
 
 
 def test_model_does_not_change_learning() -> None:

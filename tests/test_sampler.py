@@ -39,7 +39,7 @@ class TestQLearningSamplerConformance(
 class TestSeedPresetConformance(BasicSamplerTestCase, RelativeSamplerTestCase):
     @pytest.fixture
     def sampler(self) -> Callable[[], BaseSampler]:
-        return lambda: QLearningSampler(preset="seed", seed=0)
+        return lambda: QLearningSampler(**QLearningSampler.seed_design_parameters(), seed=0)
 
 
 def seed_grid_objective(trial: Trial) -> float:
@@ -183,8 +183,6 @@ def test_conditional_space_falls_back_with_warning(caplog: pytest.LogCaptureFixt
 
 
 def test_bad_arguments_are_named() -> None:
-    with pytest.raises(ValueError, match="preset"):
-        QLearningSampler(preset="fast")
     with pytest.raises(ValueError, match="moves"):
         QLearningSampler(moves="diag")
     with pytest.raises(ValueError, match="epsilon"):

@@ -44,7 +44,7 @@ def main() -> None:
             optimizer,
             base_lr_fn=cfg.base_lr_fn(),  # LR = 2e-3 * warmup_cosine(step) * agent multiplier
             actions=(0.5, 1.0, 2.0),
-            reward="improvement_delta",  # did the action speed progress up or slow it?
+            reward="improvement",  # relative improvement of the loss since the last decision
             gamma=0.5,
             epsilon=0.1,
             seed=0,

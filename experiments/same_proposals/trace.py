@@ -69,14 +69,29 @@ def _objective(kind: int, seed: int) -> Callable[[optuna.Trial], float]:
     return objective
 
 
-def trace(sampler_name: str, n_studies: int, n_trials: int) -> list[dict[str, Any]]:
+def _make(sampler_name: str, seed: int) -> optuna.samplers.BaseSampler:
+    """The named sampler with its defaults; ``SeedDesign`` is the original design, built
+    with whichever API the checkout has."""
     import optuna_qlearn
 
+    if sampler_name != "SeedDesign":
+        sampler: optuna.samplers.BaseSampler = getattr(optuna_qlearn, sampler_name)(seed=seed)
+        return sampler
+    cls = optuna_qlearn.QLearningSampler
+    if hasattr(cls, "seed_design_parameters"):
+        return cls(**cls.seed_design_parameters(), seed=seed)
+    from optuna_qlearn.agent import AgentConfig  # type: ignore[import-not-found]
+
+    pins = {"episode_length": 10, "n_startup": 0, "model_scores": False, "model_restart_prob": 0.0}
+    return cls(preset="seed", agent_config=AgentConfig(**pins), seed=seed)  # type: ignore[call-arg]
+
+
+def trace(sampler_name: str, n_studies: int, n_trials: int) -> list[dict[str, Any]]:
     out = []
     for i in range(n_studies):
         kind, seed = i % 4, i
         direction = "maximize" if i % 3 == 2 else "minimize"
-        sampler = getattr(optuna_qlearn, sampler_name)(seed=seed)
+        sampler = _make(sampler_name, seed)
         study = optuna.create_study(direction=direction, sampler=sampler)
         study.optimize(_objective(kind, seed), n_trials=n_trials, catch=(Exception,))
         out.append(
@@ -97,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=150)
     parser.add_argument("--dqn-studies", type=int, default=40)
     parser.add_argument("--dqn-trials", type=int, default=150)
+    parser.add_argument("--seed-design-studies", type=int, default=20)
     args = parser.parse_args(argv)
     try:
         import torch
@@ -105,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     result = trace("QLearningSampler", args.studies, args.trials)
+    if args.seed_design_studies:
+        result += trace("SeedDesign", args.seed_design_studies, args.trials)
     if args.dqn_studies:
         result += trace("DQNSampler", args.dqn_studies, args.dqn_trials)
     with open(args.out, "w") as f:

@@ -26,13 +26,14 @@ import bisect
 import math
 from collections.abc import Collection, Container, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from optuna_qlearn._core.checks import check_bool, check_choice, check_float, check_int
 from optuna_qlearn._core.prior import GridPrior, JointGridPrior, n_good
 from optuna_qlearn._core.qlearning import MoveSet, QTable, State, epsilon_at, epsilon_greedy
-from optuna_qlearn._core.rewards import RewardModel
+from optuna_qlearn._core.rewards import REWARD_MODES, RewardModel
 
 
 @dataclass(frozen=True)
@@ -101,29 +102,35 @@ class AgentConfig:
     model_joint: bool = False
 
     def __post_init__(self) -> None:
-        checks = {
-            "alpha": 0.0 < self.alpha <= 1.0,
-            "gamma": 0.0 <= self.gamma <= 1.0,
-            "epsilon": 0.0 <= self.epsilon <= 1.0,
-            "epsilon_min": 0.0 <= self.epsilon_min <= 1.0,
-            "epsilon_decay": 0.0 < self.epsilon_decay <= 1.0,
-            "episode_length": self.episode_length >= 1,
-            "restart_best_prob": 0.0 <= self.restart_best_prob <= 1.0,
-            "restart_top_k": self.restart_top_k >= 1,
-            "max_walk": self.max_walk >= 1,
-            "n_startup": self.n_startup >= 0,
-            "model_restart_prob": 0.0 <= self.model_restart_prob <= 1.0,
-            "model_candidates": self.model_candidates >= 1,
-            "model_gamma": 0.0 < self.model_gamma <= 1.0,
-            "model_max_good": self.model_max_good >= 1,
-            "model_scale": self.model_scale > 0.0,
-            "model_bandwidth": self.model_bandwidth > 0.0,
+        unit, open_unit = {"low": 0.0, "high": 1.0}, {"low": 0.0, "high": 1.0, "low_open": True}
+        floats: dict[str, dict[str, Any]] = {
+            "alpha": open_unit,
+            "gamma": unit,
+            "epsilon": unit,
+            "epsilon_min": unit,
+            "epsilon_decay": open_unit,
+            "q_init": {},
+            "restart_best_prob": unit,
+            "model_restart_prob": unit,
+            "model_gamma": open_unit,
+            "model_scale": {"low": 0.0, "low_open": True},
+            "model_bandwidth": {"low": 0.0, "low_open": True},
         }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            k = bad[0]
-            raise ValueError(f"Invalid {k}={getattr(self, k)!r} (see AgentConfig for ranges).")
-        RewardModel(self.reward)  # validates the mode
+        ints = {
+            "episode_length": 1,
+            "restart_top_k": 1,
+            "max_walk": 1,
+            "n_startup": 0,
+            "model_candidates": 1,
+            "model_max_good": 1,
+        }
+        for name, bounds in floats.items():
+            object.__setattr__(self, name, check_float(name, getattr(self, name), **bounds))
+        for name, low in ints.items():
+            object.__setattr__(self, name, check_int(name, getattr(self, name), low))
+        for name in ("walk_known", "dyna", "model_scores", "model_joint"):
+            object.__setattr__(self, name, check_bool(name, getattr(self, name)))
+        check_choice("reward", self.reward, REWARD_MODES)
 
 
 @dataclass
@@ -200,6 +207,8 @@ class QLearningAgent:
         self.n_steps = 0
         #: state -> value of the earliest learned trial there (deterministic).
         self.learned_values: dict[State, float] = {}
+        #: trial number -> reward of the trial's own (last) move, as learned.
+        self.step_rewards: dict[int, float] = {}
         # Decision-side knowledge (may run ahead of learning, not part of the Q-table).
         self.known: dict[State, float] = {}
         self.failed: set[State] = set()
@@ -230,7 +239,8 @@ class QLearningAgent:
                 those points' stored values, its last move from ``step.value``.
 
         Returns:
-            One transition per learnable move of the path, in path order.
+            One transition per learnable move of the path, in path order. The reward
+            of the last one (the trial's own move) is also kept in :attr:`step_rewards`.
         """
         c = self.config
         path = list(step.path)
@@ -252,6 +262,8 @@ class QLearningAgent:
             else:
                 r = self.rewards.reward(value, previous)
             out.append(Transition(s, a, r, s_next, done))
+        if path:
+            self.step_rewards[step.number] = out[-1].reward
         return out
 
     def learn(self, step: Step) -> None:
@@ -292,14 +304,6 @@ class QLearningAgent:
     def best_states(self, k: int) -> list[State]:
         """The ``k`` best evaluated points, best first."""
         return [s for _, _, s in self._best[:k]]
-
-    def _scores(self, state: State) -> list[float]:
-        """Q-values used to choose at ``state``, one per action (see :meth:`_candidates`)."""
-        scores: list[float] = self.table.get(state).tolist()
-        actions, _, values, _ = self._candidates(state)
-        for a, v in zip(actions, values):
-            scores[a] = v
-        return scores
 
     def _candidates(
         self,

@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from optuna_qlearn._core.checks import check_bool, check_float, check_int, check_int_tuple
+
 
 # --------------------------------------------------------------------------- config
 @dataclass(frozen=True)
@@ -70,22 +72,28 @@ class DQNConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
-        checks = {
-            "hidden_sizes": all(h >= 1 for h in self.hidden_sizes),
-            "learning_rate": self.learning_rate > 0.0 and math.isfinite(self.learning_rate),
-            "batch_size": self.batch_size >= 1,
-            "replay_capacity": self.replay_capacity >= 1,
-            "learning_starts": self.learning_starts >= 0,
-            "n_updates_per_step": self.n_updates_per_step >= 0,
-            "target_update": self.target_update >= 1,
-            "tau": 0.0 < self.tau <= 1.0,
-            "max_grad_norm": self.max_grad_norm is None or self.max_grad_norm > 0.0,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            k = bad[0]
-            raise ValueError(f"Invalid {k}={getattr(self, k)!r} (see DQNConfig for ranges).")
+        set_ = object.__setattr__
+        set_(self, "hidden_sizes", check_int_tuple("hidden_sizes", self.hidden_sizes, 1))
+        set_(
+            self,
+            "learning_rate",
+            check_float("learning_rate", self.learning_rate, 0.0, low_open=True),
+        )
+        for name, low in (
+            ("batch_size", 1),
+            ("replay_capacity", 1),
+            ("learning_starts", 0),
+            ("n_updates_per_step", 0),
+            ("target_update", 1),
+        ):
+            set_(self, name, check_int(name, getattr(self, name), low))
+        set_(self, "tau", check_float("tau", self.tau, 0.0, 1.0, low_open=True))
+        set_(self, "double_dqn", check_bool("double_dqn", self.double_dqn))
+        if self.max_grad_norm is not None:
+            norm = check_float("max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
+            set_(self, "max_grad_norm", norm)
+        if not isinstance(self.device, str):
+            raise TypeError(f"device must be a string such as 'cpu', got {self.device!r}.")
         resolve_device(self.device)
 
 
@@ -432,7 +440,7 @@ class DQNLearner:
 
             learner = DQNLearner(2, 3, DQNConfig(batch_size=1, replay_capacity=1), gamma=0.9)
             s, s2 = np.array([0.0, 1.0]), np.array([1.0, 1.0])
-            learner.push(s, 1, 1.0, s2, np.ones(3, bool), done=True)
+            learner.memory.push(s, 1, 1.0, s2, np.ones(3, bool), done=True)
             learner.train(50)  # Q(s, 1) moves toward 1.0
     """
 
@@ -465,18 +473,6 @@ class DQNLearner:
         self.n_optim_steps = 0
         #: Loss of the latest gradient step (``nan`` before the first).
         self.last_loss = math.nan
-
-    def push(
-        self,
-        state: np.ndarray,
-        action: int,
-        reward: float,
-        next_state: np.ndarray,
-        next_mask: np.ndarray,
-        done: bool,
-    ) -> None:
-        """Store one transition in the replay memory."""
-        self.memory.push(state, action, reward, next_state, next_mask, done)
 
     def train(self, n_updates: int) -> int:
         """Take up to ``n_updates`` gradient steps (none before ``learning_starts``).

@@ -14,8 +14,12 @@ with :math:`\\gamma \\max_{a'} Q(s', a')` dropped on the last step of an episode
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -283,7 +287,6 @@ class QTable:
     def __post_init__(self) -> None:
         self.q: dict[State, np.ndarray] = {}
         self.visits: dict[State, np.ndarray] = {}
-        self.n_updates = 0
 
     def get(self, state: State) -> np.ndarray:
         """Q-values of ``state`` (a fresh ``q_init`` row if never visited; do not mutate)."""
@@ -338,7 +341,6 @@ class QTable:
         td = target - old
         row[action] = old + alpha * td
         self.visits[state][action] += 1
-        self.n_updates += 1
         return td
 
     def set(self, state: State, values: np.ndarray, visits: np.ndarray | None = None) -> None:
@@ -404,7 +406,16 @@ class SavedTable:
         )
 
 
-def save_table(path: str, saved: SavedTable) -> None:
+def _table_path(path: str | os.PathLike[str]) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"A Q-table path must be a str or os.PathLike, got {type(path).__name__}.")
+    text = os.fspath(path)
+    if not text.endswith((".json", ".npz")):
+        raise ValueError(f"Q-table path must end with .json or .npz, got {text!r}.")
+    return text
+
+
+def save_table(path: str | os.PathLike[str], saved: SavedTable) -> None:
     """Write a Q-table as JSON (``.json``) or NumPy ``.npz``; never pickle.
 
     Args:
@@ -414,8 +425,7 @@ def save_table(path: str, saved: SavedTable) -> None:
     Raises:
         ValueError: For another suffix.
     """
-    import json
-
+    path = _table_path(path)
     header = {
         "format": TABLE_FORMAT,
         "version": TABLE_VERSION,
@@ -428,7 +438,7 @@ def save_table(path: str, saved: SavedTable) -> None:
         )
         with open(path, "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=1)
-    elif path.endswith(".npz"):
+    else:
         np.savez(
             path,
             header=np.array(json.dumps(header)),
@@ -436,12 +446,114 @@ def save_table(path: str, saved: SavedTable) -> None:
             q=saved.q,
             visits=saved.visits,
         )
-    else:
-        raise ValueError(f"Q-table path must end with .json or .npz, got {path!r}.")
 
 
-def load_table(path: str) -> SavedTable:
-    """Read a table written by :func:`save_table` (``allow_pickle=False``).
+def _read_table_file(path: str) -> tuple[Any, dict[str, Any]]:
+    """The header document and the raw arrays of a Q-table file (nothing checked yet)."""
+    if path.endswith(".json"):
+        with open(path, encoding="utf-8") as f:
+            try:
+                doc = json.load(f)
+            except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+                raise ValueError(f"is not valid JSON ({exc})") from None
+        if not isinstance(doc, dict):
+            raise ValueError(f"holds a JSON {type(doc).__name__}, not an object")
+        return doc, {k: doc[k] for k in ("states", "q", "visits") if k in doc}
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"is not a readable .npz archive ({exc})") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise ValueError("is a single .npy array, not an .npz archive")
+    with z:
+        if "header" not in z.files:
+            raise ValueError("has no 'header' array")
+        try:
+            doc = json.loads(str(z["header"]))
+            return doc, {k: z[k] for k in ("states", "q", "visits") if k in z.files}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"has an unreadable entry ({exc})") from None
+
+
+def _array(name: str, raw: Any, shape: tuple[int, int], integral: bool) -> np.ndarray:
+    try:
+        arr = np.asarray(raw, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name!r} is not a numeric array ({exc})") from None
+    if arr.size == 0 and shape[0] == 0:
+        arr = arr.reshape(shape)
+    if arr.shape != shape:
+        raise ValueError(f"{name!r} has shape {arr.shape}, expected {shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name!r} holds NaN or infinite values")
+    if integral:
+        if (arr != np.round(arr)).any():
+            raise ValueError(f"{name!r} holds non-integer values")
+        return arr.astype(np.int64)
+    return arr
+
+
+def _check_table(doc: Any, raw: dict[str, Any]) -> SavedTable:
+    if not isinstance(doc, dict) or doc.get("format") != TABLE_FORMAT:
+        raise ValueError(f"is not an optuna-qlearn Q-table (format {TABLE_FORMAT!r})")
+    if doc.get("version") != TABLE_VERSION:
+        raise ValueError(
+            f"has version {doc.get('version')!r}; this optuna-qlearn reads version {TABLE_VERSION}"
+        )
+    missing = [
+        k for k in ("axes", "actions", "states", "q", "visits") if k not in doc and k not in raw
+    ]
+    if missing:
+        raise ValueError(f"has no {missing[0]!r} entry")
+    axes, actions = doc.get("axes"), doc.get("actions")
+    if not isinstance(axes, list) or not axes:
+        raise ValueError("'axes' must be a non-empty list")
+    sizes = []
+    for i, axis in enumerate(axes):
+        if (
+            not isinstance(axis, dict)
+            or not isinstance(axis.get("name"), str)
+            or not isinstance(axis.get("values"), list)
+            or not axis["values"]
+        ):
+            raise ValueError(f"axis {i} must be an object with a 'name' and a non-empty 'values'")
+        sizes.append(len(axis["values"]))
+    names = [axis["name"] for axis in axes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"repeats a parameter name: {names}")
+    if (
+        not isinstance(actions, list)
+        or not actions
+        or not all(isinstance(a, str) for a in actions)
+        or len(set(actions)) != len(actions)
+    ):
+        raise ValueError("'actions' must be a non-empty list of distinct labels")
+    states_raw = raw["states"]
+    n = len(states_raw) if hasattr(states_raw, "__len__") else -1
+    if n < 0:
+        raise ValueError("'states' is not an array")
+    states = _array("states", states_raw, (n, len(axes)), integral=True)
+    q = _array("q", raw["q"], (n, len(actions)), integral=False)
+    visits = _array("visits", raw["visits"], (n, len(actions)), integral=True)
+    bad = (states < 0) | (states >= np.asarray(sizes, dtype=np.int64))
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"state {row} has index {int(states[row, col])} on axis {names[col]!r}, which has "
+            f"{sizes[col]} values"
+        )
+    if (visits < 0).any():
+        raise ValueError("'visits' holds negative counts")
+    if len({tuple(r) for r in states.tolist()}) != n:
+        raise ValueError("lists a state twice")
+    return SavedTable(axes, list(actions), states, q, visits)
+
+
+def load_table(path: str | os.PathLike[str]) -> SavedTable:
+    """Read and validate a table written by :func:`save_table` (``allow_pickle=False``).
+
+    The whole file is checked here, so a bad file fails at load with its name and
+    the problem, never later inside a trial.
 
     Args:
         path: A ``.json`` or ``.npz`` file.
@@ -450,25 +562,17 @@ def load_table(path: str) -> SavedTable:
         The table.
 
     Raises:
-        ValueError: If the file is not an optuna-qlearn Q-table or is inconsistent.
+        TypeError: If ``path`` is not a str or os.PathLike.
+        FileNotFoundError: If the file does not exist.
+        ValueError: If the file is not a valid optuna-qlearn Q-table: unreadable,
+            truncated, another format or version, missing entries, wrong shapes,
+            non-finite Q-values, or state indices outside their axes.
     """
-    import json
-
-    if path.endswith(".json"):
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-        arrays = {k: np.asarray(doc.get(k, []), dtype=float) for k in ("states", "q", "visits")}
-    elif path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as z:
-            doc = json.loads(str(z["header"]))
-            arrays = {k: z[k] for k in ("states", "q", "visits")}
-    else:
-        raise ValueError(f"Q-table path must end with .json or .npz, got {path!r}.")
-    if not isinstance(doc, dict) or doc.get("format") != TABLE_FORMAT:
-        raise ValueError(f"{path} is not an optuna-qlearn Q-table (format {TABLE_FORMAT!r}).")
-    axes, actions = list(doc["axes"]), list(doc["actions"])
-    n = len(arrays["q"])
-    states = np.asarray(arrays["states"], dtype=np.int64).reshape(n, len(axes))
-    q = np.asarray(arrays["q"], dtype=float).reshape(n, len(actions))
-    visits = np.asarray(arrays["visits"], dtype=np.int64).reshape(n, len(actions))
-    return SavedTable(axes, actions, states, q, visits)
+    path = _table_path(path)
+    try:
+        doc, raw = _read_table_file(path)
+        return _check_table(doc, raw)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"Q-table file {path!r} {exc}.") from None

@@ -13,6 +13,28 @@ import math
 REWARD_MODES = ("rank", "improvement", "value")
 
 
+def _std(values: list[float]) -> float:
+    """Sample standard deviation without overflow. Where the plain formula would leave
+    the float range (a study may hold 1e200 next to 1.0), it is computed on the values
+    scaled to at most 1, so the squares stay finite."""
+    n = len(values)
+    try:
+        mean = sum(values) / n
+        sd = math.sqrt(sum((x - mean) ** 2 for x in values) / (n - 1))
+        if math.isfinite(sd):
+            return sd
+    except OverflowError:
+        pass
+    top = max(abs(values[0]), abs(values[-1]))  # values are sorted
+    if top == 0.0:
+        return 0.0
+    z = [v / top for v in values]
+    mean = math.fsum(z) / len(z)
+    var = math.fsum((v - mean) ** 2 for v in z) / (len(z) - 1)
+    sd = math.sqrt(var) * top
+    return sd if math.isfinite(sd) else math.inf
+
+
 class RewardModel:
     """Turn objective values into rewards where larger is always better.
 
@@ -70,8 +92,7 @@ class RewardModel:
             if iqr > 0:
                 return iqr
         if n >= 2:
-            mean = sum(s) / n
-            sd = math.sqrt(sum((x - mean) ** 2 for x in s) / (n - 1))
+            sd = _std(s)
             if sd > 0:
                 return sd
         return 1.0
@@ -82,7 +103,7 @@ class RewardModel:
         if not s:
             return 0.0
         n = len(s)
-        return 0.5 * (s[(n - 1) // 2] + s[n // 2])
+        return 0.5 * s[(n - 1) // 2] + 0.5 * s[n // 2]  # no overflow near the float max
 
     def reward(self, new: float, previous: float | None = None) -> float:
         """Reward for reaching a point with value ``new``.
@@ -107,7 +128,10 @@ class RewardModel:
             frac_better = (lo + 0.5 * (hi - lo)) / n
             return 1.0 - 2.0 * frac_better
         ref = self.median() if previous is None or self.mode == "value" else self.sign * previous
-        r = (ref - x) / self.scale()
+        gap = ref - x
+        r = gap / self.scale()
+        if not math.isfinite(r):  # beyond the float range: the clip, with the gap's sign
+            r = 0.0 if gap == 0 else math.copysign(self.clip, gap)
         return float(max(-self.clip, min(self.clip, r)))
 
     def failure_reward(self) -> float:

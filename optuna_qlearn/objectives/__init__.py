@@ -15,6 +15,9 @@ _LAZY: dict[str, str] = {
     "LRScheduleObjective": "optuna_qlearn.objectives.lr_schedule",
     "CharGPT": "optuna_qlearn.objectives.chargpt",
     "GPTConfig": "optuna_qlearn.objectives.chargpt",
+    # The seed grid both reconstruction objectives search.
+    "SEED_GRID": "optuna_qlearn.objectives._reconstruction",
+    "suggest_seed_grid": "optuna_qlearn.objectives._reconstruction",
 }
 
 __all__ = sorted(_LAZY)

@@ -15,11 +15,12 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import optuna
 import torch
+from torch import nn
 
 from optuna_qlearn.fid import (
     calculate_fid,
@@ -109,6 +110,81 @@ def write_png_folder(folder: str | Path, images: np.ndarray) -> Path:
     for i, img in enumerate(to_uint8(images)):
         Image.fromarray(img, mode="L").save(path / f"{i:05d}.png")
     return path
+
+
+class ConvVAE(nn.Module):
+    """Convolutional VAE for square 1-channel images, the base of both objectives' models.
+
+    Encoder: two 3x3 convolutions (1 -> ``channels[0]`` -> ``channels[1]``), one of them
+    of stride 2 (the first when ``downsample_first``), then a dense ``intermediate_dim``
+    layer -> mean and log-variance of a ``latent_dim`` Gaussian. The decoder mirrors it:
+    dense, dense to ``channels[1] x side/2 x side/2``, a transposed convolution back to
+    ``channels[0] x side x side``, a 3x3 convolution to Bernoulli logits.
+
+    Args:
+        latent_dim: Latent size ``K``.
+        intermediate_dim: Width of the dense hidden layers.
+        side: Image height and width (even).
+        channels: Channels of the two convolutions.
+        downsample_first: Whether the first convolution (else the second) has stride 2.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        intermediate_dim: int,
+        side: int,
+        channels: tuple[int, int],
+        downsample_first: bool,
+    ) -> None:
+        super().__init__()
+        c1, c2 = channels
+        half = side // 2
+        s1, s2 = (2, 1) if downsample_first else (1, 2)
+        self.side = side
+        self.enc = nn.Sequential(
+            nn.Conv2d(1, c1, 3, stride=s1, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, 3, stride=s2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(c2 * half * half, intermediate_dim),
+            nn.ReLU(),
+        )
+        self.mu = nn.Linear(intermediate_dim, latent_dim)
+        self.logvar = nn.Linear(intermediate_dim, latent_dim)
+        self.dec = nn.Sequential(
+            nn.Linear(latent_dim, intermediate_dim),
+            nn.ReLU(),
+            nn.Linear(intermediate_dim, c2 * half * half),
+            nn.ReLU(),
+            nn.Unflatten(1, (c2, half, half)),
+            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c1, 1, 3, padding=1),
+        )
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of ``q(z | x)`` for ``x`` of shape ``(N, 1, side, side)``."""
+        h = self.enc(x)
+        return self.mu(h), self.logvar(h)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Bernoulli logits ``(N, 1, side, side)`` of ``p(x | z)``."""
+        out: torch.Tensor = self.dec(z)
+        return out
+
+
+class ReconstructionOptions(TypedDict, total=False):
+    """The keyword arguments every :class:`ReconstructionObjective` takes besides
+    ``extractor`` and ``seed`` (see its ``Args``)."""
+
+    image_dir: str | Path | None
+    cache: bool
+    weights: str | Path | None
+    sha256: str | None
+    report_every: int
+    blas_threads: int | None
 
 
 class ReconstructionObjective(ABC):

@@ -47,7 +47,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
 
-from optuna_qlearn.lr import QLearningLRScheduler, warmup_cosine_factor
+from optuna_qlearn.lr import QLearningLRScheduler, WarmupCosine
 from optuna_qlearn.objectives.text_data import CharCorpus
 
 #: Builds the LR scheduler of one run from its optimizer and configuration.
@@ -148,7 +148,7 @@ class GPTConfig:
 
     def base_lr_fn(self) -> Callable[[int], float]:
         """The baseline's LR factor ``step -> lr / learning_rate`` (warmup, then cosine)."""
-        return warmup_cosine_factor(
+        return WarmupCosine(
             warmup_iters=self.warmup_iters,
             decay_iters=self.lr_decay_iters or self.max_iters,
             min_factor=self.min_lr / self.learning_rate,

@@ -39,28 +39,29 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 from optuna_qlearn.objectives._reconstruction import (
-    SEED_GRID,
+    ConvVAE,
     ReconstructionObjective,
+    ReconstructionOptions,
     check_params,
-    suggest_seed_grid,
     torch_generator,
 )
 
 __all__ = [
-    "SEED_GRID",
     "ConvVAE28",
     "DGMMReconstruction",
     "Digit69",
     "FMRIView",
     "load_digit69",
-    "suggest_seed_grid",
 ]
 
 _MAT_KEYS = ("stimTrn", "stimTest", "fmriTrn", "fmriTest")
@@ -142,7 +143,7 @@ def load_digit69(path: str | Path) -> Digit69:
     )
 
 
-class ConvVAE28(nn.Module):
+class ConvVAE28(ConvVAE):
     """Convolutional VAE for 1x28x28 images (the DGMM image view).
 
     Encoder: conv 3x3 stride 2 (1 -> ``filters``, 14x14) -> conv 3x3 -> dense
@@ -157,38 +158,7 @@ class ConvVAE28(nn.Module):
     """
 
     def __init__(self, latent_dim: int, intermediate_dim: int, filters: int = 8) -> None:
-        super().__init__()
-        self.enc = nn.Sequential(
-            nn.Conv2d(1, filters, 3, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(filters, filters, 3, padding=1),
-            nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(filters * 14 * 14, intermediate_dim),
-            nn.ReLU(),
-        )
-        self.mu = nn.Linear(intermediate_dim, latent_dim)
-        self.logvar = nn.Linear(intermediate_dim, latent_dim)
-        self.dec = nn.Sequential(
-            nn.Linear(latent_dim, intermediate_dim),
-            nn.ReLU(),
-            nn.Linear(intermediate_dim, filters * 14 * 14),
-            nn.ReLU(),
-            nn.Unflatten(1, (filters, 14, 14)),
-            nn.ConvTranspose2d(filters, filters, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(filters, 1, 3, padding=1),
-        )
-
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-variance of ``q(z | x)``."""
-        h = self.enc(x)
-        return self.mu(h), self.logvar(h)
-
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """Bernoulli logits of ``p(x | z)``, shape ``(N, 1, 28, 28)``."""
-        out: torch.Tensor = self.dec(z)
-        return out
+        super().__init__(latent_dim, intermediate_dim, 28, (filters, filters), True)
 
 
 class FMRIView:
@@ -380,23 +350,9 @@ class DGMMReconstruction(ReconstructionObjective):
         kernel_width: float = 10.0,
         mc_samples: int = 50,
         lr: float = 1e-3,
-        image_dir: str | Path | None = None,
-        cache: bool = True,
-        weights: str | Path | None = None,
-        sha256: str | None = None,
-        report_every: int = 5,
-        blas_threads: int | None = 1,
+        **common: Unpack[ReconstructionOptions],
     ) -> None:
-        super().__init__(
-            extractor=extractor,
-            seed=seed,
-            image_dir=image_dir,
-            cache=cache,
-            weights=weights,
-            sha256=sha256,
-            report_every=report_every,
-            blas_threads=blas_threads,
-        )
+        super().__init__(extractor=extractor, seed=seed, **common)
         for name, value in (
             ("filters", filters),
             ("n_components", n_components),

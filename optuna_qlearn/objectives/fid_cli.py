@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of sampler and objective")
     parser.add_argument(
         "--sampler",
-        choices=["qlearning", "tpe", "random"],
+        choices=("qlearning", "tpe", "random"),  # optuna_qlearn._demo.SAMPLERS
         default="qlearning",
         help="sampler (default qlearning)",
     )
@@ -168,15 +168,9 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         raise CommandError(str(exc), USAGE) from None
 
-    sampler: optuna.samplers.BaseSampler
-    if args.sampler == "qlearning":
-        from optuna_qlearn import QLearningSampler
+    from optuna_qlearn._demo import SAMPLERS  # the CLI's samplers, by name
 
-        sampler = QLearningSampler(seed=args.seed)
-    elif args.sampler == "tpe":
-        sampler = optuna.samplers.TPESampler(seed=args.seed)
-    else:
-        sampler = optuna.samplers.RandomSampler(seed=args.seed)
+    sampler = SAMPLERS[args.sampler](args.seed)
     pruner: optuna.pruners.BasePruner = (
         optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5)
         if args.pruner == "median"

@@ -64,13 +64,13 @@ def _cli_terms(message: str) -> str:
 
 @reports_errors("lr")
 def run(args: argparse.Namespace) -> int:
-    """Run the study and print the best trial.
+    """Run the learning-rate study and print its best trial.
 
     Args:
-        args: Parsed options of :func:`add_arguments`.
+        args: The options :func:`add_arguments` parsed.
 
     Returns:
-        The exit status: 0 on success, otherwise that of the error printed on stderr
+        The exit status: 0 on success, else that of the error printed on stderr
         (2 for a wrong option or corpus file, 1 for a missing ``torch`` extra).
     """
     import os
@@ -126,15 +126,9 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         raise CommandError(_cli_terms(str(exc)), USAGE) from None
 
-    sampler: optuna.samplers.BaseSampler
-    if args.sampler == "qlearning":
-        from optuna_qlearn import QLearningSampler
+    from optuna_qlearn._demo import SAMPLERS  # the CLI's samplers, by name
 
-        sampler = QLearningSampler(seed=args.seed)
-    elif args.sampler == "tpe":
-        sampler = optuna.samplers.TPESampler(seed=args.seed)
-    else:
-        sampler = optuna.samplers.RandomSampler(seed=args.seed)
+    sampler = SAMPLERS[args.sampler](args.seed)
     pruner = optuna.pruners.MedianPruner() if args.prune else optuna.pruners.NopPruner()
     study = optuna.create_study(
         storage=args.storage,

@@ -7,9 +7,9 @@ evaluation is reported with ``trial.report``, so Optuna's pruners work.
 Search spaces (``search_space=``):
 
 * ``"qlearning"`` -- the :class:`~optuna_qlearn.lr.QLearningLRScheduler` on top of the
-  configuration's warmup+cosine schedule: ``q_alpha``, ``q_gamma``, ``q_epsilon``,
-  ``q_actions`` (an action set such as ``"0.5,1,2"``) and ``q_reward``
-  (``"improvement"``, ``"neg_val_loss"`` or ``"improvement_delta"``); with
+  configuration's warmup+cosine schedule: ``q_alpha``, ``q_gamma``, ``q_epsilon`` and
+  ``q_actions`` (an action set such as ``"0.5,1,2"``), with the reward ``"improvement"``
+  (a subclass may search ``q_reward`` over :attr:`LRScheduleObjective.REWARD_CHOICES`); with
   ``phases=(1, 4)`` (for example) also ``q_phases``, the number of training phases in the
   controller's state (``n_phases``, over the configuration's ``max_iters``).
 * ``"baseline"`` -- warmup+cosine itself: ``lr``, ``warmup_iters``, ``min_lr_ratio``.
@@ -49,11 +49,14 @@ from optuna_qlearn.objectives.text_data import CharCorpus, load_corpus
 SEARCH_SPACES = ("qlearning", "baseline", "both")
 #: Action sets the ``"qlearning"`` space chooses from.
 ACTION_SETS = ("0.5,1,2", "0.7,1,1.4", "0.5,0.8,1,1.25,2", "0.8,1,1.25")
-REWARD_CHOICES = ("improvement", "neg_val_loss", "improvement_delta")
 
 
 def qlearning_factory(
-    params: dict[str, Any], seed: int | None = None, **extra: Any
+    params: dict[str, Any],
+    seed: int | None = None,
+    *,
+    scheduler_cls: type[QLearningLRScheduler] = QLearningLRScheduler,
+    **extra: Any,
 ) -> SchedulerFactory:
     """Scheduler factory for a :class:`QLearningLRScheduler` over the config's warmup+cosine.
 
@@ -62,11 +65,19 @@ def qlearning_factory(
             ``q_phases`` (missing keys keep the scheduler's defaults; ``q_phases > 1``
             splits the configuration's ``max_iters`` into that many training phases).
         seed: Seed of the agent's exploration.
-        extra: Further :class:`QLearningLRScheduler` keyword arguments.
+        scheduler_cls: The scheduler class (a subclass of :class:`QLearningLRScheduler`).
+        extra: Further keyword arguments of ``scheduler_cls``.
 
     Returns:
-        ``(optimizer, config) -> QLearningLRScheduler``.
+        ``(optimizer, config) -> scheduler_cls(...)``.
+
+    Raises:
+        TypeError: If ``scheduler_cls`` is not a subclass of :class:`QLearningLRScheduler`.
     """
+    if not (isinstance(scheduler_cls, type) and issubclass(scheduler_cls, QLearningLRScheduler)):
+        raise TypeError(
+            f"scheduler_cls must be a subclass of QLearningLRScheduler, got {scheduler_cls!r}"
+        )
     kwargs: dict[str, Any] = dict(extra)
     names = {"q_alpha": "alpha", "q_gamma": "gamma", "q_epsilon": "epsilon", "q_reward": "reward"}
     for key, arg in names.items():
@@ -80,7 +91,7 @@ def qlearning_factory(
         phase_kw: dict[str, Any] = (
             {"n_phases": phases, "total_steps": config.max_iters} if phases > 1 else {}
         )
-        return QLearningLRScheduler(
+        return scheduler_cls(
             optimizer, base_lr_fn=config.base_lr_fn(), seed=seed, **kwargs, **phase_kw
         )
 
@@ -112,6 +123,13 @@ class LRScheduleObjective:
             study = optuna.create_study(pruner=optuna.pruners.MedianPruner())
             study.optimize(objective, n_trials=16)
     """
+
+    #: Reward modes ``q_reward`` is searched over; empty (the default) leaves ``q_reward``
+    #: out of the space and uses the scheduler's default reward. A subclass may set it
+    #: together with ``SCHEDULER``.
+    REWARD_CHOICES: tuple[str, ...] = ()
+    #: The scheduler class of the ``"qlearning"`` schedule.
+    SCHEDULER: type[QLearningLRScheduler] = QLearningLRScheduler
 
     def __init__(
         self,
@@ -152,7 +170,10 @@ class LRScheduleObjective:
             params["q_gamma"] = trial.suggest_float("q_gamma", 0.0, 0.99)
             params["q_epsilon"] = trial.suggest_float("q_epsilon", 0.0, 0.5)
             params["q_actions"] = trial.suggest_categorical("q_actions", list(ACTION_SETS))
-            params["q_reward"] = trial.suggest_categorical("q_reward", list(REWARD_CHOICES))
+            if self.REWARD_CHOICES:
+                params["q_reward"] = trial.suggest_categorical(
+                    "q_reward", list(self.REWARD_CHOICES)
+                )
             if len(self.phases) > 1:
                 params["q_phases"] = int(trial.suggest_categorical("q_phases", list(self.phases)))
             elif self.phases[0] > 1:
@@ -169,7 +190,9 @@ class LRScheduleObjective:
     def build(self, params: dict[str, Any]) -> tuple[GPTConfig, SchedulerFactory | str]:
         """The training configuration and schedule for ``params`` (from :meth:`suggest`)."""
         if params["schedule"] == "qlearning":
-            return self.config, qlearning_factory(params, seed=self.seed)
+            return self.config, qlearning_factory(
+                params, seed=self.seed, scheduler_cls=self.SCHEDULER
+            )
         config = dataclasses.replace(
             self.config,
             learning_rate=params["lr"],

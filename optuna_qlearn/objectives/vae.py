@@ -7,22 +7,24 @@ digits ship inside scikit-learn), a few seconds per trial on one CPU thread.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from optuna_qlearn.objectives._reconstruction import (
-    SEED_GRID,
+    ConvVAE,
     ReconstructionObjective,
+    ReconstructionOptions,
     check_params,
-    suggest_seed_grid,
     torch_generator,
 )
 
-__all__ = ["SEED_GRID", "ConvVAE8", "VAEReconstruction", "load_digits_split", "suggest_seed_grid"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["ConvVAE8", "VAEReconstruction", "load_digits_split"]
 
 
 def load_digits_split(
@@ -49,7 +51,7 @@ def load_digits_split(
     return x_tr, y_tr, x_te, y_te
 
 
-class ConvVAE8(nn.Module):
+class ConvVAE8(ConvVAE):
     """Convolutional VAE for 1x8x8 images.
 
     Encoder: conv 3x3 (1 -> 16) -> conv 3x3 stride 2 (16 -> 32, 4x4) -> dense
@@ -62,38 +64,7 @@ class ConvVAE8(nn.Module):
     """
 
     def __init__(self, latent_dim: int, intermediate_dim: int) -> None:
-        super().__init__()
-        self.enc = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(32 * 4 * 4, intermediate_dim),
-            nn.ReLU(),
-        )
-        self.mu = nn.Linear(intermediate_dim, latent_dim)
-        self.logvar = nn.Linear(intermediate_dim, latent_dim)
-        self.dec = nn.Sequential(
-            nn.Linear(latent_dim, intermediate_dim),
-            nn.ReLU(),
-            nn.Linear(intermediate_dim, 32 * 4 * 4),
-            nn.ReLU(),
-            nn.Unflatten(1, (32, 4, 4)),
-            nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(16, 1, 3, padding=1),
-        )
-
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-variance of ``q(z | x)`` for ``x`` of shape ``(N, 1, 8, 8)``."""
-        h = self.enc(x)
-        return self.mu(h), self.logvar(h)
-
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """Bernoulli logits ``(N, 1, 8, 8)`` of ``p(x | z)``."""
-        out: torch.Tensor = self.dec(z)
-        return out
+        super().__init__(latent_dim, intermediate_dim, 8, (16, 32), False)
 
     def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Negative ELBO per image (Bernoulli pixels, standard normal prior), batch mean."""
@@ -162,23 +133,9 @@ class VAEReconstruction(ReconstructionObjective):
         seed: int = 0,
         train_images: int | None = 128,
         lr: float = 1e-3,
-        image_dir: str | Path | None = None,
-        cache: bool = True,
-        weights: str | Path | None = None,
-        sha256: str | None = None,
-        report_every: int = 5,
-        blas_threads: int | None = 1,
+        **common: Unpack[ReconstructionOptions],
     ) -> None:
-        super().__init__(
-            extractor=extractor,
-            seed=seed,
-            image_dir=image_dir,
-            cache=cache,
-            weights=weights,
-            sha256=sha256,
-            report_every=report_every,
-            blas_threads=blas_threads,
-        )
+        super().__init__(extractor=extractor, seed=seed, **common)
         if lr <= 0:
             raise ValueError(f"lr must be positive, got {lr}")
         x_tr, y_tr, x_te, _ = load_digits_split(seed=0)

@@ -1,0 +1,107 @@
+"""The experiments' tools (``experiments/``), on top of the benchmark harness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import experiments.agent_variants.run as av
+
+
+def test_agent_variants_rank_against_stored() -> None:
+
+    stored = {
+        "p:tpe:0": {"regret": [5.0, 1.0]},
+        "p:random:0": {"regret": [5.0, 3.0]},
+        "p:tpe:1": {"regret": [5.0, 1.0]},
+        "p:random:1": {"regret": [5.0, 3.0]},
+        "q:tpe:0": {"regret": [5.0]},  # too short for 2 trials: not a cell
+        "q:random:0": {"regret": [5.0]},
+    }
+    regrets = {"p:0": 2.0, "p:1": -1e-9, "q:0": 0.0}  # a tiny negative regret counts as 0
+    mine, theirs, n = av.rank_against(regrets, stored, ["tpe", "random"], trials=2)
+    assert n == 2
+    assert mine == 1.5 and theirs == {"tpe": 1.5, "random": 3.0}
+
+
+def test_agent_variants_workers_give_the_same_regrets_as_one_process() -> None:
+
+    args = (["default", "max_walk=2,n_bins=8"], [0, 1], 12, "qlearn", ["branin"])
+    serial = av.final_regrets(*args, workers=1)
+    assert set(serial) == {"default", "max_walk=2,n_bins=8"}
+    assert set(serial["default"]) == {"branin:0", "branin:1"}
+    assert av.final_regrets(*args, workers=2) == serial
+    with pytest.raises(ValueError, match="Bad variant"):
+        av.final_regrets(["no_such_field=1"], [0], 5, "qlearn", ["branin"])
+
+
+def test_agent_variants_cache_keeps_finished_studies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "studies.jsonl"
+    args = (["default"], [0, 1], 8, "qlearn", ["branin"])
+    first = av.final_regrets(*args, cache=cache)
+    assert len(cache.read_text().splitlines()) == 2
+
+    def no_study(task: object) -> float:
+        raise AssertionError(f"{task} was run again")
+
+    monkeypatch.setattr(av, "_study", no_study)
+    assert av.final_regrets(*args, cache=cache) == first  # read back, nothing re-run
+    with pytest.raises(AssertionError, match="was run again"):
+        av.final_regrets(["default"], [0, 1, 2], 8, "qlearn", ["branin"], cache=cache)
+
+
+def test_agent_variants_writes_its_report_under_build_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = ["--variants", "default", "max_walk=2", "--seeds", "2", "--trials", "6",
+            "--problems", "branin"]  # fmt: skip
+    assert av.main(argv) == 0
+    text = (tmp_path / "build" / "experiments" / "agent_variants.md").read_text()
+    assert "`python -m experiments.agent_variants.run --variants default max_walk=2" in text
+    assert "| `max_walk=2` |" in text
+    assert av.main([*argv, "--out", str(tmp_path / "mine.md")]) == 0
+    assert (tmp_path / "mine.md").read_text() == text
+
+
+def test_the_harness_imports_no_experiment() -> None:
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    for path in sorted(root.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            assert not any(n.split(".")[0] == "experiments" for n in names), path.name
+
+
+def test_fid_samplers_summarizes_best_so_far_per_sampler() -> None:
+    import optuna
+
+    from experiments.fid_samplers import run as fid
+
+    def objective(trial: optuna.Trial) -> float:
+        return float((trial.suggest_int("k", 2, 10) - 6) ** 2 + trial.suggest_int("m", 0, 3))
+
+    runs = []
+    for sampler in fid.SAMPLER_NAMES:
+        for seed in (0, 1):
+            run = fid.run_one(objective, sampler, seed, 12)
+            assert run["best_so_far"] == sorted(run["best_so_far"], reverse=True)
+            runs.append({**run, "objective": "toy"})
+    rows = fid.summarize(runs, ["toy"], list(fid.SAMPLER_NAMES))
+    assert [r["sampler"] for r in rows] == list(fid.SAMPLER_NAMES)
+    best = min(r["best_so_far"][-1] for r in runs)
+    for row in rows:
+        assert row["seeds"] == 2 and row["trials"] == 12 and row["best_seen"] == best
+        assert row["final_q1"] <= row["final_median"] <= row["final_q3"]
+    with pytest.raises(ValueError, match="unknown sampler 'gp'"):
+        fid.make_sampler("gp", 0)
