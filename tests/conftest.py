@@ -110,7 +110,6 @@ SLOW_TESTS = frozenset(
         "tests/test_objectives_fid.py::test_cli_runs_a_study",
         "tests/test_benchmarks.py::test_end_to_end_run_resume_and_report",
         "tests/test_sampler.py::test_own_batch_asks_are_not_awaited_as_other_workers",
-        "tests/test_dqn.py::test_agent_config_sets_the_environment_and_arguments_override_it",
         "tests/test_chargpt.py::test_model_is_causal_and_ties_weights",
         "tests/test_docs.py::test_distributed_worker_example_runs_without_warnings",
         "tests/test_docs.py::test_fid_study_example_runs_without_warnings",
