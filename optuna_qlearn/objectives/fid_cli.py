@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     if args.extractor.startswith("inception"):
         modules.append("torchvision")
     if args.extractor == "inception":
-        modules.append("pytorch_fid")
+        modules.append("torch_fidelity")  # the "fid" Inception network
     if args.image_dir is not None:
         modules.append("PIL")
     require_extra("vision", modules, f"optuna-qlearn fid {args.objective}")
