@@ -133,6 +133,10 @@ SLOW_TESTS = frozenset(
         "tests/test_objectives_fid.py::test_vae_is_deterministic_and_caches",
         "tests/test_fid.py::test_distance_rises_monotonically_with_noise",
         "tests/test_fid.py::test_torchvision_inception_variant_loads",
+        "tests/test_objectives_fid.py::test_vae_in_a_study_with_qlearning_sampler_and_pruner",
+        "tests/test_chargpt.py::test_training_learns_and_is_reproducible",
+        "tests/test_integrations.py::test_lightning_checkpoint_resumes_the_controller_exactly",
+        "tests/test_objectives_fid.py::test_dgmm_trial_writes_folders_and_scores_them",
         "tests/test_docs.py::test_fid_study_example_runs_without_warnings",
         "tests/test_docs.py::test_lr_schedule_example_runs_without_warnings",
     }
