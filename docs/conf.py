@@ -74,7 +74,6 @@ NOT_GUIDE = {"index", "api", "examples"}
 #: Optional modules of the API reference: (module, heading), included when importable.
 OPTIONAL_API = [
     ("optuna_qlearn.dqn", "Deep Q-network sampler"),
-    ("optuna_qlearn._core.dqn", "Deep Q-network core"),
     ("optuna_qlearn.integration.lightning", "PyTorch Lightning"),
     ("optuna_qlearn.integration.huggingface", "Hugging Face Trainer"),
 ]
@@ -117,7 +116,8 @@ def _automodules(modules: list[tuple[str, str]], underline: str) -> str:
 def _objective_modules() -> list[tuple[str, str]]:
     from optuna_qlearn import objectives
 
-    names = list(dict.fromkeys(objectives._LAZY.values()))
+    # Public modules only (the seed grid's private home is reached through ``objectives``).
+    names = [m for m in dict.fromkeys(objectives._LAZY.values()) if "._" not in m]
     names.append("optuna_qlearn.objectives.text_data")
     return [(m, f"``{m.rsplit('.', 1)[1]}``") for m in dict.fromkeys(names)]
 

@@ -1,14 +1,12 @@
 """``DQNSampler``: the Q-learning sampler with a deep Q-network instead of a Q-table.
 
-The environment is the tabular sampler's, unchanged: grid states
-(:mod:`optuna_qlearn._grid`), neighbour moves (:class:`~optuna_qlearn._core.qlearning.MoveSet`),
-rewards and episodes (:class:`~optuna_qlearn._core.agent.QLearningAgent`), the record
-stored on each trial and the replay of finished trials from storage
-(:mod:`optuna_qlearn._replay`). Only the Q-function changes: :class:`DQNAgent`
-pushes the transitions each replayed trial teaches into a replay memory and takes
-gradient steps on a Q-network (:mod:`optuna_qlearn._core.dqn`), and the agent's
-decisions read Q-values from that network, so a grid point never visited still
-gets an estimate learned from its neighbours.
+The environment is the tabular sampler's, unchanged: grid states, neighbour moves,
+rewards and episodes, the record stored on each trial and the replay of finished
+trials from storage. Only the Q-function changes: the agent pushes the transitions
+each replayed trial teaches into a replay memory and takes gradient steps on a
+Q-network (the private RL core, ``optuna_qlearn/_core/dqn.py``), and its decisions
+read Q-values from that network, so a grid point never visited still gets an estimate
+learned from its neighbours. This module is the Optuna glue only.
 
 This module needs PyTorch (``pip install 'optuna-qlearn[torch]'``).
 """
@@ -17,16 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 from optuna.samplers import BaseSampler
 
-from optuna_qlearn._core.agent import AgentConfig, QLearningAgent, Step
-from optuna_qlearn._core.dqn import DQNConfig, DQNLearner, StateEncoder
-from optuna_qlearn._core.qlearning import MoveSet, QTable
-from optuna_qlearn._grid import Grid, State
+from optuna_qlearn._core.dqn import DQNAgent, DQNConfig, StateEncoder
+from optuna_qlearn._core.qlearning import MoveSet
+from optuna_qlearn._grid import Grid
 from optuna_qlearn.sampler import QLearningSampler
 
 #: DQNSampler's discount factor: 0 ranked best at 100 trials (0.2, 0.5, 0.9 were worse).
@@ -42,144 +38,10 @@ DEFAULT_MAX_WALK = 8
 #: far better on the benchmark suite than continuing 5-trial episodes (docs/dqn.md).
 DEFAULT_EPISODE_LENGTH = 1
 #: DQNSampler's global model: joint (``model_joint``, Optuna's multivariate
-#: TPE density ratio, :class:`~optuna_qlearn._core.prior.JointGridPrior`) rather than
+#: TPE density ratio) rather than
 #: QLearningSampler's per-axis one. It costs more per trial, but little next to the
 #: network's training, and it ranked better on the benchmark suite (docs/dqn.md).
 DEFAULT_MODEL_JOINT = True
-
-
-class NetworkQTable(QTable):
-    """A Q-network seen through the :class:`~optuna_qlearn._core.qlearning.QTable` interface.
-
-    :meth:`get` evaluates the network at any state; :attr:`q` holds a row for each
-    state learned from so far (as a Q-table would) with the network's current
-    values, and :attr:`visits` counts the transitions learned per state and action.
-    So everything that reads a Q-table (the agent's decisions, ``q_table``,
-    ``greedy_policy``, ``save_q_table``, the dashboard) reads the network unchanged.
-    Values are cached until :meth:`invalidate` (called after each training round).
-
-    Args:
-        n_actions: Size of the action space.
-        q_fn: Q-values ``(n, n_actions)`` of a list of states.
-    """
-
-    def __init__(self, n_actions: int, q_fn: Callable[[list[State]], np.ndarray]) -> None:
-        super().__init__(n_actions)
-        self._q_fn = q_fn
-        self._cache: dict[State, np.ndarray] = {}
-        self._rows: dict[State, np.ndarray] | None = None
-
-    def __post_init__(self) -> None:  # no ``q`` dict: the network holds the values
-        self.visits: dict[State, np.ndarray] = {}
-
-    @property
-    def q(self) -> dict[State, np.ndarray]:
-        """State -> Q-values of the network, for every state learned from."""
-        if self._rows is None:
-            states = list(self.visits)
-            values = self._q_fn(states) if states else np.zeros((0, self.n_actions))
-            self._rows = {s: values[i] for i, s in enumerate(states)}
-        return self._rows
-
-    @q.setter
-    def q(self, value: dict[State, np.ndarray]) -> None:
-        raise AttributeError("The Q-values of a NetworkQTable come from its network.")
-
-    def get(self, state: State) -> np.ndarray:
-        """The network's Q-values at ``state`` (visited or not; do not mutate)."""
-        row = self._cache.get(state)
-        if row is None:
-            row = self._cache[state] = self._q_fn([state])[0]
-        return row
-
-    def record(self, state: State, action: int) -> None:
-        """Count one learned transition from ``state`` by ``action``."""
-        visits = self.visits.get(state)
-        if visits is None:
-            visits = self.visits[state] = np.zeros(self.n_actions, dtype=np.int64)
-            self._rows = None
-        visits[action] += 1
-
-    def invalidate(self) -> None:
-        """Forget cached values (the network changed)."""
-        self._cache.clear()
-        self._rows = None
-
-    def update(self, *args: Any, **kwargs: Any) -> float:
-        """Not available: the network learns in :meth:`DQNAgent.learn`.
-
-        Raises:
-            TypeError: Always.
-        """
-        raise TypeError("A NetworkQTable is trained by gradient steps, not Bellman updates.")
-
-    def set(self, state: State, values: np.ndarray, visits: np.ndarray | None = None) -> None:
-        """Not available: a network cannot be warm-started row by row.
-
-        Raises:
-            TypeError: Always.
-        """
-        raise TypeError("DQNSampler cannot be warm-started from a saved Q-table.")
-
-    def __len__(self) -> int:
-        return len(self.visits)
-
-
-class DQNAgent(QLearningAgent):
-    """The grid-walking agent of :class:`~optuna_qlearn._core.agent.QLearningAgent` with a DQN.
-
-    :meth:`learn` turns a finished trial into transitions exactly as the tabular
-    agent does (same rewards, same ``done``), pushes them into the replay memory,
-    then takes ``n_updates_per_step`` gradient steps. Decisions (epsilon-greedy
-    moves, Dyna scoring of moves into known points, walks, restarts) are the
-    tabular agent's, reading Q-values from the network through :attr:`table`.
-
-    Args:
-        moves: The action space.
-        config: The shared agent hyperparameters (``alpha`` is unused).
-        encoder: Grid states -> network inputs.
-        dqn: The network and training hyperparameters.
-        minimize: Whether lower objective values are better.
-        seed: Seed of the initial weights and of minibatch sampling; the network is
-            a pure function of it and of the trials learned.
-    """
-
-    def __init__(
-        self,
-        moves: MoveSet,
-        config: AgentConfig,
-        encoder: StateEncoder,
-        dqn: DQNConfig,
-        minimize: bool = True,
-        seed: int = 0,
-    ) -> None:
-        # The global model must not smooth across categorical choices (as for the table).
-        super().__init__(moves, config, minimize=minimize, categorical=encoder.categorical)
-        if encoder.shape != tuple(int(n) for n in moves.shape):
-            raise ValueError(f"Encoder shape {encoder.shape} != move-set shape {moves.shape}.")
-        self.encoder = encoder
-        self.learner = DQNLearner(
-            encoder.n_features, moves.n_actions, dqn, config.gamma, config.q_init, seed
-        )
-        self.table: NetworkQTable = NetworkQTable(moves.n_actions, self._q_of)
-
-    def _q_of(self, states: Sequence[State]) -> np.ndarray:
-        return self.learner.q_values(self.encoder(states))
-
-    def learn(self, step: Step) -> None:
-        """Store one finished trial's transitions and train (call in trial-number order).
-
-        Args:
-            step: The trial (see :meth:`QLearningAgent.transitions`).
-        """
-        for t in self.transitions(step):
-            s, s_next = self.encoder([t.state, t.next_state])
-            mask = self.moves.valid_mask(t.next_state)
-            self.learner.memory.push(s, t.action, t.reward, s_next, mask, t.done)
-            self.table.record(t.state, t.action)
-        self.finish_step(step)
-        if self.learner.train(self.learner.config.n_updates_per_step):
-            self.table.invalidate()
 
 
 if TYPE_CHECKING:
@@ -254,7 +116,7 @@ class DQNSampler(QLearningSampler):
 
     Untried moves into unvisited points, and model restarts, are scored by the
     agent's global model of good points; the DQN's is joint by default
-    (:class:`~optuna_qlearn._core.prior.JointGridPrior`, the density ratio of Optuna's
+    (the density ratio of Optuna's
     multivariate TPE), where the tabular sampler's is per axis. On the benchmark
     suite, at 100 trials, the network's own training changed the results less than
     seed noise with that model in charge (``docs/dqn.md``: the ``dqn-untrained``

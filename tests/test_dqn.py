@@ -27,8 +27,10 @@ from optuna_qlearn import QLearningSampler
 from optuna_qlearn._core.agent import AgentConfig
 from optuna_qlearn._core.dqn import (
     Batch,
+    DQNAgent,
     DQNConfig,
     DQNLearner,
+    NetworkQTable,
     QNetwork,
     ReplayMemory,
     StateEncoder,
@@ -38,13 +40,7 @@ from optuna_qlearn._core.dqn import (
 )
 from optuna_qlearn._core.prior import JointGridPrior
 from optuna_qlearn._core.qlearning import MoveSet
-from optuna_qlearn.dqn import (
-    DEFAULT_EPISODE_LENGTH,
-    DEFAULT_MAX_WALK,
-    DQNAgent,
-    DQNSampler,
-    NetworkQTable,
-)
+from optuna_qlearn.dqn import DEFAULT_EPISODE_LENGTH, DEFAULT_MAX_WALK, DQNSampler
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -106,12 +106,10 @@ def _profile(examples: int) -> settings:
 #: that hit it, so that they go on checking everything else; remove its entry when
 #: the fix lands (its strict xfail test then fails as XPASS as a reminder).
 KNOWN_DEFECTS: frozenset[str] = frozenset(
-    {
-        # Finite values spread wider than the float max (1.7e308 and -1.7e308) with
-        # reward="value"/"improvement": the scale is inf, so rewards of finite gaps are 0.
-        "scale-overflow",
-    }
-    # Fixed on main (3824f24, a1700f9), so no longer listed:
+    set()
+    # Fixed on main, so no longer listed:
+    # "scale-overflow": finite values spread wider than the float max (1.7e308 and
+    #     -1.7e308) made the "value"/"improvement" scale inf, so finite gaps got 0;
     # "overflow": a huge finite value with reward="value"/"improvement" raised
     #     OverflowError, or made the median and scale inf;
     # "float-rounding": stepped-float grid values rounded to 12 decimals fell off the
@@ -794,12 +792,6 @@ def test_regression_largest_floats_keep_the_reward_scale_finite() -> None:
     assert agent.rewards.reward(1.7e308) < agent.rewards.reward(1.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="values 1.7e308, 1.7e308, -1.7e308 (spread beyond the float max) make the "
-    "'value' reward scale inf, so a value of 1.0 (far better than the median) gets 0",
-)
 def test_regression_values_spread_beyond_the_float_max_keep_the_scale_finite() -> None:
     values = [1.7e308, 1.7e308, -1.7e308]
     sampler = QLearningSampler(reward="value", seed=0)

@@ -27,16 +27,18 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from optuna_qlearn._core.agent import AgentConfig, QLearningAgent, Step
 from optuna_qlearn._core.checks import check_bool, check_float, check_int, check_int_tuple
+from optuna_qlearn._core.qlearning import MoveSet, QTable, State
 
 
 # --------------------------------------------------------------------------- config
@@ -507,3 +509,138 @@ class DQNLearner:
         with torch.no_grad():
             x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
             return self.policy(x.to(self.device)).cpu().numpy().astype(np.float64)
+
+
+# --------------------------------------------------------------------------- agent
+class NetworkQTable(QTable):
+    """A Q-network seen through the :class:`~optuna_qlearn._core.qlearning.QTable` interface.
+
+    :meth:`get` evaluates the network at any state; :attr:`q` holds a row for each
+    state learned from so far (as a Q-table would) with the network's current
+    values, and :attr:`visits` counts the transitions learned per state and action.
+    So everything that reads a Q-table (the agent's decisions, ``q_table``,
+    ``greedy_policy``, ``save_q_table``, the dashboard) reads the network unchanged.
+    Values are cached until :meth:`invalidate` (called after each training round).
+
+    Args:
+        n_actions: Size of the action space.
+        q_fn: Q-values ``(n, n_actions)`` of a list of states.
+    """
+
+    def __init__(self, n_actions: int, q_fn: Callable[[list[State]], np.ndarray]) -> None:
+        super().__init__(n_actions)
+        self._q_fn = q_fn
+        self._cache: dict[State, np.ndarray] = {}
+        self._rows: dict[State, np.ndarray] | None = None
+
+    def __post_init__(self) -> None:  # no ``q`` dict: the network holds the values
+        self.visits: dict[State, np.ndarray] = {}
+
+    @property
+    def q(self) -> dict[State, np.ndarray]:
+        """State -> Q-values of the network, for every state learned from."""
+        if self._rows is None:
+            states = list(self.visits)
+            values = self._q_fn(states) if states else np.zeros((0, self.n_actions))
+            self._rows = {s: values[i] for i, s in enumerate(states)}
+        return self._rows
+
+    @q.setter
+    def q(self, value: dict[State, np.ndarray]) -> None:
+        raise AttributeError("The Q-values of a NetworkQTable come from its network.")
+
+    def get(self, state: State) -> np.ndarray:
+        """The network's Q-values at ``state`` (visited or not; do not mutate)."""
+        row = self._cache.get(state)
+        if row is None:
+            row = self._cache[state] = self._q_fn([state])[0]
+        return row
+
+    def record(self, state: State, action: int) -> None:
+        """Count one learned transition from ``state`` by ``action``."""
+        visits = self.visits.get(state)
+        if visits is None:
+            visits = self.visits[state] = np.zeros(self.n_actions, dtype=np.int64)
+            self._rows = None
+        visits[action] += 1
+
+    def invalidate(self) -> None:
+        """Forget cached values (the network changed)."""
+        self._cache.clear()
+        self._rows = None
+
+    def update(self, *args: Any, **kwargs: Any) -> float:
+        """Not available: the network learns in :meth:`DQNAgent.learn`.
+
+        Raises:
+            TypeError: Always.
+        """
+        raise TypeError("A NetworkQTable is trained by gradient steps, not Bellman updates.")
+
+    def set(self, state: State, values: np.ndarray, visits: np.ndarray | None = None) -> None:
+        """Not available: a network cannot be warm-started row by row.
+
+        Raises:
+            TypeError: Always.
+        """
+        raise TypeError("DQNSampler cannot be warm-started from a saved Q-table.")
+
+    def __len__(self) -> int:
+        return len(self.visits)
+
+
+class DQNAgent(QLearningAgent):
+    """The grid-walking agent of :class:`~optuna_qlearn._core.agent.QLearningAgent` with a DQN.
+
+    :meth:`learn` turns a finished trial into transitions exactly as the tabular
+    agent does (same rewards, same ``done``), pushes them into the replay memory,
+    then takes ``n_updates_per_step`` gradient steps. Decisions (epsilon-greedy
+    moves, Dyna scoring of moves into known points, walks, restarts) are the
+    tabular agent's, reading Q-values from the network through :attr:`table`.
+
+    Args:
+        moves: The action space.
+        config: The shared agent hyperparameters (``alpha`` is unused).
+        encoder: Grid states -> network inputs.
+        dqn: The network and training hyperparameters.
+        minimize: Whether lower objective values are better.
+        seed: Seed of the initial weights and of minibatch sampling; the network is
+            a pure function of it and of the trials learned.
+    """
+
+    def __init__(
+        self,
+        moves: MoveSet,
+        config: AgentConfig,
+        encoder: StateEncoder,
+        dqn: DQNConfig,
+        minimize: bool = True,
+        seed: int = 0,
+    ) -> None:
+        # The global model must not smooth across categorical choices (as for the table).
+        super().__init__(moves, config, minimize=minimize, categorical=encoder.categorical)
+        if encoder.shape != tuple(int(n) for n in moves.shape):
+            raise ValueError(f"Encoder shape {encoder.shape} != move-set shape {moves.shape}.")
+        self.encoder = encoder
+        self.learner = DQNLearner(
+            encoder.n_features, moves.n_actions, dqn, config.gamma, config.q_init, seed
+        )
+        self.table: NetworkQTable = NetworkQTable(moves.n_actions, self._q_of)
+
+    def _q_of(self, states: Sequence[State]) -> np.ndarray:
+        return self.learner.q_values(self.encoder(states))
+
+    def learn(self, step: Step) -> None:
+        """Store one finished trial's transitions and train (call in trial-number order).
+
+        Args:
+            step: The trial (see :meth:`QLearningAgent.transitions`).
+        """
+        for t in self.transitions(step):
+            s, s_next = self.encoder([t.state, t.next_state])
+            mask = self.moves.valid_mask(t.next_state)
+            self.learner.memory.push(s, t.action, t.reward, s_next, mask, t.done)
+            self.table.record(t.state, t.action)
+        self.finish_step(step)
+        if self.learner.train(self.learner.config.n_updates_per_step):
+            self.table.invalidate()

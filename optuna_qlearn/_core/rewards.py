@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import sys
 
 REWARD_MODES = ("rank", "improvement", "value")
 
@@ -84,17 +85,18 @@ class RewardModel:
             bisect.insort(self._sorted, self.sign * value)
 
     def scale(self) -> float:
-        """The current value scale (interquartile range, with fallbacks)."""
+        """The current value scale (interquartile range, with fallbacks), finite: values
+        spread wider than the largest float get the largest float."""
         s = self._sorted
         n = len(s)
         if n >= 4:
             iqr = s[(3 * (n - 1)) // 4] - s[(n - 1) // 4]
             if iqr > 0:
-                return iqr
+                return min(iqr, sys.float_info.max)
         if n >= 2:
             sd = _std(s)
             if sd > 0:
-                return sd
+                return min(sd, sys.float_info.max)
         return 1.0
 
     def median(self) -> float:
@@ -129,7 +131,8 @@ class RewardModel:
             return 1.0 - 2.0 * frac_better
         ref = self.median() if previous is None or self.mode == "value" else self.sign * previous
         gap = ref - x
-        r = gap / self.scale()
+        scale = self.scale()
+        r = gap / scale if math.isfinite(gap) else (0.5 * ref - 0.5 * x) / (0.5 * scale)
         if not math.isfinite(r):  # beyond the float range: the clip, with the gap's sign
             r = 0.0 if gap == 0 else math.copysign(self.clip, gap)
         return float(max(-self.clip, min(self.clip, r)))

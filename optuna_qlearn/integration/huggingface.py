@@ -43,11 +43,11 @@ class QLearningLRCallback(TrainerCallback):
             from transformers import Trainer, TrainingArguments
 
             from optuna_qlearn.integration.huggingface import QLearningLRCallback
-            from optuna_qlearn.lr import QLearningLRScheduler, warmup_cosine_factor
+            from optuna_qlearn.lr import QLearningLRScheduler, WarmupCosine
 
             optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
             scheduler = QLearningLRScheduler(
-                optimizer, warmup_cosine_factor(100, 2000, 0.1), seed=0
+                optimizer, WarmupCosine(100, 2000, 0.1), seed=0
             )
             args = TrainingArguments("out", max_steps=2000, eval_strategy="steps", eval_steps=100)
             trainer = Trainer(

@@ -2,6 +2,9 @@
 
 The objectives need PyTorch (``pip install "optuna-qlearn[vision]"``); names are
 imported lazily so that ``import optuna_qlearn.objectives`` itself stays light.
+``SEED_GRID`` and ``suggest_seed_grid(trial)`` are the seed grid (``K`` 2..10,
+``intermediate_dim`` {64, 128, 256}, ``batch_size`` {8, 16, 32}, ``maxiter`` {10, 20, 40})
+both reconstruction objectives search.
 """
 
 from __future__ import annotations

@@ -1,0 +1,74 @@
+"""Run the Optuna baselines (QLearningSampler defaults, TPESampler) on the suite.
+
+Each study runs in memory through the harness's own ``benchmarks.run.run_task`` (the
+same objective, seeding and regret bookkeeping as ``python -m benchmarks.run``), and
+the best-so-far regret curve is written to a JSON file that ``evaluate`` reads:
+
+    nice -n 10 env OMP_NUM_THREADS=1 python -m experiments.learned_policy.baselines \
+        --samplers qlearn tpe --seeds 0-9 --trials 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from experiments.learned_policy.common import RESULTS, parse_seeds, suite_problems
+
+
+def run(
+    samplers: Sequence[str], problems: Sequence[str], seeds: Sequence[int], trials: int
+) -> dict:
+    """Regret curves ``{sampler: {problem: {seed: [regret per trial]}}}``.
+
+    Args:
+        samplers: Names in ``benchmarks.samplers.SAMPLERS``.
+        problems: Names in ``benchmarks.problems.PROBLEMS``.
+        seeds: Study seeds.
+        trials: Trials per study.
+
+    Raises:
+        RuntimeError: If a study fails.
+    """
+    import optuna
+
+    from benchmarks.run import Task, run_task
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    out: dict = {}
+    for sampler in samplers:
+        for problem in problems:
+            t0 = time.perf_counter()
+            for seed in seeds:
+                summary, _ = run_task(Task(problem, sampler, seed, trials, "experiment"))
+                if "error" in summary:
+                    raise RuntimeError(f"{sampler} on {problem}: {summary['error']}")
+                out.setdefault(sampler, {}).setdefault(problem, {})[str(seed)] = [
+                    round(r, 10) for r in summary["regret"]
+                ]
+            print(f"{sampler:8s} {problem:34s} {time.perf_counter() - t0:6.1f}s", flush=True)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samplers", nargs="+", default=["qlearn", "tpe"])
+    parser.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,3,5")
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=RESULTS / "baselines.json")
+    args = parser.parse_args(argv)
+    if args.trials < 1:
+        parser.error(f"--trials must be at least 1, got {args.trials}.")
+    curves = run(args.samplers, suite_problems(), parse_seeds(args.seeds), args.trials)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"trials": args.trials, "curves": curves}))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
