@@ -54,9 +54,11 @@ test: $(VENV)/.dev-installed chromium lint typecheck
 	$(VENV)/bin/pytest -n 2 --durations=15 $(PYTEST_ARGS)
 
 # The fast lane: what `make test` runs, less the tests marked slow (see tests/conftest.py),
-# service (PostgreSQL/Redis) and browser; the docs build is one of the slow ones.
+# service (PostgreSQL/Redis) and browser; the docs build is one of the slow ones. One
+# process: on the shared 2-core machine two xdist workers (each collecting every module)
+# took longer and more CPU than one.
 check: lint typecheck
-	$(VENV)/bin/pytest -n 2 -q -m "not slow and not service and not browser" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -p no:xdist -q -m "not slow and not service and not browser" $(PYTEST_ARGS)
 
 # A fresh venv with only the lowest Optuna pyproject.toml allows (plus numpy, tqdm, pytest;
 # no torch), the package installed from the working tree (not editable), and the sampler tests.
