@@ -213,3 +213,12 @@ def test_hebo_refuses_bad_arguments() -> None:
         hebo(model_name="catboost")
     with pytest.raises(ValueError, match="seed"):
         hebo(seed=2**31)
+
+
+def test_peers_are_registered_in_the_benchmark_where_importable() -> None:
+    from benchmarks.samplers import SAMPLERS, make_sampler
+
+    assert ("smac" in SAMPLERS) == peers.smac_available()
+    assert ("hebo" in SAMPLERS) == peers.hebo_available()
+    require(peers.smac_available(), "smac (SMAC3) is not installed: pip install '.[peers]'")
+    assert isinstance(make_sampler("smac", 5), peers.SMACSampler)
