@@ -23,6 +23,8 @@ from typing import Any
 import optuna
 from optuna.samplers import BaseSampler
 
+from benchmarks import peers
+
 #: Source files whose content defines a QLearningSampler result.
 _QL_SOURCES = (
     "_grid.py", "_core/qlearning.py", "_core/rewards.py", "_core/agent.py", "_core/prior.py",
@@ -255,6 +257,17 @@ if dqn_available():
     SAMPLERS["dqn-untrained"] = (
         lambda seed: _dqn(seed, n_updates_per_step=0),
         "DQNSampler, defaults but the network never trained (n_updates_per_step=0)",
+    )
+
+if peers.smac_available():
+    SAMPLERS["smac"] = (
+        lambda seed: peers.SMACSampler(seed=seed),
+        "SMAC3 2.4 HyperparameterOptimizationFacade (random forest), benchmarks.peers",
+    )
+if peers.hebo_available():
+    SAMPLERS["hebo"] = (
+        lambda seed: peers.HEBOSampler(seed=seed),
+        "HEBO 0.3.6 (GP + MACE), benchmarks.peers; needs its own environment",
     )
 
 #: Compared in the main tables (ablations are reported separately).
