@@ -80,7 +80,7 @@ def _make(sampler_name: str, seed: int) -> optuna.samplers.BaseSampler:
     cls = optuna_qlearn.QLearningSampler
     if hasattr(cls, "seed_design_parameters"):
         return cls(**cls.seed_design_parameters(), seed=seed)
-    from optuna_qlearn.agent import AgentConfig  # type: ignore[import-not-found]
+    from optuna_qlearn.agent import AgentConfig  # the API before issue 13
 
     pins = {"episode_length": 10, "n_startup": 0, "model_scores": False, "model_restart_prob": 0.0}
     return cls(preset="seed", agent_config=AgentConfig(**pins), seed=seed)  # type: ignore[call-arg]
@@ -90,7 +90,11 @@ def trace(sampler_name: str, n_studies: int, n_trials: int) -> list[dict[str, An
     out = []
     for i in range(n_studies):
         kind, seed = i % 4, i
-        direction = "maximize" if i % 3 == 2 else "minimize"
+        direction = (
+            optuna.study.StudyDirection.MAXIMIZE
+            if i % 3 == 2
+            else optuna.study.StudyDirection.MINIMIZE
+        )
         sampler = _make(sampler_name, seed)
         study = optuna.create_study(direction=direction, sampler=sampler)
         study.optimize(_objective(kind, seed), n_trials=n_trials, catch=(Exception,))
