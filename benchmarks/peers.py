@@ -74,6 +74,8 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_qlearn._core.checks import check_int
+
 __all__ = [
     "HEBOSampler",
     "SMACSampler",
@@ -170,10 +172,8 @@ class _PeerSampler(BaseSampler):
     """The Optuna side shared by the peers: search space, replay of finished trials."""
 
     def __init__(self, seed: int | None) -> None:
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise TypeError(f"seed must be an int or None, got {seed!r}.")
-        if seed is not None and not 0 <= seed < 2**31:
-            raise ValueError(f"seed must lie in [0, 2**31), got {seed}.")
+        if seed is not None:
+            seed = check_int("seed", seed, 0, 2**31 - 1)
         self._seed = (
             seed if seed is not None else int(np.random.SeedSequence().generate_state(1)[0] % 2**31)
         )
@@ -308,10 +308,7 @@ class SMACSampler(_PeerSampler):
     ) -> None:
         if facade not in ("hpo", "blackbox"):
             raise ValueError(f"facade must be 'hpo' or 'blackbox', got {facade!r}.")
-        if isinstance(n_trials, bool) or not isinstance(n_trials, int):
-            raise TypeError(f"n_trials must be an int, got {n_trials!r}.")
-        if n_trials < 1:
-            raise ValueError(f"n_trials must be at least 1, got {n_trials}.")
+        n_trials = check_int("n_trials", n_trials, 1)
         if not smac_available():
             raise ImportError("SMACSampler needs smac (SMAC3): pip install 'optuna-qlearn[peers]'.")
         super().__init__(seed)

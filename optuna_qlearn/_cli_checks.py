@@ -27,6 +27,9 @@ USAGE = 2
 #: Exit status of every other error.
 FAILURE = 1
 
+#: The samplers the commands offer by name (``--sampler``; built in ``_demo.SAMPLERS``).
+SAMPLER_NAMES = ("qlearning", "tpe", "random")
+
 SQLITE_HEADER = b"SQLite format 3\x00"
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 # What installs the driver of a SQLAlchemy backend (others: "the <driver> driver").

@@ -20,6 +20,7 @@ from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 from optuna.trial import Trial, TrialState
 
 from optuna_qlearn._cli_checks import (
+    SAMPLER_NAMES,
     USAGE,
     CommandError,
     check_study_storage,
@@ -30,11 +31,16 @@ from optuna_qlearn.sampler import QLearningSampler
 
 DEFAULT_STORAGE = "sqlite:///optuna_qlearn_demo.db"
 OBJECTIVES = ("vae", "seed-grid")
-SAMPLERS: dict[str, Callable[[int], BaseSampler]] = {
-    "qlearning": lambda seed: QLearningSampler(seed=seed),
-    "tpe": lambda seed: TPESampler(seed=seed),
-    "random": lambda seed: RandomSampler(seed=seed),
-}
+SAMPLERS: dict[str, Callable[[int], BaseSampler]] = dict(
+    zip(
+        SAMPLER_NAMES,
+        (
+            lambda seed: QLearningSampler(seed=seed),
+            lambda seed: TPESampler(seed=seed),
+            lambda seed: RandomSampler(seed=seed),
+        ),
+    )
+)
 
 
 def seed_grid_function(trial: Trial) -> float:

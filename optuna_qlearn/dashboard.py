@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial
 
 from optuna_qlearn._replay import KEY_RECORD
 from optuna_qlearn.sampler import QLearningSampler
+from optuna_qlearn.visualization._plotly import GRAPH_IDS
 from optuna_qlearn.visualization._plotly import figures as _figures
 from optuna_qlearn.visualization._view import (
     KEY_SETTINGS,
@@ -44,10 +45,8 @@ if TYPE_CHECKING:
     from optuna.study import Study
     from plotly.graph_objects import Figure
 
-_logger = optuna.logging.get_logger(__name__)
+_logger = optuna.logging.get_logger(f"optuna.{__name__}")  # silenced with Optuna
 
-#: Graph-object ids of the figures :func:`publish` writes (re-publishing overwrites them).
-GRAPH_IDS = ("qlearn-greedy-value", "qlearn-visits", "qlearn-policy", "qlearn-epsilon-reward")
 __all__ = [
     "GRAPH_IDS",
     "KEY_SETTINGS",

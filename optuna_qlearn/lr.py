@@ -652,8 +652,15 @@ class QLearningLRScheduler(LRScheduler):
                 UserWarning,
                 stacklevel=2,
             )
+        return self._lrs()
+
+    def _lrs(self) -> list[float | torch.Tensor]:
+        """The learning rates :meth:`get_lr` gives (also applied at once by integrations)."""
         factor = 1.0 if self.base_lr_fn is None else self.base_lr_fn(self.last_epoch)
-        if isinstance(factor, bool) or not isinstance(factor, numbers.Real):
+        # A float (the common case, every step) skips the slower abstract-class check.
+        if type(factor) is not float and (
+            isinstance(factor, bool) or not isinstance(factor, numbers.Real)
+        ):
             raise TypeError(
                 f"base_lr_fn({self.last_epoch}) must return a real number, got {factor!r}"
             )

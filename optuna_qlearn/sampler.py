@@ -54,6 +54,26 @@ _SEED_DESIGN: dict[str, Any] = {
 }
 
 
+#: The agent settings every configuration uses (AgentConfig fields and arguments alike);
+#: the settings of :data:`_CONDITIONS` are used only when others need them.
+_AGENT_ARGS = (
+    "alpha",
+    "gamma",
+    "epsilon",
+    "epsilon_min",
+    "epsilon_decay",
+    "episode_length",
+    "reward",
+    "q_init",
+    "walk_known",
+    "dyna",
+    "restart_best_prob",
+    "n_startup",
+    "model_scores",
+    "model_restart_prob",
+)
+
+
 def _model_on(env: dict[str, Any]) -> bool:
     return bool(env["model_scores"]) or env["model_restart_prob"] > 0
 
@@ -284,19 +304,9 @@ class QLearningSampler(BaseSampler):
         decision_timeout: float = 2.0,
         seed: int | None = None,
     ) -> None:
-        env: dict[str, Any] = {
-            "alpha": alpha, "gamma": gamma, "epsilon": epsilon, "epsilon_min": epsilon_min,
-            "epsilon_decay": epsilon_decay, "episode_length": episode_length, "reward": reward,
-            "q_init": q_init, "walk_known": walk_known, "dyna": dyna,
-            "restart_best_prob": restart_best_prob, "n_startup": n_startup,
-            "model_scores": model_scores, "model_restart_prob": model_restart_prob,
-        }  # fmt: skip
-        conditional: dict[str, Any] = {
-            "step_sizes": step_sizes, "max_walk": max_walk, "restart_top_k": restart_top_k,
-            "model_joint": model_joint, "model_candidates": model_candidates,
-            "model_gamma": model_gamma, "model_max_good": model_max_good,
-            "model_scale": model_scale, "model_bandwidth": model_bandwidth,
-        }  # fmt: skip
+        given = locals()  # the arguments, before any other local is bound
+        env: dict[str, Any] = {name: given[name] for name in _AGENT_ARGS}
+        conditional: dict[str, Any] = {name: given[name] for name in _CONDITIONS}
         self._moves_kind = check_choice("moves", moves, ("axis", "joint"))
         self._n_bins = check_int("n_bins", n_bins, 2)
         self._max_bins = check_int("max_bins", max_bins, 2)
@@ -317,7 +327,7 @@ class QLearningSampler(BaseSampler):
         resolved["model_joint"] = (
             self._CONDITIONAL_DEFAULTS["model_joint"] if model_joint is None else model_joint
         )
-        self._given: dict[str, Any] = {}  # the conditional settings in use
+        in_use: dict[str, Any] = {}  # the conditional settings the others need
         for name, value in conditional.items():
             need, needed = _CONDITIONS[name]
             if not needed(resolved):
@@ -327,13 +337,11 @@ class QLearningSampler(BaseSampler):
                         "change the setting it depends on."
                     )
                 continue
-            self._given[name] = self._CONDITIONAL_DEFAULTS[name] if value is None else value
-        sizes = self._given.get("step_sizes", (1,))
+            in_use[name] = self._CONDITIONAL_DEFAULTS[name] if value is None else value
+        self._in_use = tuple(in_use)
+        sizes = in_use.pop("step_sizes", (1,))
         self._step_sizes: tuple[int, ...] = check_int_tuple("step_sizes", sizes)
-        if "step_sizes" in self._given:
-            self._given["step_sizes"] = self._step_sizes
-        agent_fields = {k: v for k, v in self._given.items() if k != "step_sizes"}
-        self._config = AgentConfig(**env, **agent_fields)
+        self._config = AgentConfig(**env, **in_use)
         self._allow_stay = not self._config.walk_known  # see walk_known above
         self._warm_start = load_table(warm_start) if warm_start is not None else None
         self._seed = seed
@@ -372,17 +380,15 @@ class QLearningSampler(BaseSampler):
         ``warn_independent_sampling`` are not included.
         """
         c = self._config
-        out: dict[str, Any] = {
-            "alpha": c.alpha, "gamma": c.gamma, "epsilon": c.epsilon,
-            "epsilon_min": c.epsilon_min, "epsilon_decay": c.epsilon_decay,
-            "episode_length": c.episode_length, "reward": c.reward, "moves": self._moves_kind,
-            "n_bins": self._n_bins, "max_bins": self._max_bins, "q_init": c.q_init,
-            "walk_known": c.walk_known, "dyna": c.dyna, "restart_best_prob": c.restart_best_prob,
-            "n_startup": c.n_startup, "model_scores": c.model_scores,
-            "model_restart_prob": c.model_restart_prob, "stale_after": self._stale_after,
-            "decision_timeout": self._decision_timeout,
-        }  # fmt: skip
-        for name in self._given:
+        out: dict[str, Any] = {name: getattr(c, name) for name in _AGENT_ARGS}
+        out.update(
+            moves=self._moves_kind,
+            n_bins=self._n_bins,
+            max_bins=self._max_bins,
+            stale_after=self._stale_after,
+            decision_timeout=self._decision_timeout,
+        )
+        for name in self._in_use:
             out[name] = list(self._step_sizes) if name == "step_sizes" else getattr(c, name)
         return out
 

@@ -15,6 +15,19 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def optuna_floor() -> str:
+    """The lowest Optuna ``pyproject.toml`` declares (``optuna>=X``), read from the file."""
+    import tomllib
+
+    deps = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    for dep in deps["project"]["dependencies"]:
+        if dep.replace(" ", "").startswith("optuna>="):
+            return str(dep.replace(" ", "").split(">=", 1)[1])
+    raise AssertionError("pyproject.toml declares no optuna>= floor")
+
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CONFORMANCE_MODULE = "optuna.testing.pytest_samplers"
 

@@ -26,7 +26,7 @@ from typing import Any
 import optuna
 import pytest
 import yaml
-from conftest import REPO_ROOT, require
+from conftest import REPO_ROOT, optuna_floor, require
 from packaging.requirements import Requirement
 from packaging.version import Version
 
@@ -105,7 +105,7 @@ def test_front_matter_passes_the_registry_checks() -> None:
     post, _ = front_matter(readme)
     # The versions claimed are ones this project supports (its optuna lower bound).
     for v in post["optuna_versions"]:
-        assert Version(v) >= Version("4.2"), v
+        assert Version(v) >= Version(optuna_floor()), v
     assert post["license"] == "MIT License"
 
 

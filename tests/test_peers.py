@@ -209,16 +209,14 @@ def test_hebo_study_completes_deterministically_in_its_distributions() -> None:
 
 
 def test_hebo_refuses_bad_arguments() -> None:
-    with pytest.raises(ValueError, match="model_name"):
-        hebo(model_name="catboost")
+    with pytest.raises(ValueError, match="model_name"):  # checked before the import: runs in CI
+        peers.HEBOSampler(model_name="catboost")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="seed"):
         hebo(seed=2**31)
 
 
 def test_peers_are_registered_in_the_benchmark_where_importable() -> None:
-    from benchmarks.samplers import SAMPLERS, make_sampler
+    from benchmarks.samplers import make_sampler
 
-    assert ("smac" in SAMPLERS) == peers.smac_available()
-    assert ("hebo" in SAMPLERS) == peers.hebo_available()
     require(peers.smac_available(), "smac (SMAC3) is not installed: pip install '.[peers]'")
     assert isinstance(make_sampler("smac", 5), peers.SMACSampler)

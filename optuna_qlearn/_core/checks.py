@@ -12,6 +12,8 @@ import numbers
 from collections.abc import Collection
 from typing import Any
 
+import numpy as np
+
 
 def check_float(
     name: str,
@@ -84,8 +86,7 @@ def check_bool(name: str, value: Any) -> bool:
     Raises:
         TypeError: For anything else (``0`` and ``"yes"`` included).
     """
-    numpy_bool = type(value).__module__ == "numpy" and type(value).__name__ in ("bool_", "bool")
-    if isinstance(value, bool) or numpy_bool:
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__}).")
 

@@ -124,9 +124,7 @@ class QLearningLRCallback(TrainerCallback):
             )
         s = self.scheduler
         s.observe(float(metrics[self.metric]))
-        # What the scheduler's next step() gives too: initial_lr * base_lr_fn * multiplier.
-        factor = 1.0 if s.base_lr_fn is None else float(s.base_lr_fn(s.last_epoch))
-        lrs = [base * factor * s.multiplier for base in s.base_lrs]
+        lrs = s._lrs()  # what the scheduler's next step() gives too, checked as there
         for group, lr in zip(s.optimizer.param_groups, lrs):
             group["lr"] = lr
         s._last_lr = lrs  # what get_last_lr() (the Trainer's logged learning_rate) reports

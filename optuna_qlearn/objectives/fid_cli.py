@@ -14,6 +14,7 @@ import argparse
 
 from optuna_qlearn._cli_checks import (
     FAILURE,
+    SAMPLER_NAMES,
     USAGE,
     CommandError,
     check_study_storage,
@@ -51,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of sampler and objective")
     parser.add_argument(
         "--sampler",
-        choices=("qlearning", "tpe", "random"),  # optuna_qlearn._demo.SAMPLERS
+        choices=SAMPLER_NAMES,
         default="qlearning",
         help="sampler (default qlearning)",
     )

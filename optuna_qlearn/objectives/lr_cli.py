@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from optuna_qlearn._cli_checks import (
+    SAMPLER_NAMES,
     USAGE,
     CommandError,
     check_study_storage,
@@ -18,7 +19,6 @@ from optuna_qlearn._cli_checks import (
 )
 
 CONFIGS = ("cpu", "full", "tiny")
-SAMPLERS = ("qlearning", "tpe", "random")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="training phases in the controller's state: one number, or a comma list to "
         "search over (e.g. 1,4); default 1 (no phase)",
     )
-    parser.add_argument("--sampler", choices=SAMPLERS, default="qlearning")
+    parser.add_argument("--sampler", choices=SAMPLER_NAMES, default="qlearning")
     parser.add_argument("--n-trials", type=int, default=12)
     parser.add_argument("--storage", default="sqlite:///optuna_qlearn_lr.db")
     parser.add_argument("--study-name", default=None, help="default: lr-<corpus>-<sampler>")

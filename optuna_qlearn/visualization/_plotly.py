@@ -356,11 +356,11 @@ def plot_epsilon_reward(study: Study, sampler: QLearningSampler | None = None) -
     return epsilon_reward_figure(agent_view(study, sampler))
 
 
+#: The dashboard's graph-object id of each figure, in publishing order.
+GRAPH_IDS = ("qlearn-greedy-value", "qlearn-visits", "qlearn-policy", "qlearn-epsilon-reward")
+
+
 def figures(view: AgentView) -> dict[str, Figure]:
-    """Every figure of a view, keyed by the dashboard's graph-object ids."""
-    return {
-        "qlearn-greedy-value": greedy_value_figure(view),
-        "qlearn-visits": visits_figure(view),
-        "qlearn-policy": policy_figure(view),
-        "qlearn-epsilon-reward": epsilon_reward_figure(view),
-    }
+    """Every figure of a view, keyed by the dashboard's graph-object ids (:data:`GRAPH_IDS`)."""
+    makers = (greedy_value_figure, visits_figure, policy_figure, epsilon_reward_figure)
+    return {graph_id: make(view) for graph_id, make in zip(GRAPH_IDS, makers)}

@@ -25,7 +25,7 @@ from optuna_qlearn.sampler import USER_ATTR_PREFIX, QLearningSampler
 if TYPE_CHECKING:
     from optuna.study import Study
 
-_logger = optuna.logging.get_logger(__name__)
+_logger = optuna.logging.get_logger(f"optuna.{__name__}")  # silenced with Optuna
 
 #: Study system attribute holding the settings of the last published sampler.
 KEY_SETTINGS = "qlearn:dashboard:sampler"
@@ -361,7 +361,7 @@ def _build_view(
         if isinstance(eps_t, (int, float)) and math.isfinite(eps_t):
             numbers.append(t.number)
             eps.append(float(eps_t))
-    rewards = sampler.trial_rewards(study)
+    rewards = dict(agent.step_rewards)  # sampler.trial_rewards, without a second replay
     finished = [t for t in trials if t.state in _FINISHED]
     best: tuple[float, dict[str, Any]] | None = None
     try:
