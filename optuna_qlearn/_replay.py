@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_qlearn._core.agent import QLearningAgent, Step
+from optuna_qlearn._core.learned import Decision, PolicyAgent
 from optuna_qlearn._grid import Grid, State
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
 #: System attribute holding a trial's record (one JSON object, one storage write).
 KEY_RECORD = "qlearn:record"
+#: System attribute holding the learned policy's decision (candidates, Q-values, features).
+KEY_DECISION = "qlearn:decision"
 #: System attribute marking a trial abandoned by its worker (see the module docstring).
 KEY_STALE = "qlearn:stale"
 
@@ -164,7 +167,9 @@ class StudyReplay:
             skipped for learning (see the module docstring).
     """
 
-    def __init__(self, grid: Grid, agent: QLearningAgent, stale_after: int = 64) -> None:
+    def __init__(
+        self, grid: Grid, agent: QLearningAgent | PolicyAgent, stale_after: int = 64
+    ) -> None:
         self.grid = grid
         self.agent = agent
         self.stale_after = stale_after
@@ -302,6 +307,12 @@ class StudyReplay:
         if state is None:
             return
         value = trial_value(trial)
+        if isinstance(self.agent, PolicyAgent):
+            # A decision counts only with a record that describes the evaluated point.
+            attrs = trial.system_attrs.get(KEY_DECISION) if rec is not None else None
+            decision = Decision.from_attrs(attrs) if isinstance(attrs, dict) else None
+            self.agent.learn(trial.number, state, value, decision)
+            return
         path = rec.path if rec is not None else ()
         step = rec.step if rec is not None else 0
         self.agent.learn(Step(trial.number, state, value, path, step))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from optuna.samplers import BaseSampler
 
+from optuna_qlearn._core.agent import AgentConfig
 from optuna_qlearn._core.dqn import DQNAgent, DQNConfig, StateEncoder
 from optuna_qlearn._core.qlearning import MoveSet
 from optuna_qlearn._grid import Grid
@@ -85,6 +86,7 @@ if TYPE_CHECKING:
 #: The environment's keyword arguments (QLearningSampler's, but ``alpha``).
 _ENVIRONMENT_ARGS = frozenset(inspect.signature(QLearningSampler.__init__).parameters) - {
     "self",
+    "policy",
     "alpha",
     "warm_start",
 }
@@ -203,7 +205,7 @@ class DQNSampler(QLearningSampler):
             max_grad_norm=max_grad_norm,
             device=device,
         )
-        super().__init__(**environment)
+        super().__init__(policy="table", **environment)
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -229,4 +231,5 @@ class DQNSampler(QLearningSampler):
     def _make_agent(self, moves: MoveSet, minimize: bool, grid: Grid) -> DQNAgent:
         encoder = StateEncoder(grid.shape, grid.categorical.tolist())
         seed = 0 if self._seed is None else int(self._seed)
+        assert isinstance(self._config, AgentConfig)  # DQNSampler's agent is never a policy
         return DQNAgent(moves, self._config, encoder, self._dqn, minimize=minimize, seed=seed)

@@ -7,6 +7,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -25,9 +26,18 @@ from optuna_qlearn._core.checks import (
     check_int,
     check_int_tuple,
 )
+from optuna_qlearn._core.learned import PolicyAgent, PolicyConfig, PolicyProposal
+from optuna_qlearn._core.policy import PolicyNetwork
 from optuna_qlearn._core.qlearning import MoveSet, SavedTable, load_table, save_table
 from optuna_qlearn._grid import Grid, State
-from optuna_qlearn._replay import KEY_RECORD, Record, StudyReplay, TrialFeed, record_attrs
+from optuna_qlearn._replay import (
+    KEY_DECISION,
+    KEY_RECORD,
+    Record,
+    StudyReplay,
+    TrialFeed,
+    record_attrs,
+)
 
 if TYPE_CHECKING:
     from optuna.study import Study
@@ -42,6 +52,7 @@ USER_ATTR_PREFIX = "qlearn:"
 #: allowed, random restarts, no global model, no start-up trials, 10-trial episodes):
 #: ``QLearningSampler(**QLearningSampler.seed_design_parameters())``.
 _SEED_DESIGN: dict[str, Any] = {
+    "policy": "table",
     "moves": "joint",
     "reward": "value",
     "walk_known": False,
@@ -72,6 +83,56 @@ _AGENT_ARGS = (
     "model_scores",
     "model_restart_prob",
 )
+
+
+#: Settings both agents use (their defaults differ: see the class docstring).
+_SHARED = ("alpha", "gamma", "epsilon", "epsilon_min", "epsilon_decay")
+#: Settings of the tabular agent only (``policy="table"``).
+_TABLE_ONLY = (
+    *(name for name in _AGENT_ARGS if name not in _SHARED),
+    "moves",
+    "step_sizes",
+    "max_walk",
+    "restart_top_k",
+    "model_joint",
+    "model_candidates",
+    "model_gamma",
+    "model_max_good",
+    "model_scale",
+    "model_bandwidth",
+    "warm_start",
+)
+#: The ``policy`` names that are not files.
+_POLICY_NAMES = ("default", "table")
+
+
+def default_policy_path() -> Path:
+    """The shipped pre-trained policy's file (``policy="default"``)."""
+    return Path(__file__).resolve().parent / "policies" / "default.npz"
+
+
+def _resolve_policy(
+    policy: str | os.PathLike[str] | None,
+) -> tuple[str | None, PolicyNetwork | None]:
+    """``(the policy as parameters reports it, its network or None for the table)``.
+
+    Raises:
+        TypeError: If ``policy`` is not a string, a path or ``None``.
+        PolicyFileError: If the file cannot be used (naming it and why).
+    """
+    if policy is None:
+        return None, PolicyNetwork.initial(seed=0)
+    if not isinstance(policy, (str, os.PathLike)):
+        raise TypeError(
+            "policy must be 'default', 'table', None or the path of a policy file, got "
+            f"{type(policy).__name__}."
+        )
+    if policy == "table":
+        return "table", None
+    if policy == "default":
+        return "default", PolicyNetwork.load(default_policy_path())
+    path = os.fspath(policy)
+    return path, PolicyNetwork.load(path)
 
 
 def _model_on(env: dict[str, Any]) -> bool:
@@ -271,26 +332,27 @@ class QLearningSampler(BaseSampler):
     def __init__(
         self,
         *,
-        alpha: float = 0.5,
-        gamma: float = 0.9,
-        epsilon: float = 0.3,
-        epsilon_min: float = 0.05,
-        epsilon_decay: float = 0.98,
-        episode_length: int = 5,
-        reward: str = "rank",
-        moves: str = "axis",
+        policy: str | os.PathLike[str] | None = "default",
+        alpha: float | None = None,
+        gamma: float | None = None,
+        epsilon: float | None = None,
+        epsilon_min: float | None = None,
+        epsilon_decay: float | None = None,
+        episode_length: int | None = None,
+        reward: str | None = None,
+        moves: str | None = None,
         step_sizes: Sequence[int] | None = None,
         n_bins: int = 16,
         max_bins: int = 64,
-        q_init: float = 0.0,
-        walk_known: bool = True,
+        q_init: float | None = None,
+        walk_known: bool | None = None,
         max_walk: int | None = None,
-        dyna: bool = True,
-        restart_best_prob: float = 0.8,
+        dyna: bool | None = None,
+        restart_best_prob: float | None = None,
         restart_top_k: int | None = None,
-        n_startup: int = 10,
-        model_scores: bool = True,
-        model_restart_prob: float = 0.5,
+        n_startup: int | None = None,
+        model_scores: bool | None = None,
+        model_restart_prob: float | None = None,
         model_joint: bool | None = None,
         model_candidates: int | None = None,
         model_gamma: float | None = None,
@@ -305,9 +367,7 @@ class QLearningSampler(BaseSampler):
         seed: int | None = None,
     ) -> None:
         given = locals()  # the arguments, before any other local is bound
-        env: dict[str, Any] = {name: given[name] for name in _AGENT_ARGS}
-        conditional: dict[str, Any] = {name: given[name] for name in _CONDITIONS}
-        self._moves_kind = check_choice("moves", moves, ("axis", "joint"))
+        self._policy, self._network = _resolve_policy(policy)
         self._n_bins = check_int("n_bins", n_bins, 2)
         self._max_bins = check_int("max_bins", max_bins, 2)
         self._stale_after = check_int("stale_after", stale_after, 1)
@@ -322,8 +382,44 @@ class QLearningSampler(BaseSampler):
                 "independent_sampler must be an optuna.samplers.BaseSampler, got "
                 f"{type(independent_sampler).__name__}."
             )
+        self._config: AgentConfig | PolicyConfig
+        if self._network is not None:
+            for name in _TABLE_ONLY:
+                if given[name] is not None:
+                    raise ValueError(
+                        f"{name}={given[name]!r} is a setting of the tabular agent: it needs "
+                        f"policy='table' (policy is {policy!r})."
+                    )
+            learned = {n: given[n] for n in _SHARED if given[n] is not None}
+            self._config = PolicyConfig(**learned)
+            self._moves_kind = "policy"
+            self._step_sizes: tuple[int, ...] = ()
+            self._in_use: tuple[str, ...] = ()
+            self._warm_start: SavedTable | None = None
+            self._allow_stay = False
+        else:
+            self._init_table(given)
+        self._seed = seed
+        self._rng = np.random.RandomState(seed)
+        self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
+        self._lock = threading.RLock()
+        self._views: dict[tuple[int, int], _StudyView] = {}
+        self._grids: dict[tuple[tuple[str, BaseDistribution], ...], Grid] = {}
+        self._last_grid: tuple[dict[str, BaseDistribution], Grid] | None = None
+
+    def _init_table(self, given: dict[str, Any]) -> None:
+        """Resolve and check the tabular agent's settings (``policy="table"``)."""
+        defaults = AgentConfig()
+        env: dict[str, Any] = {
+            name: getattr(defaults, name) if given[name] is None else given[name]
+            for name in _AGENT_ARGS
+        }
+        conditional: dict[str, Any] = {name: given[name] for name in _CONDITIONS}
+        moves = "axis" if given["moves"] is None else given["moves"]
+        self._moves_kind = check_choice("moves", moves, ("axis", "joint"))
         # What the settings resolve to, for the conditions (validated right after).
         resolved = {**env, "moves": self._moves_kind}
+        model_joint = given["model_joint"]
         resolved["model_joint"] = (
             self._CONDITIONAL_DEFAULTS["model_joint"] if model_joint is None else model_joint
         )
@@ -340,17 +436,11 @@ class QLearningSampler(BaseSampler):
             in_use[name] = self._CONDITIONAL_DEFAULTS[name] if value is None else value
         self._in_use = tuple(in_use)
         sizes = in_use.pop("step_sizes", (1,))
-        self._step_sizes: tuple[int, ...] = check_int_tuple("step_sizes", sizes)
+        self._step_sizes = check_int_tuple("step_sizes", sizes)
         self._config = AgentConfig(**env, **in_use)
         self._allow_stay = not self._config.walk_known  # see walk_known above
+        warm_start = given["warm_start"]
         self._warm_start = load_table(warm_start) if warm_start is not None else None
-        self._seed = seed
-        self._rng = np.random.RandomState(seed)
-        self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
-        self._lock = threading.RLock()
-        self._views: dict[tuple[int, int], _StudyView] = {}
-        self._grids: dict[tuple[tuple[str, BaseDistribution], ...], Grid] = {}
-        self._last_grid: tuple[dict[str, BaseDistribution], Grid] | None = None
 
     @staticmethod
     def seed_design_parameters() -> dict[str, Any]:
@@ -380,21 +470,31 @@ class QLearningSampler(BaseSampler):
         ``warn_independent_sampling`` are not included.
         """
         c = self._config
-        out: dict[str, Any] = {name: getattr(c, name) for name in _AGENT_ARGS}
-        out.update(
-            moves=self._moves_kind,
-            n_bins=self._n_bins,
-            max_bins=self._max_bins,
-            stale_after=self._stale_after,
-            decision_timeout=self._decision_timeout,
-        )
+        common = {
+            "n_bins": self._n_bins,
+            "max_bins": self._max_bins,
+            "stale_after": self._stale_after,
+            "decision_timeout": self._decision_timeout,
+        }
+        if isinstance(c, PolicyConfig):
+            learned = {name: getattr(c, name) for name in _SHARED}
+            return {"policy": self._policy, **learned, **common}
+        out: dict[str, Any] = {"policy": "table"}
+        out.update((name, getattr(c, name)) for name in _AGENT_ARGS)
+        out.update(moves=self._moves_kind, **common)
         for name in self._in_use:
             out[name] = list(self._step_sizes) if name == "step_sizes" else getattr(c, name)
         return out
 
     @property
+    def policy(self) -> str | None:
+        """``"default"``, ``"table"``, ``None`` (the untrained network) or a file path."""
+        return self._policy
+
+    @property
     def moves(self) -> str:
-        """The kind of neighbour moves: ``"axis"`` or ``"joint"``."""
+        """The kind of neighbour moves of the tabular agent: ``"axis"`` or ``"joint"``
+        (``"policy"`` for a learned policy, whose actions are its own)."""
         return self._moves_kind
 
     @property
@@ -413,8 +513,8 @@ class QLearningSampler(BaseSampler):
         return self._max_bins
 
     @property
-    def config(self) -> AgentConfig:
-        """The agent's hyperparameters."""
+    def config(self) -> AgentConfig | PolicyConfig:
+        """The agent's hyperparameters (:class:`PolicyConfig` for a learned policy)."""
         return self._config
 
     # ------------------------------------------------------------ pickling
@@ -461,9 +561,14 @@ class QLearningSampler(BaseSampler):
                 # Other workers' earlier trials decide first (see undecided_before), so
                 # concurrent workers never continue the same episode or pick the same point.
                 if not timeout or not replay.undecided_before(trial.number, timeout):
-                    proposal = replay.agent.propose(
-                        self._rng, replay.pick_head(), busy=replay.in_flight.values()
-                    )
+                    agent = replay.agent
+                    proposal: Proposal | PolicyProposal
+                    if isinstance(agent, PolicyAgent):
+                        proposal = agent.propose(self._rng, busy=replay.in_flight.values())
+                    else:
+                        proposal = agent.propose(
+                            self._rng, replay.pick_head(), busy=replay.in_flight.values()
+                        )
                     proposal = self._apply_fixed_params(grid, trial, proposal)
                     episode = self._episode_of(replay, proposal, trial.number)
                     record = Record(
@@ -555,13 +660,25 @@ class QLearningSampler(BaseSampler):
     def _replay(self, study: Study, view: _StudyView, grid: Grid, upto: int) -> StudyReplay:
         replay = view.replays.get(grid.signature)
         if replay is None:
-            moves = MoveSet(
-                grid.shape, self._moves_kind, self._step_sizes, grid.names, self._allow_stay
-            )
             minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
-            agent = self._make_agent(moves, minimize, grid)
-            if self._warm_start is not None:
-                _load_into(agent, grid, self._warm_start)
+            agent: QLearningAgent | PolicyAgent
+            if self._network is not None:
+                assert isinstance(self._config, PolicyConfig)
+                agent = PolicyAgent(
+                    self._network,
+                    self._config,
+                    grid.shape,
+                    grid.categorical.tolist(),
+                    grid.names,
+                    minimize=minimize,
+                )
+            else:
+                moves = MoveSet(
+                    grid.shape, self._moves_kind, self._step_sizes, grid.names, self._allow_stay
+                )
+                agent = self._make_agent(moves, minimize, grid)
+                if self._warm_start is not None:
+                    _load_into(agent, grid, self._warm_start)
             replay = view.replays[grid.signature] = StudyReplay(grid, agent, self._stale_after)
             replay.own = view.own  # shared: trials this process created or claimed
             # A new grid starts from the whole history once; the feed keeps it current.
@@ -570,13 +687,17 @@ class QLearningSampler(BaseSampler):
         return replay
 
     def _make_agent(self, moves: MoveSet, minimize: bool, grid: Grid) -> QLearningAgent:
-        """Create the learner for one study and grid (subclasses swap the Q-function)."""
+        """Create the tabular learner for one study and grid (subclasses swap the
+        Q-function)."""
+        assert isinstance(self._config, AgentConfig)
         return QLearningAgent(
             moves, self._config, minimize=minimize, categorical=grid.categorical.tolist()
         )
 
     @staticmethod
-    def _apply_fixed_params(grid: Grid, trial: FrozenTrial, proposal: Proposal) -> Proposal:
+    def _apply_fixed_params(
+        grid: Grid, trial: FrozenTrial, proposal: Proposal | PolicyProposal
+    ) -> Proposal | PolicyProposal:
         fixed = trial.system_attrs.get("fixed_params") or {}
         fixed = {k: v for k, v in fixed.items() if k in grid.names}
         if not fixed:
@@ -591,7 +712,7 @@ class QLearningSampler(BaseSampler):
         return Proposal(tuple(state), None, True, 0, [], proposal.epsilon, None, False, "fixed")
 
     @staticmethod
-    def _episode_of(replay: StudyReplay, proposal: Proposal, number: int) -> int:
+    def _episode_of(replay: StudyReplay, proposal: Proposal | PolicyProposal, number: int) -> int:
         if proposal.parent is None:
             return number
         rec = replay.records.get(proposal.parent)
@@ -603,15 +724,22 @@ class QLearningSampler(BaseSampler):
         trial: FrozenTrial,
         grid: Grid,
         replay: StudyReplay,
-        proposal: Proposal,
+        proposal: Proposal | PolicyProposal,
         record: Record,
     ) -> None:
         storage = study._storage
         storage.set_trial_system_attr(trial._trial_id, KEY_RECORD, record_attrs(grid, record))
-        moves = replay.agent.moves
-        action = " > ".join(moves.label(a) for _, a in proposal.path) or proposal.reason
-        if proposal.explored and proposal.path:
-            action += " (random)"  # a move of the epsilon branch
+        if isinstance(proposal, PolicyProposal):
+            attrs = proposal.decision.to_attrs()
+            storage.set_trial_system_attr(trial._trial_id, KEY_DECISION, attrs)
+            action = proposal.decision.label + (" (random)" if proposal.explored else "")
+        else:
+            agent = replay.agent
+            assert isinstance(agent, QLearningAgent)
+            labels = [agent.moves.label(a) for _, a in proposal.path]
+            action = " > ".join(labels) or proposal.reason
+            if proposal.explored and proposal.path:
+                action += " (random)"  # a move of the epsilon branch
         # Few keys: each is one storage write (one transaction on an RDB).
         user = {
             "state": list(proposal.state),
@@ -625,7 +753,7 @@ class QLearningSampler(BaseSampler):
             storage.set_trial_user_attr(trial._trial_id, USER_ATTR_PREFIX + key, value)
 
     # ------------------------------------------------------------ policy views
-    def agent(self, study: Study) -> tuple[Grid, QLearningAgent]:
+    def agent(self, study: Study) -> tuple[Grid, QLearningAgent | PolicyAgent]:
         """The study's grid and its agent, brought up to date with every finished trial.
 
         Args:
@@ -650,6 +778,37 @@ class QLearningSampler(BaseSampler):
             grid = self._grid(space)
             replay = self._replay(study, view, grid, n)
         return grid, replay.agent
+
+    def _table_agent(self, study: Study) -> tuple[Grid, QLearningAgent]:
+        grid, agent = self.agent(study)
+        if not isinstance(agent, QLearningAgent):
+            raise ValueError(
+                "The Q-table over grid points is the tabular agent's (policy='table'). This "
+                f"sampler's policy is {self._policy!r}: its per-study table is "
+                "correction_table(study)."
+            )
+        return grid, agent
+
+    def correction_table(self, study: Study) -> dict[str, dict[str, float]]:
+        """The learned policy's per-study Q-table: the correction of the network's
+        Q-values per action kind, learned from this study's trial values.
+
+        Args:
+            study: The study.
+
+        Returns:
+            ``{kind: {"q": correction, "updates": n}}`` for each action kind.
+
+        Raises:
+            ValueError: With ``policy="table"`` (see :meth:`q_table`).
+        """
+        _, agent = self.agent(study)
+        if not isinstance(agent, PolicyAgent):
+            raise ValueError("policy='table' has no correction table; see q_table(study).")
+        return {
+            k: {"q": float(v), "updates": int(agent.updates[k])}
+            for k, v in agent.correction.items()
+        }
 
     def trial_rewards(self, study: Study) -> dict[int, float]:
         """The reward each trial's own move received, as the agent learned it.
@@ -676,7 +835,7 @@ class QLearningSampler(BaseSampler):
             with actions labelled like ``"K+1"`` or ``"stay"`` and only the actions
             valid at that state.
         """
-        grid, agent = self.agent(study)
+        grid, agent = self._table_agent(study)
         labels = agent.moves.labels()
         rows = []
         for state in sorted(agent.table.q):
@@ -701,7 +860,7 @@ class QLearningSampler(BaseSampler):
         Returns:
             ``{"params", "action", "q", "next_params"}`` per visited state.
         """
-        grid, agent = self.agent(study)
+        grid, agent = self._table_agent(study)
         out = []
         for state in sorted(agent.table.q):
             a = agent.greedy_action(state)
@@ -722,7 +881,7 @@ class QLearningSampler(BaseSampler):
             study: The study.
             path: Destination file; its suffix picks the format.
         """
-        grid, agent = self.agent(study)
+        grid, agent = self._table_agent(study)
         axes = grid.to_dict()["axes"]
         save_table(path, SavedTable.from_table(agent.table, agent.moves.labels(), axes))
 
