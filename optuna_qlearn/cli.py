@@ -1,4 +1,4 @@
-"""Command-line interface: ``optuna-qlearn demo | fid | lr | dashboard``.
+"""Command-line interface: ``optuna-qlearn demo | fid | lr | dashboard | train-policy``.
 
 Each subcommand lives next to the code it drives, in a module that exposes
 ``add_arguments(parser)`` and ``run(args) -> int``; those modules keep their
@@ -31,6 +31,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "fid": ("optuna_qlearn.objectives.fid_cli", "tune a reconstruction model's FID"),
     "lr": ("optuna_qlearn.objectives.lr_cli", "learning-rate-schedule studies on a char-level GPT"),
     "dashboard": ("optuna_qlearn.dashboard", "open a storage in optuna-dashboard (127.0.0.1)"),
+    "train-policy": ("optuna_qlearn._train_cli", "pre-train a search policy (policy=PATH)"),
 }
 
 

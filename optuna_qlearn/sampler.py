@@ -199,33 +199,50 @@ class _StudyView:
 
 
 class QLearningSampler(BaseSampler):
-    """Sampler that walks a discretized search space with tabular Q-learning.
+    """Sampler whose every proposal is chosen by a Q-function learned by Q-learning.
 
     Each trial is one step of an agent on a grid: every parameter is discretized
-    into an axis, the grid point is the *state*, and the *actions* are neighbour
-    moves (raise / lower one parameter by 1, 2 or 4 grid steps by default). The
-    agent picks moves epsilon-greedily from a Q-table learned from trial values
-    with the Bellman update
-    ``Q(s, a) += alpha * (r + gamma * max_a' Q(s', a') - Q(s, a))``, in episodes of
-    ``episode_length`` trials.
+    into an axis and the grid point is the *state*. With the default
+    ``policy="default"``, before every trial the agent lists candidate *actions*:
+    neighbour moves from the last evaluated point (one parameter up or down by 1, 2
+    or 4 grid steps), a restart next to one of the best points, the best candidates
+    of a TPE-like density model of good points, and a random unevaluated point. Each
+    candidate is described by features that do not depend on the grid's size or the
+    number of parameters (the density ratio at its target, whether and how well the
+    target was evaluated, distances to the best and current points, the move's size,
+    the study's progress and stagnation, how crowded its neighbourhood is), and its
+    Q-value is
 
-    By default the agent never spends a trial on a point already evaluated: moves
-    that land on a known point walk on, learning from its stored value, until an
-    unvisited point is reached; new episodes mostly restart from one of the best
-    points so far. ``QLearningSampler(**QLearningSampler.seed_design_parameters())``
-    gives the original design instead (joint -1/0/+1 moves on every axis, reward =
-    negative value, re-evaluation allowed, random restarts).
+    ``Q(s, a) = Q_net(features) + C[kind of a]``:
 
-    The sampler keeps no learning state of its own: each trial's state, action
-    path, episode and parent are stored on the trial (system attribute
-    ``qlearn:record``), and the Q-table is rebuilt by replaying finished trials
-    in trial-number order, incrementally. Workers sharing a storage therefore
-    learn the same table, a resumed study continues exactly, and crashed workers
-    lose nothing. Human-readable ``qlearn:*`` user attributes (state, action,
-    epsilon, Q-value) appear in optuna-dashboard.
+    a small Q-network pre-trained by deep Q-learning over thousands of whole
+    studies on generated tasks (shipped with the package, NumPy only), plus the
+    study's own Q-table over action kinds, learned from this study's trial values
+    by the Bellman update
+    ``C[k] += alpha * (r + gamma * max_k' Q(s', k') - Q(s, a))``. Epsilon-greedy over
+    those values picks the action; no other rule picks a point. The density model is
+    one input and one kind of action, not the decider.
 
-    Parameters outside the relative search space (conditional or dynamic ones) are
-    sampled by ``independent_sampler``.
+    ``policy=None`` starts from nothing (the network at its initialization: the
+    untrained ablation), ``policy=PATH`` loads a policy trained with
+    :func:`optuna_qlearn.policy.train_policy`, and ``policy="table"`` is the earlier
+    tabular agent: a Q-table over (grid point, neighbour move) with its walks,
+    restarts and model-scored moves, configured by the settings marked *table*
+    below (``QLearningSampler(**QLearningSampler.seed_design_parameters())`` is the
+    original design).
+
+    The sampler keeps no learning state of its own: each trial's state and decision
+    are stored on the trial (system attributes ``qlearn:record`` and
+    ``qlearn:decision``: every candidate with its Q-values, and the chosen one's
+    features), and the learning state is rebuilt by replaying finished trials in
+    trial-number order, incrementally. Workers sharing a storage therefore learn the
+    same table, a resumed study continues exactly, and crashed workers lose nothing.
+    Human-readable ``qlearn:*`` user attributes (state, action, epsilon, Q-value)
+    appear in optuna-dashboard.
+
+    The first trial of a study, and parameters outside the relative search space
+    (conditional or dynamic ones), are sampled by ``independent_sampler``, as with
+    every relative sampler in Optuna.
 
     Example:
 
@@ -245,56 +262,66 @@ class QLearningSampler(BaseSampler):
             study.optimize(objective, n_trials=30)
 
     Args:
-        alpha: Learning rate of the Bellman update, in ``(0, 1]``.
-        gamma: Discount factor, in ``[0, 1]``.
-        epsilon: Initial probability of a random move, in ``[0, 1]``.
-        epsilon_min: Floor of epsilon, in ``[0, epsilon]``.
+        policy: ``"default"`` (the shipped pre-trained Q-network), ``None`` (the
+            network untrained), the path (``str`` or ``os.PathLike``) of an ``.npz``
+            policy file written by :func:`optuna_qlearn.policy.train_policy`, or
+            ``"table"`` (the tabular agent).
+        alpha: Learning rate of the Bellman update, in ``[0, 1]``: of the per-study
+            correction table (default 0.1; 0 turns in-study learning off), or of the
+            Q-table with ``policy="table"`` (in ``(0, 1]``, default 0.5).
+        gamma: Discount factor, in ``[0, 1]`` (default 0.9).
+        epsilon: Initial probability of a random action, in ``[0, 1]`` (default 0.05;
+            0.3 with ``policy="table"``).
+        epsilon_min: Floor of epsilon, in ``[0, epsilon]`` (default 0; 0.05 with
+            ``policy="table"``).
         epsilon_decay: Epsilon is multiplied by this after each finished trial, in
-            ``(0, 1]``.
-        episode_length: Trials per episode before a restart (at least 1).
-        reward: ``"rank"`` (default; scale-free, in ``[-1, 1]``), ``"improvement"``
-            (previous minus new value, for minimization) or ``"value"`` (negative
-            value, centred on the median); the last two are divided by the
-            interquartile range of the values so far. The study direction is
-            respected.
-        moves: ``"axis"`` (one parameter per move; ``1 + 2 * d * len(step_sizes)``
-            actions) or ``"joint"`` (every combination of -1/0/+1; ``3**d`` actions,
-            refused above 8 parameters).
-        step_sizes: Grid steps of an axis move (``moves="axis"`` only; default
-            ``(1, 2, 4)``).
+            ``(0, 1]`` (default 1: constant; 0.98 with ``policy="table"``).
+        episode_length: *table*: trials per episode before a restart (at least 1;
+            default 5).
+        reward: *table*: ``"rank"`` (default; scale-free, in ``[-1, 1]``),
+            ``"improvement"`` (previous minus new value, for minimization) or
+            ``"value"`` (negative value, centred on the median); the last two are
+            divided by the interquartile range of the values so far. The study
+            direction is respected. (The learned policy's reward is fixed: the
+            improvement of the best value so far over the spread of the values seen.)
+        moves: *table*: ``"axis"`` (one parameter per move; ``1 + 2 * d *
+            len(step_sizes)`` actions; default) or ``"joint"`` (every combination of
+            -1/0/+1; ``3**d`` actions, refused above 8 parameters).
+        step_sizes: *table*: grid steps of an axis move (``moves="axis"`` only;
+            default ``(1, 2, 4)``).
         n_bins: Grid points of a float parameter without ``step`` (at least 2).
         max_bins: Most grid points of an int or stepped-float parameter (at least 2).
-        q_init: Q-value of untried actions (finite).
-        walk_known: Walk on through evaluated points instead of re-evaluating them.
+        q_init: *table*: Q-value of untried actions (finite; default 0).
+        walk_known: *table*: walk on through evaluated points instead of re-evaluating them.
             The "stay" move (re-evaluate the current point) exists only when this is
             ``False``: with it, staying would land on a known point.
-        max_walk: Most known points a walk passes through before it takes the best
+        max_walk: *table*: most known points a walk passes through before it takes the best
             move into an unvisited point seen on the way (``walk_known=True`` only;
             default 4).
-        dyna: Score an untried move into an evaluated point by its stored value.
-        restart_best_prob: Probability that an episode restarts from one of the
+        dyna: *table*: score an untried move into an evaluated point by its stored value.
+        restart_best_prob: *table*: probability that an episode restarts from one of the
             ``restart_top_k`` best points instead of a random one.
-        restart_top_k: Number of best points restarts choose among
+        restart_top_k: *table*: number of best points restarts choose among
             (``restart_best_prob > 0`` only; default 5).
-        n_startup: New episodes are one-step episodes at random points until this
+        n_startup: *table*: new episodes are one-step episodes at random points until this
             many points are evaluated.
-        model_scores: Score untried moves into unvisited points by a global model of
+        model_scores: *table*: score untried moves into unvisited points by a global model of
             where good points lie (a good-vs-rest density ratio over the grid).
-        model_restart_prob: Probability that an episode restarts at the point the
+        model_restart_prob: *table*: probability that an episode restarts at the point the
             global model rates best among candidates it draws.
-        model_joint: Model the points jointly, as Optuna's multivariate TPE does,
+        model_joint: *table*: model the points jointly, as Optuna's multivariate TPE does,
             instead of axis by axis (needs the global model; default ``False``).
-        model_candidates: Candidates a model restart draws (``model_restart_prob > 0``
+        model_candidates: *table*: candidates a model restart draws (``model_restart_prob > 0``
             only; default 24).
-        model_gamma: Fraction of evaluated points the model counts as good, in
+        model_gamma: *table*: fraction of evaluated points the model counts as good, in
             ``(0, 1]`` (needs the global model; default 0.15).
-        model_max_good: Most points the model counts as good (needs the global model;
+        model_max_good: *table*: most points the model counts as good (needs the global model;
             default 25).
-        model_scale: Temperature of the model's predicted reward
+        model_scale: *table*: temperature of the model's predicted reward
             ``tanh(model_scale * score)`` (``model_scores=True`` only; default 0.5).
-        model_bandwidth: Kernel width of the per-axis model on ordered axes, as a
+        model_bandwidth: *table*: kernel width of the per-axis model on ordered axes, as a
             fraction of the axis (per-axis model only; default 0.1).
-        warm_start: Path (``str`` or ``os.PathLike``) of a Q-table saved by
+        warm_start: *table*: path (``str`` or ``os.PathLike``) of a Q-table saved by
             :meth:`save_q_table` (``.json`` or ``.npz``) whose values initialize the
             table; states are matched by parameter values and actions by label, so
             the grid may differ.
@@ -312,8 +339,11 @@ class QLearningSampler(BaseSampler):
 
     Raises:
         TypeError: For an argument of the wrong type.
-        ValueError: For an argument out of range, or one given where the other
-            settings make it unused (e.g. ``max_walk`` with ``walk_known=False``).
+        ValueError: For an argument out of range, one given where the other settings
+            make it unused (e.g. ``max_walk`` with ``walk_known=False``), or a *table*
+            setting given with a learned policy.
+        PolicyFileError: If a policy file is missing or malformed (a ``ValueError``
+            naming the file and the problem).
     """
 
     #: Defaults of the settings in :data:`_CONDITIONS` (used when they are needed).

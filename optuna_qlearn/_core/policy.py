@@ -58,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optuna_qlearn._core.prior import GridPrior, n_good
+from optuna_qlearn._core.prior import GridPrior, JointGridPrior, n_good
 
 #: Step sizes of the neighbour moves.
 STEPS = (1, 2, 4)
@@ -71,7 +71,9 @@ MODEL_DRAWS = 24
 #: Most candidates at one trial.
 MAX_CANDIDATES = MAX_MOVES + 2 + MODEL_TOP
 #: Fraction and most of the evaluated points the density model counts as good.
-MODEL_GAMMA, MODEL_MAX_GOOD = 0.15, 25
+MODEL_GAMMA, MODEL_MAX_GOOD = float(os.environ.get("QL_GAMMA", "0.15")), 25
+#: Whether the density model is joint (multivariate TPE) or per axis.
+MODEL_JOINT = bool(int(os.environ.get("QL_JOINT", "0")))
 #: How many of the best points ``restart-best`` starts from.
 RESTART_TOP = 5
 #: Action kinds, in the order of their one-hot features.
@@ -342,7 +344,9 @@ class SearchState:
         categorical: Per axis, whether it is unordered.
     """
 
-    def __init__(self, shape: Sequence[int], categorical: Sequence[bool]) -> None:
+    def __init__(
+        self, shape: Sequence[int], categorical: Sequence[bool], joint: bool = MODEL_JOINT
+    ) -> None:
         self.shape = tuple(int(n) for n in shape)
         if not self.shape or min(self.shape) < 1:
             raise ValueError(f"shape must have at least one axis of positive size, got {shape}.")
@@ -354,7 +358,11 @@ class SearchState:
         self.cat = np.asarray([bool(c) for c in categorical], dtype=bool)
         self.span = np.maximum(self.dims - 1, 1).astype(float)
         self.n_points = int(np.prod(self.dims.astype(float)))
-        self.prior = GridPrior(self.shape, self.cat.tolist())
+        self.prior: GridPrior | JointGridPrior = (
+            JointGridPrior(self.shape, self.cat.tolist())
+            if joint
+            else GridPrior(self.shape, self.cat.tolist())
+        )
         #: point -> best value seen there.
         self.values: dict[tuple[int, ...], float] = {}
         self._sorted: list[float] = []  # the values of ``values``, sorted

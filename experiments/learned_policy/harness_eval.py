@@ -1,0 +1,110 @@
+"""Run QLearningSampler with given policy files through the benchmark harness.
+
+Each study runs in memory through ``benchmarks.run.run_task`` (the harness's own
+objective, noise, seeding and regret bookkeeping), so the curves compare directly
+with ``baselines``' curves of Optuna's samplers. ``--policy NAME=SPEC`` runs one
+sampler on the whole suite; ``SPEC`` is a policy file, ``default``, ``none`` (the
+untrained network) or ``table``, optionally followed by ``,alpha=0`` (in-study
+learning off). ``--lofo NAME=DIR`` runs, on each family's problems, the policy
+``DIR/lofo-FAMILY.npz`` trained without that family (leave-one-family-out):
+
+    python -m experiments.learned_policy.harness_eval --seeds 0-9 --trials 200 \
+        --policy learned=default --policy untrained=none --lofo lofo=results/lofo \
+        --out results/harness.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from experiments.learned_policy.common import parse_seeds, suite_problems
+from experiments.learned_policy.train_suite import family
+
+
+def _factory(spec: str) -> Callable[[int], Any]:
+    """``SPEC[,alpha=A]`` -> ``seed -> QLearningSampler``."""
+    from optuna_qlearn import QLearningSampler
+
+    head, *options = spec.split(",")
+    kwargs: dict[str, Any] = {}
+    for option in options:
+        key, _, value = option.partition("=")
+        if key != "alpha":
+            raise ValueError(f"Unknown option {option!r} in {spec!r} (only alpha=...).")
+        kwargs["alpha"] = float(value)
+    policy: str | None = {"none": None}.get(head, head)
+
+    def make(seed: int) -> Any:
+        return QLearningSampler(policy=policy, seed=seed, **kwargs)
+
+    make(0)  # fail early on a bad file or setting
+    return make
+
+
+def run(
+    name: str,
+    make: Callable[[int], Any],
+    problems: Sequence[str],
+    seeds: Sequence[int],
+    trials: int,
+) -> dict[str, dict[str, list[float]]]:
+    """Regret curves ``{problem: {seed: [...]}}`` of one sampler factory."""
+    import optuna
+
+    from benchmarks import samplers
+    from benchmarks.run import Task, run_task
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    key = f"experiment-{name}"
+    samplers.SAMPLERS[key] = (make, name)
+    out: dict[str, dict[str, list[float]]] = {}
+    try:
+        for problem in problems:
+            t0 = time.perf_counter()
+            for seed in seeds:
+                summary, _ = run_task(Task(problem, key, seed, trials, "experiment"))
+                if "error" in summary:
+                    raise RuntimeError(f"{name} on {problem}: {summary['error']}")
+                out.setdefault(problem, {})[str(seed)] = [round(r, 10) for r in summary["regret"]]
+            print(f"{name:12s} {problem:34s} {time.perf_counter() - t0:6.1f}s", flush=True)
+    finally:
+        del samplers.SAMPLERS[key]
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--policy", action="append", default=[], metavar="NAME=SPEC")
+    parser.add_argument("--lofo", action="append", default=[], metavar="NAME=DIR")
+    parser.add_argument("--seeds", default="0-9")
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    problems = suite_problems()
+    seeds = parse_seeds(args.seeds)
+    curves: dict[str, Any] = {}
+    for item in args.policy:
+        name, _, spec = item.partition("=")
+        curves[name] = run(name, _factory(spec), problems, seeds, args.trials)
+    for item in args.lofo:
+        name, _, folder = item.partition("=")
+        curves[name] = {}
+        for fam in sorted({family(p) for p in problems}):
+            path = Path(folder) / f"lofo-{fam}.npz"
+            members = [p for p in problems if family(p) == fam]
+            curves[name].update(run(f"{name}-{fam}", _factory(str(path)), members, seeds,
+                                    args.trials))  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"trials": args.trials, "curves": curves}))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
