@@ -13,7 +13,9 @@ finished trials in trial-number order (:meth:`PolicyAgent.learn`), and
 3. epsilon-greedy over those values picks the action. Nothing else picks a point.
 
 The correction table is learned within the study from trial values by the Bellman
-update, in the network's currency (the same reward the network was trained on):
+update, with the reward a study can observe (the improvement of the best value over
+the spread of the values seen; the network was pre-trained on the improvement of the
+incumbent's quantile over the task's grid, which needs the whole grid):
 ``C[k] += alpha * (r + gamma * max_k' (Q_net'(k') + C[k']) - (Q_net(a) + C[k]))``,
 where ``Q_net(a)`` is the chosen action's network value and ``Q_net'(k')`` the best
 network value of kind ``k'`` at the next decision, both stored on the trials. So a

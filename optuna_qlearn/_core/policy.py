@@ -19,11 +19,13 @@ on the grid's size nor on the number of parameters (:meth:`SearchState.features`
 candidate evaluated: **no other rule picks a point**. The density model is one input
 and one kind of action, not the decider.
 
-Reward (:func:`improvement_reward`): the improvement of the best value so far,
-divided by the spread of the values seen (their 75th percentile minus the best),
-clipped to ``[0, 1]``. It needs nothing but the observed values, so pre-training on
-generated tasks and learning within a study (:mod:`optuna_qlearn._core.learned`)
-use the same currency.
+Rewards are normalized improvements of the best value so far. Pre-training
+(:mod:`optuna_qlearn._core.training`) measures the improvement against the task's
+whole grid (the fall of the incumbent's quantile); within a study, where only the
+observed values are known, :func:`improvement_reward` divides the improvement by the
+spread of the values seen (their 75th percentile minus the best), clipped to
+``[0, 1]``. Both are at most 1 per trial; they are not the same quantity, and the
+per-study table (:mod:`optuna_qlearn._core.learned`) learns in the second.
 
 The cost of a decision does not grow with the number of trials: membership and
 ranks use a dict and a sorted list, the density model is refitted on at most
@@ -58,7 +60,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optuna_qlearn._core.prior import GridPrior, JointGridPrior, n_good
+from optuna_qlearn._core.prior import GridPrior, n_good
 
 #: Step sizes of the neighbour moves.
 STEPS = (1, 2, 4)
@@ -71,9 +73,7 @@ MODEL_DRAWS = 24
 #: Most candidates at one trial.
 MAX_CANDIDATES = MAX_MOVES + 2 + MODEL_TOP
 #: Fraction and most of the evaluated points the density model counts as good.
-MODEL_GAMMA, MODEL_MAX_GOOD = float(os.environ.get("QL_GAMMA", "0.15")), 25
-#: Whether the density model is joint (multivariate TPE) or per axis.
-MODEL_JOINT = bool(int(os.environ.get("QL_JOINT", "0")))
+MODEL_GAMMA, MODEL_MAX_GOOD = 0.15, 25
 #: How many of the best points ``restart-best`` starts from.
 RESTART_TOP = 5
 #: Action kinds, in the order of their one-hot features.
@@ -344,9 +344,7 @@ class SearchState:
         categorical: Per axis, whether it is unordered.
     """
 
-    def __init__(
-        self, shape: Sequence[int], categorical: Sequence[bool], joint: bool = MODEL_JOINT
-    ) -> None:
+    def __init__(self, shape: Sequence[int], categorical: Sequence[bool]) -> None:
         self.shape = tuple(int(n) for n in shape)
         if not self.shape or min(self.shape) < 1:
             raise ValueError(f"shape must have at least one axis of positive size, got {shape}.")
@@ -358,11 +356,7 @@ class SearchState:
         self.cat = np.asarray([bool(c) for c in categorical], dtype=bool)
         self.span = np.maximum(self.dims - 1, 1).astype(float)
         self.n_points = int(np.prod(self.dims.astype(float)))
-        self.prior: GridPrior | JointGridPrior = (
-            JointGridPrior(self.shape, self.cat.tolist())
-            if joint
-            else GridPrior(self.shape, self.cat.tolist())
-        )
+        self.prior = GridPrior(self.shape, self.cat.tolist())
         #: point -> best value seen there.
         self.values: dict[tuple[int, ...], float] = {}
         self._sorted: list[float] = []  # the values of ``values``, sorted

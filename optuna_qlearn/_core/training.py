@@ -2,8 +2,9 @@
 
 Pure NumPy, no Optuna. Each episode is one study of ``budget`` trials on a task (a
 finite grid with a value per point): the policy (:mod:`optuna_qlearn._core.policy`)
-picks every point epsilon-greedily, the reward of a trial is
-:func:`~optuna_qlearn._core.policy.improvement_reward`, and the network is trained by
+picks every point epsilon-greedily, the reward of a trial is the normalized
+improvement of the incumbent's true value (its quantile over the task's grid, see
+:class:`TrainingConfig`), and the network is trained by
 double deep Q-learning: a target network synced every ``sync_every`` gradient steps,
 a replay memory of transitions (each with its next decision's candidate features),
 the Huber loss, Adam, ``gamma > 0`` so that exploration which pays off later is
@@ -205,11 +206,12 @@ class TrainingConfig:
         hidden: Hidden units per layer.
         lr: Adam's learning rate.
         episodes_per_task: Studies run on each task (with other study seeds).
-        reward: ``"improvement"`` (:func:`~optuna_qlearn._core.policy.improvement_reward`,
-            what a study can observe and learns from) or ``"quantile"`` (the fall of
-            ``log u`` over ``log(points)``, ``u`` the fraction of the task's grid at least
-            as good as the incumbent's true value; an oracle reward, kept for the
-            comparison in ``experiments/learned_policy``).
+        reward: ``"quantile"`` (default: the fall of ``log u`` over ``log(points)``,
+            ``u`` the fraction of the task's grid at least as good as the incumbent's
+            true value; a study's return is at most 1) or ``"improvement"``
+            (:func:`~optuna_qlearn._core.policy.improvement_reward`, what a study can
+            observe, which the per-study table learns from; as a pre-training reward it
+            ranked worse on the suite, see ``experiments/learned_policy``).
     """
 
     episodes: int = 1000
@@ -225,7 +227,7 @@ class TrainingConfig:
     hidden: int = 32
     lr: float = 1e-3
     episodes_per_task: int = 2
-    reward: str = "improvement"
+    reward: str = "quantile"
 
     def __post_init__(self) -> None:
         for name in ("episodes", "batch", "update_every", "sync_every", "capacity", "hidden",
