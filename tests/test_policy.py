@@ -296,3 +296,11 @@ def test_decision_attrs_round_trip_and_malformed_ones_are_ignored() -> None:
     assert Decision.from_attrs({"kind": "teleport", "q_net": 1.0, "kind_best": {}}) is None
     assert Decision.from_attrs({"kind": "model"}) is None
 
+
+
+def test_the_stored_decision_names_the_chosen_candidate() -> None:
+    study = optuna.create_study(sampler=QLearningSampler(seed=8))
+    study.optimize(_objective, n_trials=15)
+    for d in _decisions(study):
+        label, _, q = d["candidates"][d["chosen"]]
+        assert label == d["label"] and q == pytest.approx(d["q"], abs=1e-4)

@@ -92,6 +92,7 @@ class Decision:
         epsilon: The exploration rate used.
         candidates: ``(label, q_net, q)`` of every candidate.
         features: The chosen candidate's features by name.
+        chosen: The chosen candidate's index in ``candidates``.
     """
 
     kind: str
@@ -103,6 +104,7 @@ class Decision:
     epsilon: float
     candidates: list[tuple[str, float, float]]
     features: dict[str, float]
+    chosen: int = 0
 
     def to_attrs(self) -> dict[str, Any]:
         """A JSON-serializable form (rounded: it is stored on every trial)."""
@@ -116,6 +118,7 @@ class Decision:
             "epsilon": round(self.epsilon, 6),
             "candidates": [[lab, round(a, 4), round(b, 4)] for lab, a, b in self.candidates],
             "features": {k: round(v, 4) for k, v in self.features.items()},
+            "chosen": self.chosen,
         }
 
     @classmethod
@@ -279,5 +282,6 @@ class PolicyAgent:
             eps,
             list(zip(labels, q_net.tolist(), q.tolist())),
             dict(zip(FEATURE_NAMES, x[i].tolist())),
+            i,
         )
         return PolicyProposal(tuple(int(v) for v in cands.points[i]), decision)
