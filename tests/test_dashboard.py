@@ -1,6 +1,8 @@
 """optuna_qlearn.dashboard: what publish writes, the callback, the command.
 
 The figures themselves are tested in test_visualization.py (publish writes those).
+The Q-table views are the tabular agent's (``policy="table"``); the decision figure,
+the correction table and the trial notes are the learned policy's (the default).
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import re
+import wsgiref.util
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,8 @@ from optuna_qlearn import QLearningSampler
 from optuna_qlearn import dashboard as dash
 from optuna_qlearn.cli import build_parser
 from optuna_qlearn.visualization import (
+    plot_correction,
+    plot_decision,
     plot_epsilon_reward,
     plot_greedy_value,
     plot_policy,
@@ -54,12 +60,12 @@ def graphs(study: optuna.Study) -> dict[str, dict[str, Any]]:
 
 
 def test_publish_writes_the_visualization_figures_and_keeps_the_users_note() -> None:
-    study = make_study(25)
+    study = make_study(25, policy="table")
     optuna_dashboard.save_note(study, "My own notes.")
     ids = dash.publish(study, params=["x"])
-    assert ids == list(dash.GRAPH_IDS)
+    assert ids == list(dash.TABLE_GRAPH_IDS)
     objs = graphs(study)
-    assert set(objs) == set(dash.GRAPH_IDS)
+    assert set(objs) == set(dash.TABLE_GRAPH_IDS)
     # One implementation: what publish stores is what optuna_qlearn.visualization draws.
     plots = {
         "qlearn-greedy-value": plot_greedy_value(study, params=["x"]),
@@ -84,13 +90,139 @@ def test_publish_writes_the_visualization_figures_and_keeps_the_users_note() -> 
     note = optuna_dashboard.get_note(study)
     assert note.count(dash.NOTE_BEGIN) == 1 and "after 30 finished trials" in note
     assert "My own notes." in note
-    assert set(graphs(study)) == set(dash.GRAPH_IDS)
+    assert set(graphs(study)) == set(dash.TABLE_GRAPH_IDS)
     heat = graphs(study)["qlearn-greedy-value"]
     z = heat["data"][0]["z"]
     assert (len(z), len(z[0])) == (13, 16)  # default axes: lr (16 points) across, x (13) up
     assert graphs(study)["qlearn-greedy-value"] == json.loads(plot_greedy_value(study).to_json())
     stored = study._storage.get_study_system_attrs(study._study_id)[dash.KEY_SETTINGS]
     assert stored["class"] == "QLearningSampler" and stored["kwargs"]["n_bins"] == 16
+    assert stored["kwargs"]["policy"] == "table"
+    # The tabular agent stores no decisions: no trial gets a note.
+    assert all(note_of(study, t) == "" for t in study.trials)
+
+
+def note_of(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
+    """A trial's note, read back with optuna-dashboard's public get_note."""
+    return optuna_dashboard.get_note(optuna.trial.Trial(study, trial._trial_id))
+
+
+def check_trial_note(note: str, trial: optuna.trial.FrozenTrial) -> None:
+    """The note names every stored candidate, sorted by total Q, marks the chosen one and
+    lists its features (computed here from the trial's ``qlearn:decision`` attribute)."""
+    attrs = trial.system_attrs["qlearn:decision"]
+    assert note.startswith(dash.NOTE_BEGIN) and note.count(dash.NOTE_END) == 1
+    assert f"### Why trial {trial.number} went to {attrs['label']}" in note
+    assert "| action | Q (network) | Q (total) |" in note
+    rows = re.findall(r"^\| (\*\*▶ )?(.+?)( \(chosen\)\*\*)? \| \**(\S+?)\** \| \**(\S+?)\** \|$",
+                      note.split("| action |")[1].split("#### Features")[0], re.M)  # fmt: skip
+    rows = rows[1:]  # the header's separator
+    stored = attrs["candidates"]
+    assert len(rows) == len(stored)
+    shown = sorted((re.sub(r" #\d+$", "", r[1]), float(r[3]), float(r[4])) for r in rows)
+    want = sorted((c[0], float(f"{c[1]:.4g}"), float(f"{c[2]:.4g}")) for c in stored)
+    assert shown == want
+    totals = [float(r[4]) for r in rows]
+    assert totals == sorted(totals, reverse=True)
+    [chosen] = [r for r in rows if r[0]]
+    assert chosen[2] and re.sub(r" #\d+$", "", chosen[1]) == attrs["label"]
+    assert float(chosen[4]) == pytest.approx(attrs["q"], rel=1e-3, abs=1e-4)
+    how = "at random" if attrs["explored"] else "greedily"
+    assert f"**{attrs['label']}** (kind `{attrs['kind']}`) {how}" in note
+    features = note.split("#### Features of ")[1]
+    for name, value in attrs["features"].items():
+        assert f"| {name} | {value:.4g} |" in features, name
+
+
+def test_publish_with_the_learned_policy_writes_decisions_and_trial_notes() -> None:
+    def noting(trial: Trial) -> float:
+        if trial.number == 3:  # a note of the objective's own: kept below the section
+            optuna_dashboard.save_note(trial, "The objective's own note.")
+        return objective(trial)
+
+    study = optuna.create_study(sampler=QLearningSampler(seed=0))
+    study.optimize(noting, n_trials=20)
+    optuna_dashboard.save_note(study, "My own notes.")
+    ids = dash.publish(study)
+    assert ids == list(dash.POLICY_GRAPH_IDS)
+    objs = graphs(study)
+    assert set(objs) == set(dash.POLICY_GRAPH_IDS)
+    plots = {
+        "qlearn-decision": plot_decision(study),
+        "qlearn-correction": plot_correction(study),
+        "qlearn-epsilon-reward": plot_epsilon_reward(study),
+    }
+    for graph_id, fig in plots.items():
+        assert objs[graph_id] == json.loads(fig.to_json()), graph_id
+    assert "decision of trial 19" in objs["qlearn-decision"]["layout"]["title"]["text"]
+    # The study note: the policy, the correction table and the settings.
+    note = optuna_dashboard.get_note(study)
+    assert "My own notes." in note and "after 20 finished trials" in note
+    assert "| policy | default |" in note and "| epsilon | 0.05 |" in note
+    sampler = study.sampler
+    assert isinstance(sampler, QLearningSampler)
+    for kind, entry in sampler.correction_table(study).items():
+        assert f"| {kind} | {entry['q']:.4g} | {entry['updates']} |" in note
+    assert "- trials chosen by the policy: 19 (" in note
+    # Every trial the policy chose has its note: candidates, Q-values, features.
+    assert note_of(study, study.trials[0]) == ""  # sampled independently: no decision
+    for trial in study.trials[1:]:
+        note = note_of(study, trial)
+        check_trial_note(note, trial)
+        assert note.endswith("The objective's own note.") == (trial.number == 3)
+    # A refresh writes the notes of the new trials only (cost bounded); a note edited
+    # in the browser since (the section moved down) is not rewritten.
+    edited = study.trials[5]
+    page = optuna.trial.Trial(study, edited._trial_id)
+    optuna_dashboard.save_note(page, "Edited first.\n\n" + note_of(study, edited))
+    study.optimize(objective, n_trials=4)
+    written: list[str] = []
+    storage = study._storage
+    original = storage.set_study_system_attr
+
+    def spy(study_id: int, key: str, value: Any) -> None:
+        written.append(key)
+        original(study_id, key, value)
+
+    storage.set_study_system_attr = spy  # type: ignore[method-assign]
+    try:
+        dash.publish(study)
+    finally:
+        storage.set_study_system_attr = original  # type: ignore[method-assign]
+    noted = {int(k.split(":")[1]) for k in written if re.match(r"dashboard:\d+:note", k)}
+    assert noted == {t._trial_id for t in study.trials[20:]}
+    for trial in study.trials[20:]:
+        check_trial_note(note_of(study, trial), trial)
+    assert note_of(study, edited).startswith("Edited first.")
+    assert note_of(study, edited).count(dash.NOTE_BEGIN) == 1
+    # Publishing again writes no trial note at all.
+    written.clear()
+    storage.set_study_system_attr = spy  # type: ignore[method-assign]
+    try:
+        dash.publish(study)
+    finally:
+        storage.set_study_system_attr = original  # type: ignore[method-assign]
+    assert not [k for k in written if re.match(r"dashboard:\d+:note", k)]
+
+
+def test_trial_notes_are_read_by_the_dashboard_server(tmp_path: Path) -> None:
+    """What the dashboard's own API serves for a trial (its note) after publish."""
+    from optuna_dashboard._app import create_app
+
+    url = f"sqlite:///{tmp_path / 'notes.db'}"
+    study = make_study(8, storage=url)
+    dash.publish(study)
+    app = create_app(optuna.storages.get_storage(url))
+    environ: dict[str, Any] = {"PATH_INFO": f"/api/studies/{study._study_id}"}
+    wsgiref.util.setup_testing_defaults(environ)
+    status: list[str] = []
+    body = b"".join(app(environ, lambda s, headers, exc_info=None: status.append(s)))
+    assert status == ["200 OK"]
+    detail = json.loads(body)
+    notes = {t["number"]: t["note"]["body"] for t in detail["trials"]}
+    assert notes[0] == ""
+    for trial in study.trials[1:]:
+        check_trial_note(notes[trial.number], trial)
 
 
 def test_publish_without_the_sampler_uses_stored_settings() -> None:
@@ -112,16 +244,27 @@ def test_publish_without_the_sampler_uses_stored_settings() -> None:
 
 
 def test_stored_settings_rebuild_the_sampler() -> None:
-    study = make_study(12, n_bins=5, max_bins=9, alpha=0.25, max_walk=7)
+    study = make_study(12, policy="table", n_bins=5, max_bins=9, alpha=0.25, max_walk=7)
     dash.publish(study)
     stored = study._storage.get_study_system_attrs(study._study_id)[dash.KEY_SETTINGS]
     sampler = study.sampler
     assert isinstance(sampler, QLearningSampler)
     assert stored == {"class": "QLearningSampler", "kwargs": sampler.parameters}
+    assert stored["kwargs"]["policy"] == "table"
     loaded = optuna.load_study(study_name=study.study_name, storage=study._storage)
     view = agent_view(loaded)
     assert view.sampler is not sampler and view.sampler.config == sampler.config
     assert view.sampler.parameters == sampler.parameters and view.settings["max_walk"] == 7
+    assert view.sampler.policy == "table" and not view.learned
+    # Settings stored before the learned policy existed have no "policy": the tabular
+    # agent's, and rebuilt as such (the default is now a learned policy, which refuses
+    # tabular settings such as max_walk).
+    legacy = {k: v for k, v in sampler.parameters.items() if k != "policy"}
+    study._storage.set_study_system_attr(
+        study._study_id, dash.KEY_SETTINGS, {"class": "QLearningSampler", "kwargs": legacy}
+    )
+    view = agent_view(optuna.load_study(study_name=study.study_name, storage=study._storage))
+    assert view.sampler.parameters == sampler.parameters and not view.warnings
     # Settings this version refuses are ignored (with a warning) for a default sampler,
     # which does not fit this study's grid: refused, by name.
     study._storage.set_study_system_attr(
@@ -131,15 +274,45 @@ def test_stored_settings_rebuild_the_sampler() -> None:
         agent_view(optuna.load_study(study_name=study.study_name, storage=study._storage))
 
 
+@pytest.mark.parametrize("policy", ["default", None])
+def test_stored_settings_rebuild_the_learned_policy(policy: str | None) -> None:
+    study = make_study(12, policy=policy, n_bins=5, alpha=0.25, epsilon=0.2, gamma=0.5)
+    dash.publish(study)
+    stored = study._storage.get_study_system_attrs(study._study_id)[dash.KEY_SETTINGS]
+    sampler = study.sampler
+    assert isinstance(sampler, QLearningSampler)
+    assert stored == {"class": "QLearningSampler", "kwargs": sampler.parameters}
+    assert stored["kwargs"]["policy"] == policy
+    loaded = optuna.load_study(study_name=study.study_name, storage=study._storage)
+    view = agent_view(loaded)
+    assert view.sampler is not sampler and view.sampler.config == sampler.config
+    assert view.sampler.parameters == sampler.parameters and view.sampler.policy == policy
+    assert view.learned and not view.warnings
+    # The same agent: the same correction table, from the stored settings alone.
+    assert view.correction == sampler.correction_table(study)
+    assert view.sampler.correction_table(loaded) == sampler.correction_table(study)
+    assert graphs(loaded) == graphs(study)
+    dash.publish(loaded)  # without the sampler: the same figures again
+    assert graphs(loaded) == graphs(study)
+
+
 def test_mismatched_moves_are_refused() -> None:
-    study = make_study(15, moves="joint")
+    study = make_study(15, policy="table", moves="joint")
     with pytest.raises(ValueError, match="moves/step_sizes differ"):
-        dash.publish(study, QLearningSampler())
+        dash.publish(study, QLearningSampler(policy="table"))
     # Same number of actions, other moves: caught by the trials' recorded move labels.
-    study = make_study(15, step_sizes=(1,))
+    study = make_study(15, policy="table", step_sizes=(1,))
     with pytest.raises(ValueError, match="moves/step_sizes differ"):
-        dash.publish(study, QLearningSampler(step_sizes=(2,)))
-    assert dash.publish(study, QLearningSampler(step_sizes=(1,))) == list(dash.GRAPH_IDS)
+        dash.publish(study, QLearningSampler(policy="table", step_sizes=(2,)))
+    assert dash.publish(study, QLearningSampler(policy="table", step_sizes=(1,))) == list(
+        dash.TABLE_GRAPH_IDS
+    )
+    # A study of the tabular agent given a learned policy, and the reverse: refused.
+    with pytest.raises(ValueError, match=r"proposed by the tabular agent \(policy='table'\)"):
+        dash.publish(study, QLearningSampler())
+    learned = make_study(15)
+    with pytest.raises(ValueError, match="proposed by a learned policy"):
+        dash.publish(learned, QLearningSampler(policy="table"))
 
 
 def test_bad_arguments() -> None:
@@ -183,6 +356,11 @@ def test_callback_refreshes_during_optimize_and_skips_young_studies() -> None:
         dash.publish = orig
     assert calls == [4, 8]
     assert "after 8 finished trials" in optuna_dashboard.get_note(study)
+    # The trials finished by the last refresh have their notes (trials 0 and 1 have no
+    # decision: 0 failed before its first suggest, 1 was sampled independently).
+    for trial in study.trials[2:8]:
+        check_trial_note(note_of(study, trial), trial)
+    assert [note_of(study, t) for t in study.trials[:2] + study.trials[8:]] == [""] * 4
     young = optuna.create_study(sampler=QLearningSampler())
     young.optimize(failing_first, n_trials=1, callbacks=[dash.DashboardCallback(every=1)],
                    catch=(RuntimeError,))  # fmt: skip

@@ -1,8 +1,11 @@
 """optuna_qlearn.visualization: every figure draws the agent's own data, in Plotly and Matplotlib.
 
 The expected data is computed here from the sampler's public views (``q_table``,
-``greedy_policy``, the trials' ``qlearn:*`` attributes) and, for rewards, from a
-spy on the agent's own reward calls, not from the view the figures are built with.
+``greedy_policy``, ``correction_table``, the trials' ``qlearn:*`` attributes) and, for
+rewards, from a spy on the agent's own reward calls (or, for the learned policy, from
+the trial values), not from the view the figures are built with. The Q-table views
+are the tabular agent's (``policy="table"``); the decision and correction views are
+the learned policy's (the default).
 
 ``OPTUNA_QLEARN_UPDATE_IMAGES=1`` also writes the PNGs of ``docs/visualization.md``
 into ``docs/images/``.
@@ -27,7 +30,9 @@ from optuna.trial import Trial
 from optuna_qlearn import QLearningSampler
 from optuna_qlearn import visualization as vis
 from optuna_qlearn._core.agent import QLearningAgent
+from optuna_qlearn._core.policy import CORRECTION_KINDS
 from optuna_qlearn.visualization import matplotlib as vis_mpl
+from optuna_qlearn.visualization._plotly import DECISION_COLORS
 from optuna_qlearn.visualization._view import KEY_SETTINGS, agent_view
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -60,7 +65,14 @@ def make_study(n_trials: int = 40, **kwargs: Any) -> optuna.Study:
 
 @pytest.fixture(scope="module")
 def study() -> optuna.Study:
-    return make_study(40, step_sizes=(1, 2))
+    """A study of the tabular agent."""
+    return make_study(40, policy="table", step_sizes=(1, 2))
+
+
+@pytest.fixture(scope="module")
+def learned() -> optuna.Study:
+    """A study of the learned policy (the default)."""
+    return make_study(40)
 
 
 @pytest.fixture(autouse=True)
@@ -208,7 +220,7 @@ class _SpySampler(QLearningSampler):
 
 
 def test_epsilon_and_reward_per_trial() -> None:
-    study = make_study(50)
+    study = make_study(50, policy="table")
     fig = vis.plot_epsilon_reward(study)
     assert [t.name for t in fig.data] == ["epsilon", "reward", "reward, mean of 10"]
     eps, reward, mean = fig.data
@@ -216,7 +228,7 @@ def test_epsilon_and_reward_per_trial() -> None:
     assert len(with_eps) == len(study.trials) - 1  # the first trial is sampled independently
     assert list(eps.x) == [t.number for t in with_eps]
     assert list(eps.y) == [t.user_attrs["qlearn:epsilon"] for t in with_eps]
-    spy = _SpySampler()
+    spy = _SpySampler(policy="table")
     spy.agent(study)  # replays the study into a fresh agent
     assert len(spy.learned) > 20
     assert list(reward.x) == sorted(spy.learned)
@@ -230,6 +242,173 @@ def test_epsilon_and_reward_per_trial() -> None:
     assert list(mean.y) == pytest.approx(
         [rewards[i - 9 : i + 1].mean() for i in range(9, len(rewards))]
     )
+
+
+def test_epsilon_and_reward_per_trial_of_the_learned_policy(learned: optuna.Study) -> None:
+    fig = vis.plot_epsilon_reward(learned)
+    assert [t.name for t in fig.data] == ["epsilon", "reward", "reward, mean of 10"]
+    eps, reward, _ = fig.data
+    with_eps = [t for t in learned.trials if "qlearn:epsilon" in t.user_attrs]
+    assert len(with_eps) == len(learned.trials) - 1  # the first trial is sampled independently
+    assert list(eps.x) == [t.number for t in with_eps]
+    assert list(eps.y) == [t.user_attrs["qlearn:epsilon"] for t in with_eps]
+    # The learned policy's reward: the improvement of the best value, scaled to [0, 1].
+    # Every trial it chose has one, positive exactly when the trial beat all before it.
+    decided = [t.number for t in learned.trials if "qlearn:decision" in t.system_attrs]
+    assert list(reward.x) == decided
+    values = [t.value for t in learned.trials]
+    for n, r in zip(reward.x, reward.y):
+        assert 0.0 <= r <= 1.0
+        assert (r > 0) == (values[n] < min(values[:n])), n
+    assert any(r > 0 for r in reward.y)
+    sampler = learned.sampler
+    assert isinstance(sampler, QLearningSampler)
+    assert dict(zip(reward.x, reward.y)) == sampler.trial_rewards(learned)
+    assert fig.layout.annotations[1].text == "reward of the chosen action"
+
+
+# ---------------------------------------------------------------------- the learned policy
+def stored_decision(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The trial's ``qlearn:decision``, read here straight from its system attributes."""
+    attrs = trial.system_attrs["qlearn:decision"]
+    assert isinstance(attrs, dict)
+    return attrs
+
+
+def test_decision_of_a_trial(learned: optuna.Study) -> None:
+    last = max(t.number for t in learned.trials if "qlearn:decision" in t.system_attrs)
+    assert vis.plot_decision(learned).to_json() == vis.plot_decision(learned, last).to_json()
+    n_explored = 0
+    for trial in learned.trials[1:]:
+        attrs = stored_decision(trial)
+        fig = vis.plot_decision(learned, trial_number=trial.number)
+        net, total, table = fig.data
+        assert (net.name, total.name, table.name) == ("Q (network)", "Q (total)", "features")
+        # Every stored candidate has its two bars, sorted by total Q (best first).
+        stored = attrs["candidates"]
+        assert len(net.x) == len(total.x) == len(stored) > 3
+        assert list(total.y) == sorted((c[2] for c in stored), reverse=True)
+        labels = [re.sub(r" #\d+$", "", name) for name in net.x]
+        got = sorted(zip(labels, net.y, total.y), key=lambda c: (c[0], c[1], c[2]))
+        assert got == sorted((c[0], c[1], c[2]) for c in stored)
+        assert len(set(net.x)) == len(net.x)  # duplicates ("model") are numbered
+        # Exactly one candidate is highlighted: the chosen one, with its stored values.
+        chosen_color = DECISION_COLORS["chosen_q"]
+        [i] = [k for k, color in enumerate(total.marker.color) if color == chosen_color]
+        assert labels[i] == attrs["label"]
+        assert total.y[i] == pytest.approx(attrs["q"], abs=1e-4)
+        assert net.y[i] == pytest.approx(attrs["q_net"], abs=1e-4)
+        assert net.marker.color[i] == DECISION_COLORS["chosen_q_net"]
+        assert list(total.marker.line.width).count(2) == 1 and total.marker.line.width[i] == 2
+        [mark] = fig.layout.annotations[2:]  # after the two subplot titles
+        assert (mark.text, mark.x) == ("chosen", net.x[i])
+        # A greedy choice has the highest total Q; epsilon's random branch may not.
+        if attrs["explored"]:
+            n_explored += 1
+        else:
+            assert total.y[i] == max(total.y)
+        # The chosen one's features, as the network saw them: a table, and its hover.
+        names, shown = table.cells["values"]
+        assert list(names) == list(attrs["features"]) and len(names) == 17
+        assert [float(v) for v in shown] == pytest.approx(
+            list(attrs["features"].values()), rel=1e-3, abs=1e-4
+        )
+        for k, v in zip(names, shown):
+            assert f"<br>  {k} = {v}" in total.hovertext[i]
+        assert sum("features:" in h for h in total.hovertext) == 1
+        how = f"at random, epsilon {attrs['epsilon']:.3g}" if attrs["explored"] else "greedy"
+        assert fig.layout.title.text == (
+            f"Q-learning: the decision of trial {trial.number}: {attrs['label']} ({how})"
+        )
+    assert n_explored < len(learned.trials) // 2  # epsilon = 0.05
+
+
+def test_decision_bad_input(learned: optuna.Study, study: optuna.Study) -> None:
+    for plot in (vis.plot_decision, vis_mpl.plot_decision):
+        with pytest.raises(ValueError, match=r"Trial 0 .* has no decision of a learned policy"):
+            plot(learned, 0)  # sampled independently
+        with pytest.raises(ValueError, match=r"trial_number must be the number of .* \(0 to 39\)"):
+            plot(learned, 40)
+        with pytest.raises(ValueError, match="trial_number must be the number"):
+            plot(learned, -1)
+        with pytest.raises(ValueError, match="trial_number must be a trial number"):
+            plot(learned, "3")
+        with pytest.raises(ValueError, match=r"No trial of study .* proposed by a learned policy"):
+            plot(study)  # the tabular agent stores no decision
+        with pytest.raises(TypeError, match=r"study must be an optuna\.Study"):
+            plot("study.db")
+        multi = optuna.create_study(directions=["minimize", "maximize"])
+        with pytest.raises(ValueError, match=r"has 2 objectives; .* single-objective"):
+            plot(multi)
+
+
+def test_correction_table(learned: optuna.Study) -> None:
+    sampler = learned.sampler
+    assert isinstance(sampler, QLearningSampler)
+    table = sampler.correction_table(learned)
+    fig = vis.plot_correction(learned)
+    [bars] = fig.data
+    assert list(bars.x) == list(CORRECTION_KINDS) == list(table)
+    assert list(bars.y) == [table[k]["q"] for k in bars.x]
+    updates = [int(table[k]["updates"]) for k in bars.x]
+    assert list(bars.text) == [f"{u} update" + ("s" if u != 1 else "") for u in updates]
+    # Every decision but the last has been learned from: one update of its kind each.
+    decisions = [stored_decision(t) for t in learned.trials[1:]]
+    assert sum(int(table[k]["updates"]) for k in table) == len(decisions) - 1
+    for kind, hover in zip(bars.x, bars.hovertext):
+        chosen = sum(d["kind"] == kind for d in decisions)
+        randomly = sum(d["kind"] == kind and d["explored"] for d in decisions)
+        assert f"chosen by {chosen} trials ({randomly} at random)" in hover
+    assert any(v != 0 for v in bars.y)
+    # The Matplotlib twin draws the same bars.
+    ax = vis_mpl.plot_correction(learned)
+    assert [p.get_height() for p in ax.patches] == pytest.approx(list(bars.y))
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(bars.x)
+    assert [t.get_text() for t in ax.texts] == list(bars.text)
+
+
+TABLE_VIEWS: list[Callable[..., Any]] = [
+    vis.plot_greedy_value,
+    vis.plot_visits,
+    vis.plot_policy,
+    vis_mpl.plot_greedy_value,
+    vis_mpl.plot_visits,
+    vis_mpl.plot_policy,
+]
+
+
+@pytest.mark.parametrize(
+    "plot", TABLE_VIEWS, ids=lambda f: f"{f.__module__.split('.')[-1]}.{f.__name__}"
+)
+def test_table_views_refuse_a_learned_policy(
+    plot: Callable[..., Any], learned: optuna.Study
+) -> None:
+    message = (
+        rf"{plot.__name__} draws the tabular agent's Q-table .* needs "
+        r"QLearningSampler\(policy='table'\), .* policy='default', a learned policy\. Use "
+        r"plot_decision\(study\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        plot(learned)
+    untrained = make_study(5, policy=None)
+    with pytest.raises(ValueError, match="policy=None, a learned policy"):
+        plot(untrained)
+
+
+def test_correction_refuses_the_table(study: optuna.Study) -> None:
+    for plot in (vis.plot_correction, vis_mpl.plot_correction):
+        with pytest.raises(ValueError, match=r"policy='table'\. Use plot_greedy_value"):
+            plot(study)
+
+
+def test_a_sampler_of_the_other_kind_is_refused(learned: optuna.Study, study: optuna.Study) -> None:
+    with pytest.raises(ValueError, match="proposed by a learned policy, and this QLearningSampler"):
+        vis.plot_epsilon_reward(learned, QLearningSampler(policy="table"))
+    with pytest.raises(ValueError, match=r"proposed by the tabular agent \(policy='table'\)"):
+        vis.plot_epsilon_reward(study, QLearningSampler())
+    # Without the sampler, a loaded study is rebuilt with the default: the learned policy.
+    loaded = optuna.load_study(study_name=learned.study_name, storage=learned._storage)
+    assert vis.plot_correction(loaded).to_json() == vis.plot_correction(learned).to_json()
 
 
 # ---------------------------------------------------------------------- Matplotlib twins
@@ -277,6 +456,26 @@ def test_matplotlib_twins_draw_the_same_data(study: optuna.Study) -> None:
     assert list(points[:, 0]) == list(curves[1].x)
     assert list(points[:, 1]) == pytest.approx(list(curves[1].y))
     assert list(bottom.lines[0].get_ydata()) == pytest.approx(list(curves[2].y))
+
+
+def test_matplotlib_decision_twin(learned: optuna.Study) -> None:
+    fig = vis.plot_decision(learned, 7)
+    net, total, table = fig.data
+    bars, features = vis_mpl.plot_decision(learned, 7)
+    heights = [p.get_height() for p in bars.patches]
+    assert heights == pytest.approx([*net.y, *total.y])
+    assert [t.get_text() for t in bars.get_xticklabels()] == list(net.x)
+    [i] = [k for k, c in enumerate(total.marker.color) if c == DECISION_COLORS["chosen_q"]]
+    bold = [t.get_text() for t in bars.get_xticklabels() if t.get_fontweight() == "bold"]
+    assert bold == [net.x[i]]
+    [mark] = [t for t in bars.texts if t.get_text() == "chosen"]
+    assert mark.xy[0] == i
+    cells = features.tables[0].get_celld()
+    pairs = list(zip(*table.cells["values"]))
+    rows = [(cells[r, 0].get_text().get_text(), cells[r, 1].get_text().get_text())
+            for r in range(1, len(pairs) + 1)]  # fmt: skip
+    assert rows == pairs
+    assert bars.figure.get_suptitle() == fig.layout.title.text
 
 
 # ---------------------------------------------------------------------- the sampler
@@ -360,27 +559,39 @@ def docs_objective(trial: Trial) -> float:
     return float((np.log10(lr) + 2.5) ** 2 + ((width - 128) / 64) ** 2)
 
 
-DOCS_IMAGES = {
-    "visualization-greedy-value.png": vis_mpl.plot_greedy_value,
-    "visualization-visits.png": vis_mpl.plot_visits,
-    "visualization-policy.png": vis_mpl.plot_policy,
-    "visualization-epsilon-reward.png": vis_mpl.plot_epsilon_reward,
+#: The PNGs of docs/visualization.md: the learned policy's study, then the tabular agent's.
+DOCS_IMAGES: dict[str, dict[str, Callable[..., Any]]] = {
+    "default": {
+        "visualization-decision.png": vis_mpl.plot_decision,
+        "visualization-correction.png": vis_mpl.plot_correction,
+        "visualization-epsilon-reward.png": vis_mpl.plot_epsilon_reward,
+    },
+    "table": {
+        "visualization-greedy-value.png": vis_mpl.plot_greedy_value,
+        "visualization-visits.png": vis_mpl.plot_visits,
+        "visualization-policy.png": vis_mpl.plot_policy,
+    },
 }
 
 
 def test_docs_page_images(tmp_path: Path) -> None:
-    """The PNGs of docs/visualization.md, rendered from the study the page runs."""
-    study = optuna.create_study(sampler=QLearningSampler(seed=0))
-    study.optimize(docs_objective, n_trials=150)
+    """The PNGs of docs/visualization.md, rendered from the studies the page runs."""
     page = (REPO_ROOT / "docs" / "visualization.md").read_text(encoding="utf-8")
-    assert "n_trials=150" in page and "QLearningSampler(seed=0)" in page
-    for name, plot in DOCS_IMAGES.items():
-        drawn = plot(study)
-        ax = drawn[0] if isinstance(drawn, np.ndarray) else drawn
-        path = tmp_path / name
-        ax.figure.savefig(path, dpi=100)
-        assert path.stat().st_size > 10_000, f"{name} looks empty"
-        assert f"images/{name}" in page, f"docs/visualization.md does not show {name}"
-        if UPDATE_DOCS:
-            shutil.copy(path, REPO_ROOT / "docs" / "images" / name)
-        assert (REPO_ROOT / "docs" / "images" / name).is_file(), name
+    assert page.count("n_trials=150") == 2
+    for policy, images in DOCS_IMAGES.items():
+        made = "QLearningSampler(seed=0)" if policy == "default" else (
+            'QLearningSampler(policy="table", seed=0)'
+        )  # fmt: skip
+        assert made in page, made
+        study = optuna.create_study(sampler=QLearningSampler(policy=policy, seed=0))
+        study.optimize(docs_objective, n_trials=150)
+        for name, plot in images.items():
+            drawn = plot(study)
+            ax = drawn[0] if isinstance(drawn, np.ndarray) else drawn
+            path = tmp_path / name
+            ax.figure.savefig(path, dpi=100)
+            assert path.stat().st_size > 10_000, f"{name} looks empty"
+            assert f"images/{name}" in page, f"docs/visualization.md does not show {name}"
+            if UPDATE_DOCS:
+                shutil.copy(path, REPO_ROOT / "docs" / "images" / name)
+            assert (REPO_ROOT / "docs" / "images" / name).is_file(), name

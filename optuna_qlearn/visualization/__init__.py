@@ -7,15 +7,28 @@ Plotly figure; :mod:`optuna_qlearn.visualization.matplotlib` has a Matplotlib tw
 of each. The dashboard (:func:`optuna_qlearn.dashboard.publish`) publishes these
 same figures.
 
+A learned policy (``QLearningSampler()``, ``policy="default"``):
+
+- :func:`plot_decision`: a trial's candidate actions with their Q-values, and the
+  features of the chosen one (why it went there).
+- :func:`plot_correction`: the study's correction of the network's Q per action kind.
+
+The tabular agent (``policy="table"``, and ``DQNSampler``):
+
 - :func:`plot_greedy_value`: the greedy value ``max_a Q(s, a)`` as a heatmap.
 - :func:`plot_visits`: where the agent has been learning.
 - :func:`plot_policy`: the greedy policy as arrows.
+
+Both:
+
 - :func:`plot_epsilon_reward`: epsilon and reward per trial.
 """
 
 from optuna_qlearn.visualization import matplotlib
 from optuna_qlearn.visualization._plotly import (
     is_available,
+    plot_correction,
+    plot_decision,
     plot_epsilon_reward,
     plot_greedy_value,
     plot_policy,
@@ -25,6 +38,8 @@ from optuna_qlearn.visualization._plotly import (
 __all__ = [
     "is_available",
     "matplotlib",
+    "plot_correction",
+    "plot_decision",
     "plot_epsilon_reward",
     "plot_greedy_value",
     "plot_policy",

@@ -4,6 +4,22 @@ Each function takes the same arguments as its Plotly namesake and draws the same
 data on Matplotlib axes (``pip install 'optuna-qlearn[visualization]'``).
 """
 
-from ._plots import is_available, plot_epsilon_reward, plot_greedy_value, plot_policy, plot_visits
+from ._plots import (
+    is_available,
+    plot_correction,
+    plot_decision,
+    plot_epsilon_reward,
+    plot_greedy_value,
+    plot_policy,
+    plot_visits,
+)
 
-__all__ = ["is_available", "plot_epsilon_reward", "plot_greedy_value", "plot_policy", "plot_visits"]
+__all__ = [
+    "is_available",
+    "plot_correction",
+    "plot_decision",
+    "plot_epsilon_reward",
+    "plot_greedy_value",
+    "plot_policy",
+    "plot_visits",
+]

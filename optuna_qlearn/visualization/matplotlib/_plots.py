@@ -7,8 +7,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from optuna_qlearn.visualization._plotly import REWARD_WINDOW
-from optuna_qlearn.visualization._view import STAY, AgentView, agent_view
+from optuna_qlearn.visualization._plotly import (
+    REWARD_WINDOW,
+    decision_title,
+    n_updates,
+    reward_title,
+)
+from optuna_qlearn.visualization._view import (
+    STAY,
+    AgentView,
+    DecisionView,
+    agent_view,
+    decision_view,
+    require_learned,
+    require_table,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -18,6 +31,13 @@ if TYPE_CHECKING:
 
 #: Most tick labels on a heatmap axis (a 64-point axis shows every sixth value).
 MAX_TICKS = 12
+#: Bar colours of the decision figure (those of the Plotly figure, as Matplotlib colours).
+DECISION_COLORS = {
+    "q_net": "#636efa73",
+    "q": "#636efa",
+    "chosen_q_net": "#ef553b80",
+    "chosen_q": "#ef553b",
+}
 
 
 def _import_pyplot() -> Any:
@@ -76,6 +96,7 @@ def _new_axes() -> Axes:
 
 def greedy_value_axes(view: AgentView) -> Axes:
     """The greedy value heatmap of a view (see :func:`plot_greedy_value`)."""
+    require_table(view, "plot_greedy_value")
     ax = _new_axes()
     image = ax.imshow(
         _grid_array(view.value), origin="lower", aspect="auto", cmap="viridis",
@@ -93,6 +114,7 @@ def greedy_value_axes(view: AgentView) -> Axes:
 
 def visits_axes(view: AgentView) -> Axes:
     """The visit-count heatmap of a view (see :func:`plot_visits`)."""
+    require_table(view, "plot_visits")
     ax = _new_axes()
     counts = [[v if v > 0 else None for v in row] for row in view.visits]
     image = ax.imshow(
@@ -105,6 +127,7 @@ def visits_axes(view: AgentView) -> Axes:
 
 def policy_axes(view: AgentView) -> Axes:
     """The greedy policy as arrows (see :func:`plot_policy`)."""
+    require_table(view, "plot_policy")
     ax = _new_axes()
     cells = [
         (x, y, m) for y, row in enumerate(view.moves) for x, m in enumerate(row) if m is not None
@@ -155,11 +178,76 @@ def epsilon_reward_axes(view: AgentView) -> np.ndarray:
             view.reward_numbers[REWARD_WINDOW - 1 :], smooth, color="C1",
             label=f"reward, mean of {REWARD_WINDOW}",
         )  # fmt: skip
-    axes[1].set_title("reward of the move")
+    axes[1].set_title(reward_title(view))
     axes[1].set_xlabel("trial")
     axes[1].legend(loc="upper right", fontsize=8)
     axes[0].figure.suptitle("Q-learning: epsilon and reward per trial")
     return np.asarray(axes)
+
+
+def decision_axes(decision: DecisionView) -> np.ndarray:
+    """One trial's candidates and the chosen one's features (see :func:`plot_decision`)."""
+    plt = _import_pyplot()
+    _, (ax, side) = plt.subplots(
+        1, 2, figsize=(11, 5.5), layout="constrained", gridspec_kw={"width_ratios": [2.2, 1]}
+    )
+    cands = decision.candidates
+    x = np.arange(len(cands), dtype=float)
+    width = 0.4
+    colors = DECISION_COLORS
+    ax.bar(
+        x - width / 2, [c.q_net for c in cands], width, label="Q (network)",
+        color=[colors["chosen_q_net" if c.chosen else "q_net"] for c in cands],
+    )  # fmt: skip
+    ax.bar(
+        x + width / 2, [c.q for c in cands], width, label="Q (total)",
+        color=[colors["chosen_q" if c.chosen else "q"] for c in cands],
+        edgecolor=["black" if c.chosen else "none" for c in cands],
+        linewidth=[1.5 if c.chosen else 0.0 for c in cands],
+    )  # fmt: skip
+    ax.axhline(0.0, color="0.5", linewidth=0.8)
+    ax.set_xticks(x, [c.name for c in cands], rotation=60 if len(cands) > 6 else 0, ha="right")
+    chosen = decision.chosen
+    for tick, c in zip(ax.get_xticklabels(), cands):
+        if c.chosen:
+            tick.set_fontweight("bold")
+            tick.set_color(colors["chosen_q"])
+    if chosen is not None:
+        i = cands.index(chosen)
+        ax.annotate(
+            "chosen", xy=(i, max(chosen.q, chosen.q_net, 0.0)), xytext=(0, 18),
+            textcoords="offset points", ha="center", arrowprops={"arrowstyle": "->"},
+        )  # fmt: skip
+    ax.set_xlabel("candidate action")
+    ax.set_ylabel("Q(s, a)")
+    ax.set_title("Q-value of each candidate action")
+    ax.legend(loc="upper right", fontsize=8)
+    side.axis("off")
+    rows = [[name, f"{v:.4g}"] for name, v in decision.features.items()]
+    if rows:
+        table = side.table(cellText=rows, colLabels=["feature", "value"], loc="center")
+        table.auto_set_font_size(False)
+        table.set_fontsize(8)
+    side.set_title(f"features of {chosen.name if chosen is not None else decision.label}")
+    ax.figure.suptitle(decision_title(decision))
+    return np.asarray([ax, side])
+
+
+def correction_axes(view: AgentView) -> Axes:
+    """The per-study correction table of a learned policy (see :func:`plot_correction`)."""
+    require_learned(view, "plot_correction")
+    ax = _new_axes()
+    kinds = list(view.correction)
+    bars = ax.bar(kinds, [view.correction[k]["q"] for k in kinds], color="#636efa")
+    updates = [int(view.correction[k]["updates"]) for k in kinds]
+    ax.bar_label(bars, labels=[n_updates(u) for u in updates], fontsize=8, padding=2)
+    ax.axhline(0.0, color="0.5", linewidth=0.8)
+    ax.use_sticky_edges = False  # bars stick to 0 otherwise: no room for the labels
+    ax.margins(y=0.15)
+    ax.set_xlabel("action kind")
+    ax.set_ylabel("correction C[kind]")
+    ax.set_title("Q-learning: the study's correction of the network's Q, per action kind")
+    return ax
 
 
 def plot_greedy_value(
@@ -299,3 +387,66 @@ def plot_epsilon_reward(study: Study, sampler: QLearningSampler | None = None) -
     """
     _import_pyplot()
     return epsilon_reward_axes(agent_view(study, sampler))
+
+
+def plot_decision(study: Study, trial_number: int | None = None) -> np.ndarray:
+    """Plot a trial's candidate actions and the chosen one's features, with Matplotlib.
+
+    The twin of :func:`optuna_qlearn.visualization.plot_decision`: two bars per
+    candidate (the network's Q and the total, sorted by total Q), the chosen one
+    highlighted and marked, and its features as a table.
+
+    Example:
+
+        .. code-block:: python
+
+            from optuna_qlearn.visualization.matplotlib import plot_decision
+
+            bars, features = plot_decision(study, trial_number=5)
+            bars.figure.savefig("decision.png")
+
+    Args:
+        study: As in :func:`optuna_qlearn.visualization.plot_decision`.
+        trial_number: As in :func:`optuna_qlearn.visualization.plot_decision`.
+
+    Returns:
+        A :class:`numpy.ndarray` of two :class:`matplotlib.axes.Axes`: the bars, and
+        the chosen candidate's features as a table.
+
+    Raises:
+        ImportError: If Matplotlib is not installed.
+        TypeError: As in :func:`optuna_qlearn.visualization.plot_decision`.
+        ValueError: As in :func:`optuna_qlearn.visualization.plot_decision`.
+    """
+    _import_pyplot()
+    return decision_axes(decision_view(study, trial_number))
+
+
+def plot_correction(study: Study, sampler: QLearningSampler | None = None) -> Axes:
+    """Plot a learned policy's per-study correction table, with Matplotlib.
+
+    The twin of :func:`optuna_qlearn.visualization.plot_correction`.
+
+    Example:
+
+        .. code-block:: python
+
+            from optuna_qlearn.visualization.matplotlib import plot_correction
+
+            plot_correction(study).figure.savefig("correction.png")
+
+    Args:
+        study: As in :func:`optuna_qlearn.visualization.plot_correction`.
+        sampler: As in :func:`optuna_qlearn.visualization.plot_correction`.
+
+    Returns:
+        A :class:`matplotlib.axes.Axes` holding one bar per action kind, labelled with
+        its number of updates.
+
+    Raises:
+        ImportError: If Matplotlib is not installed.
+        TypeError: As in :func:`optuna_qlearn.visualization.plot_correction`.
+        ValueError: As in :func:`optuna_qlearn.visualization.plot_correction`.
+    """
+    _import_pyplot()
+    return correction_axes(agent_view(study, sampler))
