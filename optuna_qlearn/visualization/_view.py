@@ -413,12 +413,20 @@ def parse_decision(trial: FrozenTrial) -> DecisionView | None:
         features = {str(k): float(v) for k, v in dict(attrs.get("features") or {}).items()}
     except (TypeError, ValueError):
         return None
-    # The chosen candidate: the one with its label whose values are closest to its own
-    # (candidates are stored rounded to 4 decimals, the chosen values to 6).
-    same = [i for i, r in enumerate(rows) if r[0] == core.label]
-    pick = min(
-        same, key=lambda i: abs(rows[i][1] - core.q_net) + abs(rows[i][2] - core.q), default=None
-    )
+    # The chosen candidate: its stored index; records without one (older releases) name
+    # the one with its label whose values are closest (candidates are rounded to 4
+    # decimals, the chosen values to 6).
+    index = attrs.get("chosen")
+    pick: int | None
+    if isinstance(index, int) and 0 <= index < len(rows) and rows[index][0] == core.label:
+        pick = index
+    else:
+        same = [i for i, r in enumerate(rows) if r[0] == core.label]
+        pick = min(
+            same,
+            key=lambda i: abs(rows[i][1] - core.q_net) + abs(rows[i][2] - core.q),
+            default=None,
+        )
     counts: dict[str, int] = {}
     for label, _, _ in rows:
         counts[label] = counts.get(label, 0) + 1
