@@ -24,6 +24,9 @@ storage, ``study.ask``/``study.tell``), in one of two comparisons:
 Run: ``python -m benchmarks.overhead`` (``--quick`` for 100/1,000 trials only, with
 ``--sampler dqn`` 100 only; ``--variant max_walk=8`` times the sampler under test
 with other settings, spelled as in :func:`benchmarks.samplers.parse_variant`).
+QLearningSampler is timed as :func:`benchmarks.samplers.variant_sampler` builds it: the
+tabular agent (``policy="table"``) unless the variant names another policy
+(``--variant policy=default`` times the default learned policy).
 Writes to ``benchmarks/results/`` or ``--out``.
 """
 

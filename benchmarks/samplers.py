@@ -1,15 +1,21 @@
 """The samplers compared by the benchmark, by name.
 
 Every entry builds a fresh sampler from a seed. ``qlearn`` is
-:class:`~optuna_qlearn.QLearningSampler` with its defaults, ``qlearn-seed`` the
-original design (``QLearningSampler.seed_design_parameters()``), and the
-``qlearn-no-*`` / ``qlearn-*`` entries switch one improvement off (ablations).
-``dqn`` and its ablations are registered only when ``optuna_qlearn.DQNSampler`` can
-be imported.
+:class:`~optuna_qlearn.QLearningSampler` with its defaults: the learned policy (a
+pre-trained Q-network plus a per-study correction table, ``policy="default"``);
+``qlearn-untrained`` is the same with the network at its initialization
+(``policy=None``) and ``qlearn-frozen`` with in-study learning off (``alpha=0``).
+``qlearn-rule`` is the tabular agent with its defaults (``policy="table"``), the frozen
+hand-set decision rule the learned policy is measured against (issue 14);
+``qlearn-seed`` is the original design (``QLearningSampler.seed_design_parameters()``),
+and the ``qlearn-prototype`` / ``qlearn-no-*`` / ``qlearn-*`` entries are ablations of
+the tabular agent, each switching one of its improvements off. ``dqn`` and its
+ablations are registered only when ``optuna_qlearn.DQNSampler`` can be imported.
 
 A sampler's *version* identifies the code that produced a stored study: Optuna's
 version for Optuna's samplers, plus a hash of the sampler's source files for
-optuna-qlearn's, so studies run with older code are re-run instead of reused.
+optuna-qlearn's (and of the shipped policy's weights for the entries that load them),
+so studies run with older code are re-run instead of reused.
 """
 
 from __future__ import annotations
@@ -25,12 +31,16 @@ from optuna.samplers import BaseSampler
 
 from benchmarks import peers
 
-#: Source files whose content defines a QLearningSampler result.
+#: The shipped policy's weights (``policy="default"``), hashed byte for byte.
+_POLICY_WEIGHTS = ("policies/default.npz",)
+#: Source files (and the weights) whose content defines a QLearningSampler result.
 _QL_SOURCES = (
     "_grid.py", "_core/qlearning.py", "_core/rewards.py", "_core/agent.py", "_core/prior.py",
-    "_replay.py", "sampler.py",
+    "_replay.py", "sampler.py", "_core/policy.py", "_core/learned.py", *_POLICY_WEIGHTS,
 )  # fmt: skip
-_DQN_SOURCES = (*_QL_SOURCES, "dqn.py", "_core/dqn.py")
+#: DQNSampler always runs the tabular environment (``policy="table"``): new weights of
+#: the learned policy leave its results as they are.
+_DQN_SOURCES = (*(f for f in _QL_SOURCES if f not in _POLICY_WEIGHTS), "dqn.py", "_core/dqn.py")
 
 
 #: The agent settings from before the global model, start-up trials and 5-trial
@@ -50,6 +60,9 @@ _NOT_SETTINGS = frozenset(
     {"self", "seed", "warm_start", "independent_sampler", "warn_independent_sampling",
      "device", "environment"}
 )  # fmt: skip
+#: The agent a ``kind="qlearn"`` variant starts from: the tabular agent, whose settings
+#: the variants change (``policy=default`` in a variant selects the learned policy).
+VARIANT_POLICY = "table"
 
 
 def _fields(kind: str) -> dict[str, str]:
@@ -68,6 +81,8 @@ def _fields(kind: str) -> dict[str, str]:
         for name, param in inspect.signature(cls).parameters.items():
             if name not in _NOT_SETTINGS:
                 out[name] = str(param.annotation)
+    if kind == "dqn":
+        del out["policy"]  # the DQN's environment is always the tabular agent's
     return out
 
 
@@ -97,6 +112,8 @@ def parse_variant(text: str, kind: str = "qlearn") -> dict[str, Any]:
     "learning_rate": 0.003}``; ``"default"`` -> ``{}``. Values take the type the
     constructor declares; tuples are written with ``x``, ``None`` as ``None``. Whether the
     settings go together is the sampler's to say (see :func:`variant_sampler`).
+    ``policy`` is a setting of ``kind="qlearn"`` only (``"policy=default"``: the learned
+    policy, ``"policy=None"``: its untrained network).
 
     Args:
         text: The variant.
@@ -133,11 +150,15 @@ def parse_variant(text: str, kind: str = "qlearn") -> dict[str, Any]:
 def variant_sampler(kind: str, seed: int, text: str = "default", **kwargs: Any) -> BaseSampler:
     """``QLearningSampler`` (``kind="qlearn"``) or ``DQNSampler`` (``"dqn"``) with a variant.
 
+    The variants of ``kind="qlearn"`` are the tabular agent's (``policy="table"``, see
+    :data:`VARIANT_POLICY`) unless they name another ``policy``.
+
     Args:
         kind: ``"qlearn"`` or ``"dqn"``.
         seed: The sampler's seed.
         text: The variant (see :func:`parse_variant`); ``"default"`` builds exactly the
-            sampler's defaults.
+            defaults of the tabular agent (``QLearningSampler(policy="table")``) or of
+            ``DQNSampler``.
         kwargs: Further sampler arguments.
 
     Raises:
@@ -148,7 +169,8 @@ def variant_sampler(kind: str, seed: int, text: str = "default", **kwargs: Any) 
     if kind == "qlearn":
         from optuna_qlearn import QLearningSampler
 
-        return QLearningSampler(seed=seed, **settings, **kwargs)
+        settings = {"policy": VARIANT_POLICY, **settings, **kwargs}
+        return QLearningSampler(seed=seed, **settings)
     from optuna_qlearn import DQNSampler
 
     sampler: BaseSampler = DQNSampler(seed=seed, **settings, **kwargs)
@@ -208,27 +230,54 @@ def dqn_available() -> bool:
         return False
 
 
+#: The tabular agent (``policy="table"``): the ablations below start from its defaults.
+TABLE: dict[str, Any] = {"policy": "table"}
+
 #: name -> (factory(seed), description)
 SAMPLERS: dict[str, tuple[Callable[[int], BaseSampler], str]] = {
-    "qlearn": (_qlearn(), "QLearningSampler, defaults"),
+    "qlearn": (
+        _qlearn(),
+        'QLearningSampler, defaults: the learned policy (policy="default", a pre-trained '
+        "Q-network plus a per-study correction table)",
+    ),
+    "qlearn-rule": (
+        _qlearn(TABLE),
+        'QLearningSampler(policy="table"), its defaults: the tabular agent, the frozen '
+        "hand-set decision rule baseline of issue 14",
+    ),
+    "qlearn-untrained": (
+        _qlearn(policy=None),
+        "the learned policy with its network at initialization (policy=None; ablation)",
+    ),
+    "qlearn-frozen": (
+        _qlearn(alpha=0.0),
+        "the learned policy without in-study learning (alpha=0: the network alone)",
+    ),
     "qlearn-seed": (
         _seed_design,
-        "QLearningSampler(**QLearningSampler.seed_design_parameters()): the original design",
+        "QLearningSampler(**QLearningSampler.seed_design_parameters()): the original design "
+        '(tabular, policy="table")',
     ),
     "qlearn-prototype": (
-        _qlearn(PROTOTYPE_AGENT),
-        "the issue's prototype: defaults without the global model, start-up trials "
-        "and 5-trial episodes",
+        _qlearn({**TABLE, **PROTOTYPE_AGENT}),
+        "the issue's prototype: the tabular agent's defaults without the global model, "
+        "start-up trials and 5-trial episodes",
     ),
     "qlearn-no-model": (
-        _qlearn({"model_scores": False, "model_restart_prob": 0.0}),
-        "defaults without the global model",
+        _qlearn({**TABLE, "model_scores": False, "model_restart_prob": 0.0}),
+        "tabular defaults without the global model",
     ),
-    "qlearn-no-walk": (_qlearn(walk_known=False), "defaults, walk_known=False"),
-    "qlearn-no-dyna": (_qlearn(dyna=False), "defaults, dyna=False"),
-    "qlearn-no-restart": (_qlearn(restart_best_prob=0.0), "defaults, restart_best_prob=0"),
-    "qlearn-step1": (_qlearn(step_sizes=(1,)), "defaults, step_sizes=(1,)"),
-    "qlearn-improvement": (_qlearn(reward="improvement"), 'defaults, reward="improvement"'),
+    "qlearn-no-walk": (_qlearn(TABLE, walk_known=False), "tabular defaults, walk_known=False"),
+    "qlearn-no-dyna": (_qlearn(TABLE, dyna=False), "tabular defaults, dyna=False"),
+    "qlearn-no-restart": (
+        _qlearn(TABLE, restart_best_prob=0.0),
+        "tabular defaults, restart_best_prob=0",
+    ),
+    "qlearn-step1": (_qlearn(TABLE, step_sizes=(1,)), "tabular defaults, step_sizes=(1,)"),
+    "qlearn-improvement": (
+        _qlearn(TABLE, reward="improvement"),
+        'tabular defaults, reward="improvement"',
+    ),
     "tpe": (_optuna("TPESampler"), "TPESampler, Optuna defaults"),
     "random": (_optuna("RandomSampler"), "RandomSampler"),
     "cmaes": (
@@ -271,7 +320,10 @@ if peers.hebo_available():
     )
 
 #: Compared in the main tables (ablations are reported separately).
-_MAIN_ORDER = ("qlearn", "qlearn-prototype", "qlearn-seed", "tpe", "random", "cmaes", "gp", "qmc")
+_MAIN_ORDER = (
+    "qlearn", "qlearn-rule", "qlearn-prototype", "qlearn-seed", "tpe", "random", "cmaes", "gp",
+    "qmc",
+)  # fmt: skip
 MAIN: tuple[str, ...] = tuple(s for s in (*_MAIN_ORDER, "dqn") if s in SAMPLERS)
 #: QLearningSampler and DQNSampler variants, for the ablation table.
 ABLATIONS: tuple[str, ...] = tuple(
@@ -290,18 +342,33 @@ def make_sampler(name: str, seed: int) -> BaseSampler:
     return SAMPLERS[name][0](seed)
 
 
+def _sources(name: str) -> tuple[str, ...]:
+    """The files whose content defines the results of sampler ``name``."""
+    if name == "dqn" or name.startswith("dqn-"):
+        return _DQN_SOURCES
+    if getattr(make_sampler(name, 0), "policy", None) == "default":
+        return _QL_SOURCES
+    # The tabular agent and the untrained network never read the shipped weights.
+    return tuple(f for f in _QL_SOURCES if f not in _POLICY_WEIGHTS)
+
+
 def sampler_version(name: str) -> str:
-    """The code version of a sampler's results (see the module docstring)."""
+    """The code version of a sampler's results (see the module docstring).
+
+    Raises:
+        FileNotFoundError: If a source file of an optuna-qlearn sampler is missing (a
+            version that silently skipped it would not change with it).
+    """
     version = f"optuna-{optuna.__version__}"
-    dqn = name == "dqn" or name.startswith("dqn-")
-    if name.startswith("qlearn") or dqn:
+    if name.startswith(("qlearn", "dqn")):
         spec = importlib.util.find_spec("optuna_qlearn")
         assert spec is not None and spec.origin is not None
         root = Path(spec.origin).parent
         digest = hashlib.sha1()
-        for fname in _DQN_SOURCES if dqn else _QL_SOURCES:
+        for fname in _sources(name):
             path = root / fname
-            if path.exists():
-                digest.update(path.read_bytes())
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} (a source of sampler {name!r}) is missing.")
+            digest.update(path.read_bytes())
         version += "+ql-" + digest.hexdigest()[:10]
     return version

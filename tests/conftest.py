@@ -129,6 +129,7 @@ SLOW_TESTS = frozenset(
         "tests/test_properties.py::test_grid_values_pass_optunas_contains_and_are_distinct",
         "tests/test_properties.py::test_qlearning_sampler_invariants",
         "tests/test_properties.py::test_qlearning_sampler_small_grids_never_repeat",
+        "tests/test_properties.py::test_learned_policy_invariants",
         "tests/test_integrations.py::test_lightning_optimizer_uses_the_lr_the_controller_picks",
         "tests/test_dashboard.py::test_command_publishes_then_serves",
         "tests/test_objectives_fid.py::test_more_training_improves_the_vae",

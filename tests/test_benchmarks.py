@@ -12,6 +12,7 @@ import numpy as np
 import optuna
 import pytest
 
+import optuna_qlearn
 from benchmarks import problems as P
 from benchmarks.report import Results, mean_rank_ci, rank_cells
 from benchmarks.run import main, open_storage, parse_seeds, select, stored_summaries
@@ -335,14 +336,32 @@ def test_variant_settings_are_typed_keyword_arguments_of_the_sampler() -> None:
         parse_variant("dyna=yes")
     with pytest.raises(ValueError, match="Unknown sampler 'tpe'"):
         parse_variant("default", "tpe")
+    # The policy is QLearningSampler's to choose; the DQN's environment is the table's.
+    assert parse_variant("policy=default,alpha=0") == {"policy": "default", "alpha": 0.0}
+    assert parse_variant("policy=None") == {"policy": None}
+    with pytest.raises(ValueError, match=r"Bad variant 'policy=table'"):
+        parse_variant("policy=table", "dqn")
 
 
 def test_variant_sampler_starts_from_each_samplers_defaults() -> None:
     from optuna_qlearn import DQNSampler
 
+    # The variants of QLearningSampler change the tabular agent's settings.
     default = variant_sampler("qlearn", 0)
-    assert type(default) is QLearningSampler
-    assert default.parameters == QLearningSampler(seed=0).parameters
+    assert type(default) is QLearningSampler and default.policy == "table"
+    assert default.parameters == QLearningSampler(policy="table", seed=0).parameters
+    changed_q = variant_sampler("qlearn", 0, "max_walk=2")
+    assert isinstance(changed_q, QLearningSampler)
+    assert changed_q.parameters == {**default.parameters, "max_walk": 2}
+    # ... unless they name another policy.
+    learned = variant_sampler("qlearn", 0, "policy=default")
+    assert isinstance(learned, QLearningSampler)
+    assert learned.parameters == QLearningSampler(seed=0).parameters
+    frozen = variant_sampler("qlearn", 0, "policy=default,alpha=0")
+    assert isinstance(frozen, QLearningSampler)
+    assert frozen.parameters == QLearningSampler(alpha=0.0, seed=0).parameters
+    with pytest.raises(ValueError, match=r"max_walk=2 is a setting of the tabular agent"):
+        variant_sampler("qlearn", 0, "policy=default,max_walk=2")
     dqn_default = DQNSampler(seed=0).parameters
     dqn = variant_sampler("dqn", 0)
     assert isinstance(dqn, DQNSampler) and dqn.parameters == dqn_default
@@ -372,6 +391,62 @@ def test_overhead_measures_a_variant_and_refuses_arguments_of_the_other_comparis
     for argv in refused:
         with pytest.raises(SystemExit):
             overhead_main(argv)
+
+
+def test_versions_hash_every_source_and_the_policy_weights_where_loaded() -> None:
+    from benchmarks.samplers import _DQN_SOURCES, _QL_SOURCES, SAMPLERS, _sources
+
+    root = Path(optuna_qlearn.__file__).parent
+    for fname in (*_QL_SOURCES, *_DQN_SOURCES):  # a missing file would not be hashed
+        assert (root / fname).is_file(), fname
+    # The learned policy's code and weights are part of a QLearningSampler result...
+    for fname in ("_core/policy.py", "_core/learned.py", "policies/default.npz", "sampler.py"):
+        assert fname in _QL_SOURCES and fname in _sources("qlearn"), fname
+    assert "policies/default.npz" in _sources("qlearn-frozen")
+    # ... but the weights only of those that load them.
+    for name in ("qlearn-rule", "qlearn-untrained", "qlearn-seed", "qlearn-no-walk"):
+        assert "_core/learned.py" in _sources(name)
+        assert "policies/default.npz" not in _sources(name), name
+    if "dqn" in SAMPLERS:
+        assert "policies/default.npz" not in _sources("dqn")
+
+
+def test_new_policy_weights_re_run_the_learned_policy_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+    import shutil
+    import types
+
+    from benchmarks.samplers import _QL_SOURCES, sampler_version
+
+    root = Path(optuna_qlearn.__file__).parent
+    copy = tmp_path / "optuna_qlearn"
+    for fname in _QL_SOURCES:
+        (copy / fname).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / fname, copy / fname)
+    spec = types.SimpleNamespace(origin=str(copy / "__init__.py"))
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *args: object) -> object:
+        return spec if name == "optuna_qlearn" else real_find_spec(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    names = ("qlearn", "qlearn-frozen", "qlearn-rule", "qlearn-untrained")
+    before = {n: sampler_version(n) for n in names}
+    assert before == {n: sampler_version(n) for n in names}  # deterministic
+    assert before["qlearn"] != before["qlearn-rule"] == before["qlearn-untrained"]
+    weights = copy / "policies" / "default.npz"
+    weights.write_bytes(weights.read_bytes() + b"\0")  # other bytes, the same name
+    after = {n: sampler_version(n) for n in names}
+    assert after["qlearn"] != before["qlearn"] and after["qlearn-frozen"] != before["qlearn-frozen"]
+    assert after["qlearn-rule"] == before["qlearn-rule"]
+    assert after["qlearn-untrained"] == before["qlearn-untrained"]
+    (copy / "_core" / "learned.py").write_text("# changed\n")
+    assert sampler_version("qlearn-rule") != before["qlearn-rule"]  # code: every entry
+    (copy / "_core" / "policy.py").unlink()
+    with pytest.raises(FileNotFoundError, match=r"policy\.py"):
+        sampler_version("qlearn")
 
 
 def test_dqn_variants_are_versioned_by_the_dqn_code() -> None:
@@ -423,21 +498,50 @@ def test_every_named_sampler_builds_with_the_settings_it_names() -> None:
     for name in SAMPLERS:  # settings a sampler leaves unused would be refused here
         assert isinstance(make_sampler(name, 0), optuna.samplers.BaseSampler), name
     assert set(MAIN) | set(ABLATIONS) <= set(SAMPLERS)
-    seed = make_sampler("qlearn-seed", 0)
-    assert isinstance(seed, QLearningSampler)
+    # qlearn: the defaults (the learned policy); qlearn-rule: the tabular agent's defaults.
+    built = {name: make_sampler(name, 0) for name in SAMPLERS if name.startswith("qlearn")}
+    qlearn = {name: s for name, s in built.items() if isinstance(s, QLearningSampler)}
+    assert qlearn.keys() == built.keys()
+    assert qlearn["qlearn"].parameters == QLearningSampler(seed=0).parameters
+    assert qlearn["qlearn"].policy == "default"
+    assert qlearn["qlearn-rule"].parameters == QLearningSampler(policy="table", seed=0).parameters
+    assert "frozen hand-set decision rule" in SAMPLERS["qlearn-rule"][1]
+    assert qlearn["qlearn-untrained"].parameters == QLearningSampler(policy=None).parameters
+    assert qlearn["qlearn-frozen"].parameters == QLearningSampler(alpha=0.0).parameters
+    assert {"qlearn", "qlearn-rule"} <= set(MAIN)
+    # Every other entry is an ablation of the tabular agent.
+    learned = {"qlearn", "qlearn-untrained", "qlearn-frozen"}
+    for name, sampler in qlearn.items():
+        assert (sampler.policy == "table") == (name not in learned), name
+    seed = qlearn["qlearn-seed"]
     assert (
         seed.parameters
         == QLearningSampler(**QLearningSampler.seed_design_parameters(), seed=0).parameters
     )
     assert seed.parameters["moves"] == "joint" and not seed.parameters["model_scores"]
-    prototype = make_sampler("qlearn-prototype", 0)
-    assert isinstance(prototype, QLearningSampler)
+    prototype = qlearn["qlearn-prototype"]
     pins = {"episode_length": 10, "n_startup": 0, "model_scores": False, "model_restart_prob": 0.0}
-    defaults = QLearningSampler(seed=0).parameters
+    defaults = QLearningSampler(policy="table", seed=0).parameters
     # The defaults but the pins; the model's own settings are not in play without it.
     assert {k: v for k, v in prototype.parameters.items() if k not in pins} == {
         k: v for k, v in defaults.items() if k not in pins and not k.startswith("model_")
     }
     assert {k: prototype.parameters[k] for k in pins} == pins
+    # The one-setting ablations: the tabular defaults but that setting.
+    rule = qlearn["qlearn-rule"].parameters
+    one_setting: dict[str, dict[str, object]] = {
+        "qlearn-no-walk": {"walk_known": False},
+        "qlearn-no-dyna": {"dyna": False},
+        "qlearn-no-restart": {"restart_best_prob": 0.0},
+        "qlearn-step1": {"step_sizes": [1]},
+        "qlearn-improvement": {"reward": "improvement"},
+    }
+    for name, changed in one_setting.items():
+        params = qlearn[name].parameters
+        assert {k: params[k] for k in changed} == changed, name
+        unused = set(rule) - set(params)  # settings the change leaves unused
+        assert {k: v for k, v in params.items() if k not in changed} == {
+            k: v for k, v in rule.items() if k not in changed and k not in unused
+        }, name
     with pytest.raises(ValueError, match="Unknown sampler 'nope'"):
         make_sampler("nope", 0)

@@ -137,40 +137,68 @@ def _split_cell(cell: str) -> list[str]:
 
 #: A seed-design cell for a setting the seed design leaves unused (so refuses).
 UNUSED = object()
+#: A default-column cell for a setting of the tabular agent only (a learned policy refuses it).
+TABULAR_ONLY = object()
 
 
 def _literal(token: str) -> Any:
     if token.strip() == "unused":
         return UNUSED
+    if token.strip() == "tabular only":
+        return TABULAR_ONLY
     value = ast.literal_eval(token.strip("`"))
     return list(value) if isinstance(value, tuple) else value
 
 
+def _values(cell: str, n: int) -> list[Any]:
+    """A cell's values, one per setting of the row (``tabular only`` stands for all)."""
+    values = [_literal(v) for v in _split_cell(cell)]
+    return values * n if values == [TABULAR_ONLY] else values
+
+
 def test_settings_table_matches_the_code() -> None:
-    """The defaults in how-it-works.md are those of the code (and of the seed preset)."""
+    """The defaults in how-it-works.md are those of the code: of the default learned
+    policy, of the tabular agent and of the seed preset; and the settings marked
+    *tabular only* are refused by a learned policy, by name."""
     from optuna_qlearn import QLearningSampler
 
     defaults = QLearningSampler().parameters
+    table = QLearningSampler(policy="table").parameters
     seed = QLearningSampler(**QLearningSampler.seed_design_parameters()).parameters
     signature = inspect.signature(QLearningSampler.__init__).parameters
     text = (DOCS / "how-it-works.md").read_text(encoding="utf-8")
-    table = text[text.index("| setting | default |") :].split("\n\n")[0].splitlines()[2:]
-    checked = 0
-    for row in table:
+    header = '| setting | default | `policy="table"` | seed design | meaning |'
+    rows = text[text.index(header) :].split("\n\n")[0].splitlines()[2:]
+    checked, tabular_only = [], []
+    for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         names = [n.strip("`") for n in _split_cell(cells[0])]
-        values = [_literal(v) for v in _split_cell(cells[1])]
-        presets = [_literal(v) for v in _split_cell(cells[2])] if cells[2] else []
-        assert len(values) == len(names), row
+        learned = _values(cells[1], len(names))
+        tabular = _values(cells[2], len(names))
+        presets = _values(cells[3], len(names)) if cells[3] else []
+        assert len(learned) == len(tabular) == len(names), row
         for i, name in enumerate(names):
-            if name in defaults:
-                assert defaults[name] == values[i], f"{name}: docs say {values[i]!r}"
-                expected_seed = presets[i] if i < len(presets) else values[i]
-                if expected_seed is UNUSED:
-                    assert name not in seed, f"{name} is unused by the seed design"
-                else:
-                    assert seed[name] == expected_seed, f"{name} in the seed design"
+            if learned[i] is TABULAR_ONLY:
+                assert name not in defaults, f"{name} is said to be tabular only"
+                probe: Any = "q.json" if tabular[i] is None else tabular[i]
+                with pytest.raises(ValueError, match=rf"^{name}=.* needs policy='table'"):
+                    QLearningSampler(**{name: probe})
+                tabular_only.append(name)
+            elif name in defaults:
+                assert defaults[name] == learned[i], f"{name}: docs say {learned[i]!r}"
             else:
-                assert signature[name].default == values[i], name
-            checked += 1
-    assert checked >= 15
+                assert signature[name].default == learned[i], name
+            if name in table:
+                assert table[name] == tabular[i], f"{name} with policy='table'"
+            else:
+                assert signature[name].default == tabular[i], name
+            expected_seed = presets[i] if i < len(presets) else tabular[i]
+            if expected_seed is UNUSED:
+                assert name not in seed, f"{name} is unused by the seed design"
+            else:
+                assert seed.get(name, signature[name].default) == expected_seed, name
+            checked.append(name)
+    assert len(checked) >= 20 and "policy" in checked
+    # Every argument a learned policy uses with a value is in the table.
+    assert set(defaults) - {"stale_after", "decision_timeout"} <= set(checked)
+    assert len(tabular_only) >= 13

@@ -277,7 +277,7 @@ def test_never_repeats_and_policy_views(tmp_path: Path) -> None:
     # The network's values at visited states can seed a tabular sampler.
     path = str(tmp_path / "dqn.json")
     sampler.save_q_table(study, path)
-    warm = QLearningSampler(seed=0, warm_start=path)
+    warm = QLearningSampler(policy="table", seed=0, warm_start=path)
     study2 = optuna.create_study(sampler=warm)
     study2.optimize(five_params, n_trials=3)
     assert len(json.loads(Path(path).read_text())["states"]) == len(rows)
@@ -301,11 +301,16 @@ def test_global_model_does_not_smooth_across_categorical_choices() -> None:
 
 def test_dqn_defaults_and_environment_arguments() -> None:
     base = DQNSampler(seed=0).config
+    assert isinstance(base, AgentConfig)  # the tabular environment, never a learned policy
     assert base.max_walk == DEFAULT_MAX_WALK == 8  # not QLearningSampler's 4
     assert base.episode_length == DEFAULT_EPISODE_LENGTH == 1  # not QLearningSampler's 5
     assert base.gamma == 0.0 and base.model_joint is True  # the table's: 0.9, False
+    assert DQNSampler(seed=0).policy == "table" and "policy" not in DQNSampler().parameters
+    with pytest.raises(TypeError, match="unexpected keyword argument 'policy'"):
+        DQNSampler(policy="default")  # type: ignore[call-arg]
     # Every environment argument of QLearningSampler (but alpha) is accepted and wins.
     sampler = DQNSampler(seed=0, max_walk=2, gamma=0.9, episode_length=7, model_joint=False)
+    assert isinstance(sampler.config, AgentConfig)
     assert (sampler.config.max_walk, sampler.config.gamma) == (2, 0.9)
     assert sampler.config.episode_length == 7 and sampler.config.model_joint is False
     assert DQNSampler(**sampler.parameters).config == sampler.config

@@ -161,15 +161,26 @@ def test_load_local_module_runs_both_samplers() -> None:
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         _ = module.Nope
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for cls, n_trials in ((module.QLearningSampler, 30), (module.DQNSampler, 15)):
-        sampler = cls(seed=0)
+    # The default learned policy (its weights ship with the package), the tabular
+    # agent and the DQN.
+    runs: tuple[tuple[Any, dict[str, Any], int], ...] = (
+        (module.QLearningSampler, {}, 30),
+        (module.QLearningSampler, {"policy": "table"}, 30),
+        (module.DQNSampler, {}, 15),
+    )
+    for cls, kwargs, n_trials in runs:
+        sampler = cls(seed=0, **kwargs)
         study = optuna.create_study(sampler=sampler)
         study.optimize(_objective, n_trials=n_trials)
         assert len(study.trials) == n_trials
         assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
         # The agent proposed the trials after the random start-up ones.
         assert any(k.startswith("qlearn:") for t in study.trials for k in t.user_attrs)
-        assert len(sampler.q_table(study)) > 0
+        if sampler.policy == "table":
+            assert len(sampler.q_table(study)) > 0
+        else:
+            table = sampler.correction_table(study)
+            assert sum(row["updates"] for row in table.values()) == n_trials - 2
 
 
 def test_example_runs(capsys: pytest.CaptureFixture[str]) -> None:

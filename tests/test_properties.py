@@ -12,8 +12,13 @@ checks the promises of docs/reliability.md:
 * every learned state is the evaluated point (a trial's ``qlearn:record`` decodes to
   the trial's params);
 * no point is evaluated twice while unevaluated grid points remain (``walk_known``);
-* a new sampler replaying the study from storage reaches the same Q-table;
+* a new sampler replaying the study from storage reaches the same Q-table (the
+  correction table and rewards of the learned policy);
 * rewards, scales and Q-values stay finite.
+
+The tabular agent (``policy="table"``), the seed design and DQNSampler are checked on
+every property; the learned policy (the default) on all but the no-repeat one, which
+``walk_known`` gives only the tabular agents.
 
 Profiles (``HYPOTHESIS_PROFILE`` picks one; ``CI=true`` selects ``ci`` by default):
 
@@ -57,8 +62,9 @@ from optuna.storages import InMemoryStorage
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from optuna_qlearn import QLearningSampler
+from optuna_qlearn._core.agent import QLearningAgent
 from optuna_qlearn._grid import Grid
-from optuna_qlearn._replay import KEY_RECORD, parse_record
+from optuna_qlearn._replay import KEY_DECISION, KEY_RECORD, parse_record
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -106,7 +112,20 @@ def _profile(examples: int) -> settings:
 #: that hit it, so that they go on checking everything else; remove its entry when
 #: the fix lands (its strict xfail test then fails as XPASS as a reminder).
 KNOWN_DEFECTS: frozenset[str] = frozenset(
-    set()
+    {
+        # "learned-partial-enqueue": with a learned policy, a trial enqueued with some of
+        #     the parameters (Optuna samples the others relatively) raised
+        #     AssertionError in QLearningSampler._write: _apply_fixed_params turns the
+        #     PolicyProposal into a tabular Proposal, which _write expects from a
+        #     QLearningAgent only.
+        "learned-partial-enqueue",
+        # "warm-start-foreign-choice": a warm-start Q-table whose categorical axis holds
+        #     a value that is not one of the study's choices loads, then fails the first
+        #     trial with the grid's "Value ... is not one of its choices" (from
+        #     _load_into in optuna_qlearn/sampler.py, via Grid.encode), which names
+        #     neither the file nor the warm start.
+        "warm-start-foreign-choice",
+    }
     # Fixed on main, so no longer listed:
     # "scale-overflow": finite values spread wider than the float max (1.7e308 and
     #     -1.7e308) made the "value"/"improvement" scale inf, so finite gaps got 0;
@@ -323,20 +342,18 @@ def make_objective(
 # ----------------------------------------------------------------------------- cases
 @dataclass
 class Settings:
-    """The sampler arguments one example uses."""
+    """The sampler arguments one example uses (``reward``: the tabular agent's only)."""
 
     reward: str
     n_bins: int
     max_bins: int
     seed: int
 
-    def kwargs(self) -> dict[str, Any]:
-        return {
-            "reward": self.reward,
-            "n_bins": self.n_bins,
-            "max_bins": self.max_bins,
-            "seed": self.seed,
-        }
+    def kwargs(self, learned: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"n_bins": self.n_bins, "max_bins": self.max_bins, "seed": self.seed}
+        if not learned:
+            out["reward"] = self.reward
+        return out
 
 
 sampler_settings = st.builds(
@@ -536,6 +553,39 @@ def _spread_overflows(study: optuna.Study) -> bool:
     return bool(values) and not math.isfinite(max(values) - min(values))
 
 
+def check_learned_replay_and_finite(
+    samplers: Sequence[QLearningSampler],
+    make: Callable[[], QLearningSampler],
+    study: optuna.Study,
+) -> None:
+    """The learned policy's :func:`check_replay_and_finite`: every sampler that ran the
+    study, and a new one, hold the same correction table and rewards; they, and every
+    stored decision's values, are finite."""
+    fresh = make()
+    try:
+        table = fresh.correction_table(study)
+    except ValueError:  # no finished trial with a shared search space
+        for sampler in samplers:
+            with pytest.raises(ValueError):
+                sampler.correction_table(study)
+        return
+    rewards = fresh.trial_rewards(study)
+    for sampler in samplers:
+        assert sampler.correction_table(study) == table
+        assert sampler.trial_rewards(study) == rewards
+    assert all(math.isfinite(row["q"]) for row in table.values()), table
+    assert all(0.0 <= r <= 1.0 for r in rewards.values()), rewards
+    for t in study.trials:
+        q = t.user_attrs.get("qlearn:q")
+        assert q is None or math.isfinite(q), (t.number, q)
+        decision = t.system_attrs.get(KEY_DECISION)
+        if decision is not None:
+            values = [decision["q_net"], decision["q"], *decision["kind_best"].values()]
+            values += [v for c in decision["candidates"] for v in c[1:]]
+            values += list(decision["features"].values())
+            assert all(math.isfinite(v) for v in values), (t.number, decision)
+
+
 def check_replay_and_finite(
     samplers: Sequence[QLearningSampler],
     make: Callable[[], QLearningSampler],
@@ -544,6 +594,9 @@ def check_replay_and_finite(
     """Every sampler that ran the study, and a new one replaying it from storage,
     hold the same Q-table; Q-values, the reward scale and stored Q-values are finite."""
     fresh = make()
+    if fresh.policy != "table":
+        check_learned_replay_and_finite(samplers, make, study)
+        return
     try:
         table = fresh.q_table(study)
     except ValueError:  # no finished trial with a shared search space
@@ -556,6 +609,7 @@ def check_replay_and_finite(
     for row in table:
         assert all(math.isfinite(q) for q in row["q"].values()), row
     _, agent = fresh.agent(study)
+    assert isinstance(agent, QLearningAgent)
     if agent.rewards.mode != "rank":  # the rank reward uses neither
         assert math.isfinite(agent.rewards.median())
         if not ("scale-overflow" in KNOWN_DEFECTS and _spread_overflows(study)):
@@ -614,7 +668,11 @@ def test_grid_values_pass_optunas_contains_and_are_distinct(
 
 
 def _qlearning(case: Case) -> Callable[[], QLearningSampler]:
-    return lambda: QLearningSampler(**case.settings.kwargs())
+    return lambda: QLearningSampler(policy="table", **case.settings.kwargs())
+
+
+def _learned(case: Case) -> Callable[[], QLearningSampler]:
+    return lambda: QLearningSampler(**case.settings.kwargs(learned=True))
 
 
 @given(case=cases(search_spaces(), max_trials=12))
@@ -627,6 +685,26 @@ def test_qlearning_sampler_invariants(case: Case) -> None:
 @_profile(BASE_EXAMPLES)
 def test_qlearning_sampler_small_grids_never_repeat(case: Case) -> None:
     check_study(_qlearning(case), case, repeats=True)
+
+
+@given(case=cases(st.one_of(search_spaces(), small_search_spaces()), max_trials=16))
+@_profile(BASE_EXAMPLES)
+def test_learned_policy_invariants(case: Case) -> None:
+    # The learned policy may re-evaluate a point (its candidates' "evaluated" feature
+    # lets the network weigh that), so repeats are not checked.
+    if "learned-partial-enqueue" in KNOWN_DEFECTS:
+        assume(not partially_enqueued(case))
+    check_study(_learned(case), case, repeats=False)
+
+
+def partially_enqueued(case: Case) -> bool:
+    """Whether a trial is enqueued with some but not all of the parameters it suggests
+    (Optuna then asks the sampler for the others)."""
+    for number, fixed in case.enqueued.items():
+        suggested = set(case.space) - {case.dropped.get(number)}
+        if suggested - set(fixed):
+            return True
+    return False
 
 
 @given(case=cases(st.one_of(search_spaces(max_params=8), small_search_spaces()), max_trials=16))
@@ -667,7 +745,7 @@ def _table_objective(trial: Trial) -> float:
 @functools.cache
 def _saved_table() -> str:
     """The JSON text of a Q-table saved from a 25-trial study of :func:`_table_objective`."""
-    sampler = QLearningSampler(seed=0)
+    sampler = QLearningSampler(policy="table", seed=0)
     study = optuna.create_study(storage=InMemoryStorage(), sampler=sampler)
     study.optimize(_table_objective, n_trials=25)
     with tempfile.TemporaryDirectory() as tmp:
@@ -729,7 +807,7 @@ def test_a_broken_q_table_file_is_refused_by_name_or_warm_starts_a_study(text: s
         path = Path(tmp) / "broken.json"
         path.write_text(text)
         try:
-            sampler = QLearningSampler(warm_start=path, seed=0)
+            sampler = QLearningSampler(policy="table", warm_start=path, seed=0)
         except ValueError as err:
             assert str(path) in str(err), f"the error does not name the file: {err}"
             event("refused at load")
@@ -739,6 +817,10 @@ def test_a_broken_q_table_file_is_refused_by_name_or_warm_starts_a_study(text: s
         try:
             study.optimize(_table_objective, n_trials=3)
         except ValueError as err:
+            if "warm-start-foreign-choice" in KNOWN_DEFECTS and "not one of its choices" in str(
+                err
+            ):
+                assume(False)
             # Only a mismatch with the study's search space is known at the first trial.
             assert "warm-start" in str(err) or str(path) in str(err), (
                 f"a warm-start file that loaded failed inside a trial with: {err!r}"
@@ -777,7 +859,7 @@ def test_regression_huge_value_after_constant_ones_stays_finite(reward: str) -> 
         trial.suggest_int("z", 0, 50)
         return 1e200 if trial.number == 20 else 1.0
 
-    sampler = QLearningSampler(reward=reward, seed=0)
+    sampler = QLearningSampler(policy="table", reward=reward, seed=0)
     study = _sequential_study(sampler, objective, 40)
     assert all(math.isfinite(q) for row in sampler.q_table(study) for q in row["q"].values())
 
@@ -785,20 +867,22 @@ def test_regression_huge_value_after_constant_ones_stays_finite(reward: str) -> 
 def test_regression_largest_floats_keep_the_reward_scale_finite() -> None:
     """Found here: two values of 1.7e308 made the median and the scale inf (x + x
     overflows silently), so every later 'value' reward was +clip, even the worst."""
-    sampler = QLearningSampler(reward="value", seed=0)
+    sampler = QLearningSampler(policy="table", reward="value", seed=0)
     study = _sequential_study(sampler, lambda t: t.suggest_int("y", 0, 1) * 0 + 1.7e308, 2)
     _, agent = sampler.agent(study)
+    assert isinstance(agent, QLearningAgent)
     assert math.isfinite(agent.rewards.median()) and math.isfinite(agent.rewards.scale())
     assert agent.rewards.reward(1.7e308) < agent.rewards.reward(1.0)
 
 
 def test_regression_values_spread_beyond_the_float_max_keep_the_scale_finite() -> None:
     values = [1.7e308, 1.7e308, -1.7e308]
-    sampler = QLearningSampler(reward="value", seed=0)
+    sampler = QLearningSampler(policy="table", reward="value", seed=0)
     study = _sequential_study(
         sampler, lambda t: t.suggest_int("y", 0, 1) * 0 + values[t.number], len(values)
     )
     _, agent = sampler.agent(study)
+    assert isinstance(agent, QLearningAgent)
     assert math.isfinite(agent.rewards.scale())
     assert agent.rewards.reward(1.0) > 0.0
 
@@ -814,12 +898,62 @@ def _records_match_params(study: optuna.Study, sampler: QLearningSampler) -> lis
     return bad
 
 
-def test_regression_tiny_step_records_name_the_evaluated_point() -> None:
+@pytest.mark.parametrize("policy", ["default", "table"])
+def test_regression_tiny_step_records_name_the_evaluated_point(policy: str) -> None:
     """Issue 15 #2: with step=1e-9 grid values fell off the step lattice, Optuna
     rejected them and the record kept the grid point."""
-    sampler = QLearningSampler(seed=0)
+    sampler = QLearningSampler(policy=policy, seed=0)
     study = _sequential_study(sampler, lambda t: t.suggest_float("a", 0, 1, step=1e-9), 30)
     assert _records_match_params(study, sampler) == []
+
+
+@pytest.mark.xfail(
+    "learned-partial-enqueue" in KNOWN_DEFECTS,
+    raises=AssertionError,
+    strict=True,
+    reason="learned-partial-enqueue (KNOWN_DEFECTS): QLearningSampler._write asserts a "
+    "tabular agent for the Proposal that _apply_fixed_params builds",
+)
+def test_regression_learned_policy_takes_a_partially_enqueued_trial() -> None:
+    """Found here: ``study.enqueue_trial({"x": 9})`` in a study of x and y, once the
+    learned policy decides, failed the trial with an AssertionError from the sampler."""
+
+    def objective(trial: Trial) -> float:
+        return float(trial.suggest_int("x", 0, 9) + trial.suggest_int("y", 0, 9))
+
+    sampler = QLearningSampler(seed=0)
+    study = _sequential_study(sampler, objective, 3)
+    study.enqueue_trial({"x": 9})
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[-1]
+    assert trial.state == TrialState.COMPLETE and trial.params["x"] == 9
+    assert _records_match_params(study, sampler) == []
+    assert sampler.trial_rewards(study) == QLearningSampler(seed=1).trial_rewards(study)
+
+
+@pytest.mark.xfail(
+    "warm-start-foreign-choice" in KNOWN_DEFECTS,
+    raises=AssertionError,
+    strict=True,
+    reason="warm-start-foreign-choice (KNOWN_DEFECTS): the first trial fails with the "
+    "grid's error, naming neither the file nor the warm start",
+)
+def test_regression_warm_start_with_a_foreign_categorical_value(tmp_path: Path) -> None:
+    """Found here (the dev profile): a saved table whose categorical axis names a choice
+    the study does not have either is refused by name, or warm-starts the study."""
+    doc = json.loads(_saved_table())
+    axis = next(a for a in doc["axes"] if a["name"] == "c")
+    axis["values"][0] = "b"  # the study's choices are "a", 1, None
+    path = tmp_path / "foreign.json"
+    path.write_text(json.dumps(doc))
+    sampler = QLearningSampler(policy="table", warm_start=path, seed=0)
+    study = optuna.create_study(storage=InMemoryStorage(), sampler=sampler)
+    try:
+        study.optimize(_table_objective, n_trials=3)
+    except ValueError as err:
+        assert "warm-start" in str(err) or str(path) in str(err), err
+    else:
+        assert len(study.trials) == 3
 
 
 def test_regression_large_stepped_floats_stay_on_their_lattice() -> None:

@@ -21,7 +21,7 @@ def _objective(trial: optuna.Trial) -> float:
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    study = optuna.create_study(sampler=QLearningSampler(seed=0))
+    study = optuna.create_study(sampler=QLearningSampler(policy="table", seed=0))
     study.optimize(_objective, n_trials=25)
     path = tmp_path_factory.mktemp("q") / "q.json"
     study.sampler.save_q_table(study, path)  # type: ignore[attr-defined]  # a Path works
@@ -39,7 +39,7 @@ def test_a_saved_table_loads_from_a_path_object(saved: dict[str, Any], tmp_path:
     path = _write(tmp_path, saved)
     table = load_table(path)
     assert table.q.shape == (len(saved["states"]), len(saved["actions"]))
-    sampler = QLearningSampler(warm_start=path, seed=1)
+    sampler = QLearningSampler(policy="table", warm_start=path, seed=1)
     study = optuna.create_study(sampler=sampler)
     study.optimize(_objective, n_trials=3)
     assert len(study.trials) == 3
@@ -112,7 +112,7 @@ def test_every_malformed_entry_is_refused_at_load(saved: dict[str, Any], tmp_pat
         assert str(path) in str(info.value), what
         # ... and at the sampler's construction, not at the first trial.
         with pytest.raises(ValueError, match=message):
-            QLearningSampler(warm_start=str(path))
+            QLearningSampler(policy="table", warm_start=str(path))
     assert len(cases) >= 15
 
 
@@ -139,6 +139,9 @@ def test_a_path_of_the_wrong_type_or_suffix_is_named() -> None:
     with pytest.raises(TypeError, match=r"str or os\.PathLike"):
         load_table(3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"\.json or \.npz"):
-        QLearningSampler(warm_start="q.pkl")
+        QLearningSampler(policy="table", warm_start="q.pkl")
     with pytest.raises(FileNotFoundError):
-        QLearningSampler(warm_start="no-such-table.json")
+        QLearningSampler(policy="table", warm_start="no-such-table.json")
+    # A Q-table warm-starts the tabular agent only: a learned policy refuses it by name.
+    with pytest.raises(ValueError, match=r"^warm_start=.* needs policy='table'"):
+        QLearningSampler(warm_start="q.json")

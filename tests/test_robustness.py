@@ -10,32 +10,50 @@ import pytest
 from optuna.distributions import FloatDistribution
 
 from optuna_qlearn import QLearningSampler
+from optuna_qlearn._core.agent import QLearningAgent
 from optuna_qlearn._core.rewards import RewardModel
 from optuna_qlearn._grid import Grid
 from optuna_qlearn._replay import KEY_RECORD
 
+#: The learned policy (the default) and the tabular agent: both keep these promises.
+POLICIES = pytest.mark.parametrize("policy", ["default", "table"])
+
 
 def _finite_table(sampler: QLearningSampler, study: optuna.Study) -> None:
-    rows = sampler.q_table(study)
-    assert rows and all(math.isfinite(q) for row in rows for q in row["q"].values())
+    """What the sampler learned is finite: the Q-table of the tabular agent, the
+    correction table of a learned policy, the rewards and the stored Q-values."""
+    if sampler.policy == "table":
+        rows = sampler.q_table(study)
+        assert rows and all(math.isfinite(q) for row in rows for q in row["q"].values())
+    else:
+        table = sampler.correction_table(study)
+        assert sum(row["updates"] for row in table.values()) > 0
+        assert all(math.isfinite(row["q"]) for row in table.values())
     assert all(math.isfinite(r) for r in sampler.trial_rewards(study).values())
+    assert sampler.trial_rewards(study)
+    assert all(math.isfinite(t.user_attrs.get("qlearn:q") or 0.0) for t in study.trials)
 
 
-@pytest.mark.parametrize("reward", ["value", "improvement", "rank"])
-def test_one_huge_value_does_not_brick_the_study(tmp_path: Path, reward: str) -> None:
+@pytest.mark.parametrize(
+    ("policy", "reward"),
+    [("table", "value"), ("table", "improvement"), ("table", "rank"), ("default", None)],
+)
+def test_one_huge_value_does_not_brick_the_study(
+    tmp_path: Path, policy: str, reward: str | None
+) -> None:
     def objective(trial: optuna.Trial) -> float:
         trial.suggest_int("y", 0, 50)
         trial.suggest_int("z", 0, 50)
         return 1e200 if trial.number == 20 else 1.0
 
     storage = f"sqlite:///{tmp_path / 'huge.db'}"
-    sampler = QLearningSampler(reward=reward, seed=0)
+    sampler = QLearningSampler(policy=policy, reward=reward, seed=0)
     study = optuna.create_study(study_name="s", storage=storage, sampler=sampler)
     study.optimize(objective, n_trials=40)
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     _finite_table(sampler, study)
     # Every new sampler replays the same trials: a resume must work.
-    again = QLearningSampler(reward=reward, seed=1)
+    again = QLearningSampler(policy=policy, reward=reward, seed=1)
     resumed = optuna.load_study(study_name="s", storage=storage, sampler=again)
     resumed.optimize(objective, n_trials=5)
     assert len(resumed.trials) == 45
@@ -53,7 +71,8 @@ def test_rewards_stay_finite_at_the_float_range() -> None:
             assert math.isfinite(model.median())
 
 
-def test_tiny_steps_give_grid_values_optuna_accepts() -> None:
+@POLICIES
+def test_tiny_steps_give_grid_values_optuna_accepts(policy: str) -> None:
     dist = FloatDistribution(0.0, 1.0, step=1e-9)
     grid = Grid({"a": dist})
     assert all(dist._contains(v) for v in grid.axes[0].values)
@@ -61,7 +80,7 @@ def test_tiny_steps_give_grid_values_optuna_accepts() -> None:
     def objective(trial: optuna.Trial) -> float:
         return (trial.suggest_float("a", 0.0, 1.0, step=1e-9) - 0.3) ** 2
 
-    sampler = QLearningSampler(seed=0)
+    sampler = QLearningSampler(policy=policy, seed=0)
     study = optuna.create_study(sampler=sampler)
     study.optimize(objective, n_trials=30)
     grid, _ = sampler.agent(study)
@@ -74,14 +93,15 @@ def test_tiny_steps_give_grid_values_optuna_accepts() -> None:
     assert checked >= 28
 
 
-def test_a_record_optuna_overrode_is_not_learned_as_its_grid_point() -> None:
+@POLICIES
+def test_a_record_optuna_overrode_is_not_learned_as_its_grid_point(policy: str) -> None:
     """Whatever replaces a value (Optuna's checks, a user's fixed params after the
     proposal), the agent learns the evaluated params, never the record's point."""
 
     def objective(trial: optuna.Trial) -> float:
         return float(trial.suggest_int("x", 0, 20) + trial.suggest_int("y", 0, 20))
 
-    sampler = QLearningSampler(seed=0)
+    sampler = QLearningSampler(policy=policy, seed=0)
     study = optuna.create_study(sampler=sampler)
     study.optimize(objective, n_trials=12)
     # A trial whose record names another point than its params (as a replaced value does).
@@ -94,13 +114,15 @@ def test_a_record_optuna_overrode_is_not_learned_as_its_grid_point() -> None:
     record["state"] = list(next((x, 20) for x in range(21) if (x, 20) not in seen))
     study._storage.set_trial_system_attr(trial._trial_id, KEY_RECORD, record)
     study.tell(trial, 5.0)
-    fresh = QLearningSampler(seed=0)
+    fresh = QLearningSampler(policy=policy, seed=0)
     _, agent = fresh.agent(study)
-    assert agent.known[true_state] == 5.0
-    assert tuple(record["state"]) not in agent.known
+    known = agent.known if isinstance(agent, QLearningAgent) else agent.search.values
+    assert known[true_state] == 5.0
+    assert tuple(record["state"]) not in known
 
 
-def test_stepped_floats_with_tiny_steps_do_not_collapse() -> None:
+@POLICIES
+def test_stepped_floats_with_tiny_steps_do_not_collapse(policy: str) -> None:
     dist = FloatDistribution(0.0, 5e-12, step=1e-13)
     grid = Grid({"a": dist})
     assert grid.shape == (51,) and len(set(grid.axes[0].values)) == 51
@@ -108,11 +130,15 @@ def test_stepped_floats_with_tiny_steps_do_not_collapse() -> None:
     def objective(trial: optuna.Trial) -> float:
         return trial.suggest_float("a", 0.0, 5e-12, step=1e-13)
 
-    study = optuna.create_study(sampler=QLearningSampler(seed=0))
+    study = optuna.create_study(sampler=QLearningSampler(policy=policy, seed=0))
     study.optimize(objective, n_trials=40)
     values = [t.params["a"] for t in study.trials]
-    assert len(set(values)) == 40  # one point was evaluated 9 times before
     assert all(dist._contains(v) for v in values)
+    # Distinct grid points are distinct values, and each value is one grid point.
+    placed = {(t.system_attrs[KEY_RECORD]["state"][0], t.params["a"]) for t in study.trials[1:]}
+    assert len({s for s, _ in placed}) == len({v for _, v in placed}) == len(placed)
+    if policy == "table":  # walk_known: never re-evaluates while points remain
+        assert len(set(values)) == 40  # one point was evaluated 9 times before
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")

@@ -8,7 +8,10 @@ and how often each variant is better, worse or equal than the first.
 Run from the repository root: ``python -m experiments.agent_variants.run --variants
 max_walk=4 max_walk=8 max_walk=64`` (``--seeds 10 --trials 100`` by default; about a
 minute per variant on one core). A variant is spelled as
-:func:`benchmarks.samplers.parse_variant` reads it; ``--sampler dqn`` runs the same
+:func:`benchmarks.samplers.parse_variant` reads it, and changes the tabular agent's
+settings (``QLearningSampler(policy="table")``; ``policy=default`` in a variant runs the
+learned policy instead, ``policy=default,alpha=0`` without in-study learning);
+``--sampler dqn`` runs the same
 variants of DQNSampler's settings, its network's included (about 6 ms per trial more:
 the network's training). Writes ``build/experiments/agent_variants.md`` or ``--out``;
 the reports kept are in ``experiments/agent_variants/results/`` (see the README there).
@@ -182,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = sorted(results[args.variants[0]])
     against = " --against " + " ".join(map(str, args.against)) if args.against else ""
     table = np.array([[results[v][k] for v in args.variants] for k in keys])
+    whose = "" if args.sampler == "dqn" else ' (the tabular agent\'s, `policy="table"`)'
     ranks = np.array([rankdata(row) for row in table])
     lines = [
         f"# {'DQNSampler' if args.sampler == 'dqn' else 'QLearningSampler'} variants, "
@@ -194,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{against}`: {len(problems)} problems x "
         f"{len(seeds)} seeds = {len(keys)} studies per variant; true regret of the best "
         "observed trial; rank 1 = lowest regret, ties averaged. `default` is the sampler's "
-        "own default settings; the other variants change the named fields of those.",
+        f"own default settings{whose}; the other variants change the named fields of those.",
         "",
         f"| variant | mean rank | median regret | vs `{args.variants[0]}`: better/worse/equal |",
         "|---|---:|---:|---|",
