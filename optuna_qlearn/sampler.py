@@ -272,8 +272,8 @@ class QLearningSampler(BaseSampler):
         gamma: Discount factor, in ``[0, 1]`` (default 0.9).
         epsilon: Initial probability of a random action, in ``[0, 1]`` (default 0.05;
             0.3 with ``policy="table"``).
-        epsilon_min: Floor of epsilon, in ``[0, epsilon]`` (default 0; 0.05 with
-            ``policy="table"``).
+        epsilon_min: Floor of epsilon, in ``[0, 1]`` (default 0; 0.05 with
+            ``policy="table"``); above ``epsilon`` it is the rate from the start.
         epsilon_decay: Epsilon is multiplied by this after each finished trial, in
             ``(0, 1]`` (default 1: constant; 0.98 with ``policy="table"``).
         episode_length: *table*: trials per episode before a restart (at least 1;
@@ -763,13 +763,14 @@ class QLearningSampler(BaseSampler):
             attrs = proposal.decision.to_attrs()
             storage.set_trial_system_attr(trial._trial_id, KEY_DECISION, attrs)
             action = proposal.decision.label + (" (random)" if proposal.explored else "")
-        else:
+        elif proposal.path:
             agent = replay.agent
-            assert isinstance(agent, QLearningAgent)
-            labels = [agent.moves.label(a) for _, a in proposal.path]
-            action = " > ".join(labels) or proposal.reason
-            if proposal.explored and proposal.path:
+            assert isinstance(agent, QLearningAgent)  # only the tabular agent moves by paths
+            action = " > ".join(agent.moves.label(a) for _, a in proposal.path)
+            if proposal.explored:
                 action += " (random)"  # a move of the epsilon branch
+        else:
+            action = proposal.reason  # an episode start, or a (partly) enqueued point
         # Few keys: each is one storage write (one transaction on an RDB).
         user = {
             "state": list(proposal.state),
@@ -931,7 +932,10 @@ def _load_into(agent: QLearningAgent, grid: Grid, saved: SavedTable) -> None:
     saved_values = [list(a["values"]) for a in saved.axes]  # type: ignore[call-overload]
     for row_state, q_row, v_row in zip(saved.states, saved.q, saved.visits):
         params = {n: vals[int(i)] for n, vals, i in zip(names, saved_values, row_state)}
-        state: State = grid.encode(params)
+        try:
+            state: State = grid.encode(params)
+        except ValueError:
+            continue  # a categorical value this study does not have: no state to match
         q = np.array(agent.table.get(state), dtype=float)
         visits = np.zeros(agent.moves.n_actions, dtype=np.int64)
         for a, c in enumerate(cols):

@@ -6,7 +6,6 @@ import inspect
 import json
 import math
 import re
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -175,14 +174,6 @@ def _policy_arrays(**changes: Any) -> dict[str, Any]:
 
 #: A valid policy file cut short (as a download that broke off leaves it).
 _TRUNCATED = "truncated"
-#: Known defect: PolicyNetwork.load (optuna_qlearn/_core/policy.py) catches OSError,
-#: ValueError and EOFError, but a file that starts like a zip archive and is cut short
-#: makes np.load raise zipfile.BadZipFile, which escapes without naming the file.
-_BAD_ZIP = pytest.mark.xfail(
-    raises=zipfile.BadZipFile,
-    strict=True,
-    reason="PolicyNetwork.load lets zipfile.BadZipFile escape (file not named)",
-)
 
 
 @pytest.mark.parametrize(
@@ -191,8 +182,8 @@ _BAD_ZIP = pytest.mark.xfail(
         (None, "does not exist"),
         (b"", "not a NumPy .npz archive"),
         (b"not a zip at all", "not a NumPy .npz archive"),
-        pytest.param(b"PK\x03\x04 truncated", "not a NumPy .npz archive", marks=_BAD_ZIP),
-        pytest.param(_TRUNCATED, "not a NumPy .npz archive", marks=_BAD_ZIP),
+        (b"PK\x03\x04 truncated", "not a NumPy .npz archive"),
+        (_TRUNCATED, "not a NumPy .npz archive"),
         (_policy_arrays(w3=None), "misses"),
         (_policy_arrays(version=np.array(99)), "version"),
         (_policy_arrays(features=np.array(FEATURE_NAMES[:-1])), "other features"),

@@ -297,7 +297,6 @@ def test_decision_attrs_round_trip_and_malformed_ones_are_ignored() -> None:
     assert Decision.from_attrs({"kind": "model"}) is None
 
 
-
 def test_the_stored_decision_names_the_chosen_candidate() -> None:
     study = optuna.create_study(sampler=QLearningSampler(seed=8))
     study.optimize(_objective, n_trials=15)

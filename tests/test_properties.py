@@ -112,21 +112,13 @@ def _profile(examples: int) -> settings:
 #: that hit it, so that they go on checking everything else; remove its entry when
 #: the fix lands (its strict xfail test then fails as XPASS as a reminder).
 KNOWN_DEFECTS: frozenset[str] = frozenset(
-    {
-        # "learned-partial-enqueue": with a learned policy, a trial enqueued with some of
-        #     the parameters (Optuna samples the others relatively) raised
-        #     AssertionError in QLearningSampler._write: _apply_fixed_params turns the
-        #     PolicyProposal into a tabular Proposal, which _write expects from a
-        #     QLearningAgent only.
-        "learned-partial-enqueue",
-        # "warm-start-foreign-choice": a warm-start Q-table whose categorical axis holds
-        #     a value that is not one of the study's choices loads, then fails the first
-        #     trial with the grid's "Value ... is not one of its choices" (from
-        #     _load_into in optuna_qlearn/sampler.py, via Grid.encode), which names
-        #     neither the file nor the warm start.
-        "warm-start-foreign-choice",
-    }
+    {}
     # Fixed on main, so no longer listed:
+    # "learned-partial-enqueue": with a learned policy, a trial enqueued with some of
+    #     the parameters raised AssertionError in QLearningSampler._write;
+    # "warm-start-foreign-choice": a warm-start Q-table whose categorical axis holds a
+    #     value the study lacks failed the first trial with the grid's error (its rows
+    #     at that value are now skipped: states are matched by value);
     # "scale-overflow": finite values spread wider than the float max (1.7e308 and
     #     -1.7e308) made the "value"/"improvement" scale inf, so finite gaps got 0;
     # "overflow": a huge finite value with reward="value"/"improvement" raised
@@ -692,19 +684,7 @@ def test_qlearning_sampler_small_grids_never_repeat(case: Case) -> None:
 def test_learned_policy_invariants(case: Case) -> None:
     # The learned policy may re-evaluate a point (its candidates' "evaluated" feature
     # lets the network weigh that), so repeats are not checked.
-    if "learned-partial-enqueue" in KNOWN_DEFECTS:
-        assume(not partially_enqueued(case))
     check_study(_learned(case), case, repeats=False)
-
-
-def partially_enqueued(case: Case) -> bool:
-    """Whether a trial is enqueued with some but not all of the parameters it suggests
-    (Optuna then asks the sampler for the others)."""
-    for number, fixed in case.enqueued.items():
-        suggested = set(case.space) - {case.dropped.get(number)}
-        if suggested - set(fixed):
-            return True
-    return False
 
 
 @given(case=cases(st.one_of(search_spaces(max_params=8), small_search_spaces()), max_trials=16))
@@ -817,10 +797,6 @@ def test_a_broken_q_table_file_is_refused_by_name_or_warm_starts_a_study(text: s
         try:
             study.optimize(_table_objective, n_trials=3)
         except ValueError as err:
-            if "warm-start-foreign-choice" in KNOWN_DEFECTS and "not one of its choices" in str(
-                err
-            ):
-                assume(False)
             # Only a mismatch with the study's search space is known at the first trial.
             assert "warm-start" in str(err) or str(path) in str(err), (
                 f"a warm-start file that loaded failed inside a trial with: {err!r}"
@@ -907,13 +883,6 @@ def test_regression_tiny_step_records_name_the_evaluated_point(policy: str) -> N
     assert _records_match_params(study, sampler) == []
 
 
-@pytest.mark.xfail(
-    "learned-partial-enqueue" in KNOWN_DEFECTS,
-    raises=AssertionError,
-    strict=True,
-    reason="learned-partial-enqueue (KNOWN_DEFECTS): QLearningSampler._write asserts a "
-    "tabular agent for the Proposal that _apply_fixed_params builds",
-)
 def test_regression_learned_policy_takes_a_partially_enqueued_trial() -> None:
     """Found here: ``study.enqueue_trial({"x": 9})`` in a study of x and y, once the
     learned policy decides, failed the trial with an AssertionError from the sampler."""
@@ -931,13 +900,6 @@ def test_regression_learned_policy_takes_a_partially_enqueued_trial() -> None:
     assert sampler.trial_rewards(study) == QLearningSampler(seed=1).trial_rewards(study)
 
 
-@pytest.mark.xfail(
-    "warm-start-foreign-choice" in KNOWN_DEFECTS,
-    raises=AssertionError,
-    strict=True,
-    reason="warm-start-foreign-choice (KNOWN_DEFECTS): the first trial fails with the "
-    "grid's error, naming neither the file nor the warm start",
-)
 def test_regression_warm_start_with_a_foreign_categorical_value(tmp_path: Path) -> None:
     """Found here (the dev profile): a saved table whose categorical axis names a choice
     the study does not have either is refused by name, or warm-starts the study."""

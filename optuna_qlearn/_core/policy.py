@@ -54,6 +54,7 @@ import bisect
 import itertools
 import math
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,7 +240,7 @@ class PolicyNetwork:
         try:
             with np.load(name, allow_pickle=False) as data:
                 arrays = {k: np.asarray(data[k]) for k in data.files}
-        except (OSError, ValueError, EOFError) as err:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
             raise PolicyFileError(
                 f"Policy file {name!r} is not a NumPy .npz archive: {err}"
             ) from err
