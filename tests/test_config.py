@@ -231,7 +231,7 @@ def test_the_learned_policy_is_the_default_with_its_own_defaults() -> None:
     assert sampler.policy == "default" and isinstance(sampler.config, PolicyConfig)
     assert sampler.parameters == {
         "policy": "default",
-        "alpha": 0.1,
+        "alpha": 0.0,
         "gamma": 0.9,
         "epsilon": 0.05,
         "epsilon_min": 0.0,
@@ -241,8 +241,8 @@ def test_the_learned_policy_is_the_default_with_its_own_defaults() -> None:
         "stale_after": 64,
         "decision_timeout": 2.0,
     }
-    # alpha=0 is allowed here: the network alone, no in-study learning.
-    assert QLearningSampler(alpha=0.0).config.alpha == 0.0
+    # alpha > 0 turns the per-study correction table on.
+    assert QLearningSampler(alpha=0.1).config.alpha == 0.1
     assert QLearningSampler(policy=None).policy is None
     table = QLearningSampler(policy="table")
     assert table.policy == "table" and isinstance(table.config, AgentConfig)

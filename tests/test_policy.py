@@ -125,14 +125,14 @@ def test_every_default_proposal_is_an_argmax_or_an_exploration() -> None:
 
 def test_in_study_learning_is_rebuilt_from_storage(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    sampler = QLearningSampler(seed=4)
+    sampler = QLearningSampler(seed=4, alpha=0.1)
     study = optuna.create_study(sampler=sampler, storage=storage, study_name="s")
     study.optimize(_objective, n_trials=30)
     table = sampler.correction_table(study)
     # Trials 1-29 are decided (trial 0 is the independent sampler's): 28 consecutive pairs.
     assert sum(row["updates"] for row in table.values()) == 28
     assert any(row["q"] != 0.0 for row in table.values())
-    fresh = QLearningSampler(seed=99)
+    fresh = QLearningSampler(seed=99, alpha=0.1)
     again = optuna.load_study(study_name="s", storage=storage, sampler=fresh)
     assert fresh.correction_table(again) == table
     frozen = QLearningSampler(seed=4, alpha=0.0)

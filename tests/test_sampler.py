@@ -153,7 +153,7 @@ def check_decision(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     """The learned policy's decision stored on ``trial``, checked against its attributes."""
     decision: dict[str, Any] = trial.system_attrs[KEY_DECISION]
     assert set(decision) == {"kind", "label", "q_net", "q", "kind_best", "explored",
-                             "epsilon", "candidates", "features"}  # fmt: skip
+                             "epsilon", "candidates", "features", "chosen"}  # fmt: skip
     assert decision["kind"] in CORRECTION_KINDS
     assert set(decision["kind_best"]) <= set(CORRECTION_KINDS)
     assert decision["kind"] in decision["kind_best"]

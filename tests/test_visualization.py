@@ -71,8 +71,8 @@ def study() -> optuna.Study:
 
 @pytest.fixture(scope="module")
 def learned() -> optuna.Study:
-    """A study of the learned policy (the default)."""
-    return make_study(40)
+    """A study of the learned policy (the default), with in-study learning on."""
+    return make_study(40, alpha=0.1)
 
 
 @pytest.fixture(autouse=True)

@@ -29,21 +29,7 @@ def suite_problems() -> list[str]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0-9"`` or ``"0,3,5"`` -> list of seeds.
+    """The harness's ``--seeds`` grammar (``benchmarks.run.parse_seeds``)."""
+    from benchmarks.run import parse_seeds as harness_parse_seeds
 
-    Raises:
-        ValueError: If ``text`` is not such a list (naming ``--seeds``).
-    """
-    out: list[int] = []
-    try:
-        for part in text.split(","):
-            if "-" in part:
-                lo, hi = part.split("-")
-                out.extend(range(int(lo), int(hi) + 1))
-            else:
-                out.append(int(part))
-    except ValueError as err:
-        raise ValueError(f"--seeds must look like '0-9' or '0,3,5', got {text!r}.") from err
-    if not out:
-        raise ValueError(f"--seeds is empty: {text!r}.")
-    return out
+    return harness_parse_seeds(text)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.learned_policy.evaluate import compare
+from experiments.learned_policy.stats import compare
 from experiments.learned_policy.train_suite import family
 
 
@@ -85,19 +85,19 @@ def plot(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from experiments.learned_policy.evaluate import _ranks
+    from experiments.learned_policy.stats import ranks
 
     methods = list(curves)
     cells = [(p, s) for p in curves[methods[0]] for s in curves[methods[0]][p]]
     horizon = max(budgets)
     ts = np.arange(5, horizon + 1, 5)
-    ranks = np.zeros((len(ts), len(methods)))
+    mean_ranks = np.zeros((len(ts), len(methods)))
     for i, t in enumerate(ts):
         reg = np.array([[curves[m][p][s][t - 1] for m in methods] for p, s in cells])
-        ranks[i] = np.array([_ranks(r) for r in reg]).mean(axis=0)
+        mean_ranks[i] = np.array([ranks(r) for r in reg]).mean(axis=0)
     fig, ax = plt.subplots(figsize=(7, 4))
     for j, m in enumerate(methods):
-        ax.plot(ts, ranks[:, j], label=m, lw=2.5 if j == 0 else 1.2)
+        ax.plot(ts, mean_ranks[:, j], label=m, lw=2.5 if j == 0 else 1.2)
     ax.set_xlabel("trials")
     ax.set_ylabel(f"mean rank among {len(methods)} (lower is better)")
     ax.set_title(f"Suite: {len(cells)} (problem, seed) cells")

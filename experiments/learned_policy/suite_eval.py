@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.learned_policy.common import parse_seeds, suite_problems
-from experiments.learned_policy.evaluate import compare
+from experiments.learned_policy.stats import compare
 from optuna_qlearn._core.policy import PolicyNetwork
 from optuna_qlearn._core.training import Task, run_episode
 
