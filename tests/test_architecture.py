@@ -36,6 +36,17 @@ def test_the_rl_core_runs_without_optuna() -> None:
             agent_.learn(Step(number, p.state, value, p.path, p.step))
             head = (number, p.state, p.step)
         assert agent_.table.q, "learned nothing"
+        # The learned policy: its agent, a short pre-training and a policy file.
+        from optuna_qlearn._core.learned import PolicyAgent, PolicyConfig
+        from optuna_qlearn._core.policy import PolicyNetwork
+        from optuna_qlearn._core.training import TrainingConfig, train
+
+        net, _ = train(seed=0, config=TrainingConfig(episodes=3, budgets=(20,)))
+        policy = PolicyAgent(net, PolicyConfig(alpha=0.2), (5, 5), (False, True), ("a", "b"))
+        for number in range(12):
+            p = policy.propose(rng)
+            policy.learn(number, p.state, float(sum(p.state)), p.decision)
+        assert sum(policy.updates.values()) == 11, policy.updates
         assert not [m for m in sys.modules if m == "optuna" or m.startswith("optuna.")]
         try:
             import torch  # noqa: F401

@@ -303,3 +303,60 @@ def test_the_stored_decision_names_the_chosen_candidate() -> None:
     for d in _decisions(study):
         label, _, q = d["candidates"][d["chosen"]]
         assert label == d["label"] and q == pytest.approx(d["q"], abs=1e-4)
+
+
+def _cheap(trial: optuna.Trial) -> float:
+    depth = trial.suggest_int("depth", 1, 6)
+    lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+    act = trial.suggest_categorical("act", ["relu", "gelu"])
+    return (depth - 4) ** 2 + abs(math.log10(lr) + 2.5) + (act != "gelu")
+
+
+def test_a_user_trains_a_policy_from_a_cheap_objective(tmp_path: Path) -> None:
+    from optuna_qlearn.policy import GridTask, train_policy
+
+    task = GridTask.from_objective(_cheap, n_bins=5)
+    assert sorted(task.shape) == [2, 5, 6] and task.categorical.count(True) == 1
+    # The table holds the objective: its minimum is the best grid point's value.
+    best = min(
+        _cheap(optuna.trial.FixedTrial({"depth": d, "lr": lr, "act": a}))
+        for d in range(1, 7)
+        for lr in np.geomspace(1e-4, 1e-1, 5)
+        for a in ("relu", "gelu")
+    )
+    assert task.table.min() == pytest.approx(best)
+    path = tmp_path / "mine.npz"
+    report = train_policy(path, tasks=[task], episodes=12, seed=0, budgets=(20,))
+    assert report.path == str(path) and report.episodes == 12
+    again = tmp_path / "again.npz"
+    train_policy(again, tasks=[task], episodes=12, seed=0, budgets=(20,))
+    assert path.read_bytes() == again.read_bytes()  # deterministic given the seed
+    study = optuna.create_study(sampler=QLearningSampler(policy=path, seed=0))
+    study.optimize(_cheap, n_trials=10)
+    assert QLearningSampler(policy=path).parameters["policy"] == str(path)
+
+
+def test_training_input_is_checked() -> None:
+    from optuna_qlearn.policy import GridTask, train_policy
+
+    with pytest.raises(ValueError, match="tasks must be a non-empty sequence"):
+        train_policy("x.npz", tasks=[], episodes=1)
+    with pytest.raises(ValueError, match="episodes"):
+        train_policy("x.npz", episodes=0)
+    with pytest.raises(ValueError, match="max_points"):
+        GridTask.from_objective(_cheap, n_bins=50, max_bins=50, max_points=100)
+    with pytest.raises(ValueError, match="returned nan"):
+        GridTask.from_objective(lambda t: float("nan") * t.suggest_int("a", 0, 3))
+
+
+def test_the_train_policy_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from optuna_qlearn import cli
+
+    out = tmp_path / "cli.npz"
+    assert cli.main(["train-policy", str(out), "--episodes", "3", "--seed", "1"]) == 0
+    assert "wrote" in capsys.readouterr().out and PolicyNetwork.load(out).hidden == 32
+    assert cli.main(["train-policy", str(tmp_path / "p.json"), "--episodes", "1"]) == 2
+    assert "must end in .npz" in capsys.readouterr().err
+    assert cli.main(["train-policy", str(out), "--tasks", "no_such_module:x"]) == 2
+    assert "cannot import" in capsys.readouterr().err
+    assert cli.main(["train-policy", str(out), "--tasks", "nocolon"]) == 2

@@ -59,11 +59,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--samplers", nargs="+", default=["qlearn", "tpe"])
     parser.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,3,5")
     parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument(
+        "--problems", default=None, help="a comma list of suite problems (default: all 19)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "baselines.json")
     args = parser.parse_args(argv)
     if args.trials < 1:
         parser.error(f"--trials must be at least 1, got {args.trials}.")
-    curves = run(args.samplers, suite_problems(), parse_seeds(args.seeds), args.trials)
+    problems = suite_problems()
+    if args.problems:
+        wanted = args.problems.split(",")
+        unknown = sorted(set(wanted) - set(problems))
+        if unknown:
+            parser.error(f"--problems: not suite problems: {unknown}")
+        problems = [p for p in problems if p in wanted]
+    curves = run(args.samplers, problems, parse_seeds(args.seeds), args.trials)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"trials": args.trials, "curves": curves}))
     print(f"wrote {args.out}")

@@ -1,4 +1,4 @@
-"""Record every proposal of QLearningSampler and DQNSampler on a fixed set of studies.
+"""Record every proposal of the tabular QLearningSampler and DQNSampler on fixed studies.
 
 Run it once with the code of one commit and once with another, then compare the two
 JSON files (``compare.py``): a refactor that changes no proposal gives identical
@@ -13,6 +13,7 @@ samplers existed:
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import sys
@@ -75,7 +76,14 @@ def _make(sampler_name: str, seed: int) -> optuna.samplers.BaseSampler:
     import optuna_qlearn
 
     if sampler_name != "SeedDesign":
-        sampler: optuna.samplers.BaseSampler = getattr(optuna_qlearn, sampler_name)(seed=seed)
+        cls_ = getattr(optuna_qlearn, sampler_name)
+        # Since issue 14 the tabular agent is policy="table" (the default is learned).
+        table = (
+            sampler_name == "QLearningSampler" and "policy" in inspect.signature(cls_).parameters
+        )
+        sampler: optuna.samplers.BaseSampler = cls_(
+            seed=seed, **({"policy": "table"} if table else {})
+        )
         return sampler
     cls = optuna_qlearn.QLearningSampler
     if hasattr(cls, "seed_design_parameters"):
