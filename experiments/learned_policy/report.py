@@ -15,6 +15,7 @@ seeds every method ran (GPSampler runs seeds 0-4 only):
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,10 +28,12 @@ from experiments.learned_policy.train_suite import family
 
 
 def load(paths: Sequence[Path]) -> dict[str, dict[str, dict[str, list[float]]]]:
-    """Merge curve files: ``{method: {problem: {seed: [regret per trial]}}}``."""
+    """Merge curve files (``.json`` or ``.json.gz``):
+    ``{method: {problem: {seed: [regret per trial]}}}``."""
     curves: dict[str, dict[str, dict[str, list[float]]]] = {}
     for path in paths:
-        for method, per in json.loads(path.read_text())["curves"].items():
+        text = gzip.open(path, "rt").read() if path.suffix == ".gz" else path.read_text()
+        for method, per in json.loads(text)["curves"].items():
             curves.setdefault(method, {}).update(per)
     return curves
 
