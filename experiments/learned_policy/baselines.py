@@ -11,12 +11,11 @@ the best-so-far regret curve is written to a JSON file that ``evaluate`` reads:
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from experiments.learned_policy.common import RESULTS, parse_seeds, suite_problems
+from experiments.learned_policy.common import RESULTS, parse_seeds, suite_problems, write_curves
 
 
 def run(
@@ -74,9 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--problems: not suite problems: {unknown}")
         problems = [p for p in problems if p in wanted]
     curves = run(args.samplers, problems, parse_seeds(args.seeds), args.trials)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"trials": args.trials, "curves": curves}))
-    print(f"wrote {args.out}")
+    write_curves(args.out, args.trials, curves)
     return 0
 
 

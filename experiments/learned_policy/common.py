@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 #: Where results are written.
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -33,3 +35,10 @@ def parse_seeds(text: str) -> list[int]:
     from benchmarks.run import parse_seeds as harness_parse_seeds
 
     return harness_parse_seeds(text)
+
+
+def write_curves(path: Path, trials: int, curves: dict[str, Any]) -> None:
+    """Write regret curves ``{method: {problem: {seed: [...]}}}`` as the scripts read them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"trials": trials, "curves": curves}))
+    print(f"wrote {path}")

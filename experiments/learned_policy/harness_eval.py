@@ -5,25 +5,22 @@ objective, noise, seeding and regret bookkeeping), so the curves compare directl
 with ``baselines``' curves of Optuna's samplers. ``--policy NAME=SPEC`` runs one
 sampler on the whole suite; ``SPEC`` is a policy file, ``default``, ``none`` (the
 untrained network) or ``table``, optionally followed by ``,alpha=0`` (in-study
-learning off). ``--lofo NAME=DIR`` runs, on each family's problems, the policy
-``DIR/lofo-FAMILY.npz`` trained without that family (leave-one-family-out):
+learning off):
 
     python -m experiments.learned_policy.harness_eval --seeds 0-9 --trials 200 \
-        --policy learned=default --policy untrained=none --lofo lofo=results/lofo \
+        --policy learned=default --policy untrained=none,alpha=0 \
         --out results/harness.json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.learned_policy.common import parse_seeds, suite_problems
-from experiments.learned_policy.train_suite import family
+from experiments.learned_policy.common import parse_seeds, suite_problems, write_curves
 
 
 def _factory(spec: str) -> Callable[[int], Any]:
@@ -81,7 +78,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", action="append", default=[], metavar="NAME=SPEC")
-    parser.add_argument("--lofo", action="append", default=[], metavar="NAME=DIR")
     parser.add_argument("--seeds", default="0-9")
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--out", type=Path, required=True)
@@ -92,17 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for item in args.policy:
         name, _, spec = item.partition("=")
         curves[name] = run(name, _factory(spec), problems, seeds, args.trials)
-    for item in args.lofo:
-        name, _, folder = item.partition("=")
-        curves[name] = {}
-        for fam in sorted({family(p) for p in problems}):
-            path = Path(folder) / f"lofo-{fam}.npz"
-            members = [p for p in problems if family(p) == fam]
-            curves[name].update(run(f"{name}-{fam}", _factory(str(path)), members, seeds,
-                                    args.trials))  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"trials": args.trials, "curves": curves}))
-    print(f"wrote {args.out}")
+    write_curves(args.out, args.trials, curves)
     return 0
 
 

@@ -32,7 +32,11 @@ def load(paths: Sequence[Path]) -> dict[str, dict[str, dict[str, list[float]]]]:
     ``{method: {problem: {seed: [regret per trial]}}}``."""
     curves: dict[str, dict[str, dict[str, list[float]]]] = {}
     for path in paths:
-        text = gzip.open(path, "rt").read() if path.suffix == ".gz" else path.read_text()
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt") as f:
+                text = f.read()
+        else:
+            text = path.read_text()
         for method, per in json.loads(text)["curves"].items():
             curves.setdefault(method, {}).update(per)
     return curves
