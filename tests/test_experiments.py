@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import experiments.agent_variants.run as av
@@ -105,3 +106,43 @@ def test_fid_samplers_summarizes_best_so_far_per_sampler() -> None:
         assert row["final_q1"] <= row["final_median"] <= row["final_q3"]
     with pytest.raises(ValueError, match="unknown sampler 'gp'"):
         fid.make_sampler("gp", 0)
+
+
+def test_learned_policy_report_ranks_and_head_to_heads(tmp_path: Path) -> None:
+    """The learned-policy report: ties share ranks, intervals bracket the means, cells are
+    restricted to the seeds every method ran, and the harness runner reproduces run_task."""
+    import gzip
+    import json
+
+    from experiments.learned_policy import report
+    from experiments.learned_policy.stats import compare, ranks
+
+    assert ranks(np.array([3.0, 1.0, 3.0])).tolist() == [2.5, 1.0, 2.5]
+    curves = {
+        "a": {"p": {"0": [2.0, 1.0], "1": [2.0, 0.0], "2": [5.0, 5.0]}},
+        "b": {"p": {"0": [1.0, 1.0], "1": [1.0, 1.0]}},  # seed 2 missing: left out
+    }
+    path = tmp_path / "c.json.gz"
+    with gzip.open(path, "wt") as f:
+        json.dump({"trials": 2, "curves": curves}, f)
+    both = report.restrict(report.load([path]), ["a", "b"])
+    assert set(both["a"]["p"]) == {"0", "1"}
+    res = compare(both, {"p": "fam"}, 2, "a")
+    h2h = res["head_to_head"]["b"]
+    assert (h2h["wins"], h2h["ties"], h2h["losses"]) == (1, 1, 0)
+    assert h2h["pair_mean_rank"] == pytest.approx(1.25)
+    lo, hi = res["mean_rank"]["a"]["ci95"]
+    assert lo <= res["mean_rank"]["a"]["mean"] <= hi
+    first = compare(both, {"p": "fam"}, 1, "a")["head_to_head"]["b"]
+    assert first["losses"] == 2  # at trial 1, b was ahead in both cells
+
+
+def test_learned_policy_harness_runner_matches_the_harness() -> None:
+    from benchmarks.run import Task, run_task
+    from experiments.learned_policy.harness_eval import _factory, run
+
+    curves = run("x", _factory("table"), ["branin"], [0], 15)
+    summary, _ = run_task(Task("branin", "qlearn-rule", 0, 15, "test"))
+    assert curves["branin"]["0"] == pytest.approx(summary["regret"], abs=1e-9)
+    with pytest.raises(ValueError, match="only alpha"):
+        _factory("default,beta=1")
