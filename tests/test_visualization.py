@@ -406,9 +406,14 @@ def test_a_sampler_of_the_other_kind_is_refused(learned: optuna.Study, study: op
         vis.plot_epsilon_reward(learned, QLearningSampler(policy="table"))
     with pytest.raises(ValueError, match=r"proposed by the tabular agent \(policy='table'\)"):
         vis.plot_epsilon_reward(study, QLearningSampler())
-    # Without the sampler, a loaded study is rebuilt with the default: the learned policy.
+    # Without the sampler, a loaded study is rebuilt with the default: the learned policy
+    # (the fixture's alpha=0.1 is not the default, so its sampler must be passed).
     loaded = optuna.load_study(study_name=learned.study_name, storage=learned._storage)
-    assert vis.plot_correction(loaded).to_json() == vis.plot_correction(learned).to_json()
+    own = QLearningSampler(seed=0, alpha=0.1)
+    assert vis.plot_correction(loaded, own).to_json() == vis.plot_correction(learned).to_json()
+    default = make_study(12)
+    again = optuna.load_study(study_name=default.study_name, storage=default._storage)
+    assert vis.plot_correction(again).to_json() == vis.plot_correction(default).to_json()
 
 
 # ---------------------------------------------------------------------- Matplotlib twins
