@@ -60,6 +60,7 @@ html_static_path: list[str] = []
 GUIDE = [
     "quickstart",
     "how-it-works",
+    "policy",
     "architecture",
     "fid",
     "lr",

@@ -270,7 +270,7 @@ def test_the_process_prints_no_traceback(tmp_path: Path) -> None:
 def test_every_subcommand_is_wired() -> None:
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert set(sub.choices) == {"demo", "fid", "lr", "dashboard"}  # type: ignore[union-attr]
+    assert set(sub.choices) == {"demo", "fid", "lr", "dashboard", "train-policy"}  # type: ignore[union-attr]
 
 
 def test_python_dash_m_entry_point() -> None:
