@@ -6,7 +6,8 @@ it would evaluate:
 
 * ``move``: from the current point (the last one evaluated), one axis ``+-1``,
   ``+-2`` or ``+-4`` steps (at most :data:`MAX_MOVES` of them, a random subset when
-  a grid has more);
+  a grid has more), and from the best point so far, one axis ``+-1`` or ``+-2`` steps
+  (at most :data:`BEST_MOVES`; labelled ``"best K+1"``);
 * ``restart-best``: an unevaluated point 1-2 steps from one of the 5 best points;
 * ``model``: the :data:`MODEL_TOP` best of :data:`MODEL_DRAWS` draws from the good-point
   density of :class:`~optuna_qlearn._core.prior.GridPrior` (univariate TPE's density
@@ -71,8 +72,10 @@ MAX_MOVES = 28
 MODEL_TOP = 3
 #: Draws from the good-point density per trial (TPE's default number of candidates).
 MODEL_DRAWS = 24
+#: Most moves from the best point offered at one trial (steps 1 and 2).
+BEST_MOVES = 16
 #: Most candidates at one trial.
-MAX_CANDIDATES = MAX_MOVES + 2 + MODEL_TOP
+MAX_CANDIDATES = MAX_MOVES + BEST_MOVES + 2 + MODEL_TOP
 #: Fraction and most of the evaluated points the density model counts as good.
 MODEL_GAMMA, MODEL_MAX_GOOD = 0.15, 25
 #: How many of the best points ``restart-best`` starts from.
@@ -306,6 +309,7 @@ class Candidates:
         steps: Step size of a move (0 for the jumps).
         axes: Axis of a move (-1 for the jumps).
         signs: Direction of a move (+1 or -1; 0 for the jumps).
+        from_best: Whether a move starts from the best point instead of the current one.
     """
 
     points: list[tuple[int, ...]]
@@ -313,6 +317,7 @@ class Candidates:
     steps: np.ndarray
     axes: np.ndarray
     signs: np.ndarray
+    from_best: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.points)
@@ -324,7 +329,10 @@ class Candidates:
             return kind
         a = int(self.axes[i])
         name = names[a] if names is not None else f"x{a}"
-        return f"{name}{'+' if self.signs[i] > 0 else '-'}{int(self.steps[i])}"
+        move = f"{name}{'+' if self.signs[i] > 0 else '-'}{int(self.steps[i])}"
+        if self.from_best is not None and self.from_best[i]:
+            return f"best {move}"
+        return move
 
     def correction_kind(self, i: int) -> int:
         """Index into :data:`CORRECTION_KINDS` (moves split by step size)."""
@@ -494,6 +502,29 @@ class SearchState:
                 steps.append(abs(s))
                 axes.append(a)
                 signs.append(1 if s > 0 else -1)
+        n_current = len(points)
+        best = self.best_point
+        if best is not None and best != self.current:
+            near = [
+                (a, s * sign)
+                for a in range(len(self.shape))
+                for s in STEPS[:2]
+                for sign in (-1, 1)
+                if 0 <= best[a] + s * sign < self.shape[a]
+            ]
+            if len(near) > BEST_MOVES:
+                pick = rng.choice(len(near), size=BEST_MOVES, replace=False)
+                near = [near[i] for i in sorted(pick)]
+            for a, s in near:
+                target = (*best[:a], best[a] + s, *best[a + 1 :])
+                if target in busy:
+                    continue
+                points.append(target)
+                kinds.append(0)
+                steps.append(abs(s))
+                axes.append(a)
+                signs.append(1 if s > 0 else -1)
+        n_moves = len(points)
         jumps: list[tuple[int, tuple[int, ...]]] = []
         if self._ranked:
             jumps.append((1, self._near_best(rng)))
@@ -514,7 +545,9 @@ class SearchState:
             axes.append(-1)
             signs.append(0)
         as_int = [np.asarray(v, dtype=np.int64) for v in (kinds, steps, axes, signs)]
-        return Candidates(points, *as_int)
+        from_best = np.zeros(len(points), dtype=bool)
+        from_best[n_current:n_moves] = True
+        return Candidates(points, *as_int, from_best)
 
     # -------------------------------------------------------------- features
     def _quality(self, point: tuple[int, ...]) -> float:
