@@ -27,7 +27,7 @@ from optuna_qlearn import QLearningSampler
 from optuna_qlearn._core.agent import QLearningAgent
 from optuna_qlearn._core.learned import PolicyAgent
 from optuna_qlearn._core.policy import CORRECTION_KINDS, FEATURE_NAMES
-from optuna_qlearn._replay import KEY_DECISION, KEY_RECORD
+from optuna_qlearn._replay import KEY_DECISION, KEY_RECORD, trial_value
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -279,10 +279,10 @@ def test_failed_nan_pruned_and_enqueued_trials(policy: str) -> None:
     assert isinstance(agent, PolicyAgent)
     # Failed points are remembered as evaluated, with no value unless another trial
     # there had one.
-    valued = {
+    valued = {  # complete trials, and pruned ones with a reported value
         tuple(t.system_attrs[KEY_RECORD]["state"])
         for t in study.trials
-        if t.state == TrialState.COMPLETE and KEY_RECORD in t.system_attrs
+        if trial_value(t) is not None and KEY_RECORD in t.system_attrs
     }
     assert all(p in agent.search.values for p in failed)
     assert all(agent.search.values[p] == math.inf for p in failed - valued)
