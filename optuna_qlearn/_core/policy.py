@@ -464,6 +464,36 @@ class SearchState:
         order = np.argsort(-np.asarray(scores), kind="stable")[:MODEL_TOP]
         return [tuple(int(i) for i in fresh[j]) for j in order]
 
+    def _moves_from(
+        self,
+        base: tuple[int, ...] | None,
+        step_sizes: Sequence[int],
+        limit: int,
+        rng: np.random.Generator,
+        busy: set[tuple[int, ...]],
+    ) -> list[tuple[int, int, tuple[int, ...]]]:
+        """``(axis, signed step, target)`` of the moves from ``base`` (none without one):
+        one axis by each step size either way, inside the grid, a random ``limit`` of
+        them when there are more, leaving out busy targets."""
+        if base is None:
+            return []
+        moves = [
+            (a, s * sign)
+            for a in range(len(self.shape))
+            for s in step_sizes
+            for sign in (-1, 1)
+            if 0 <= base[a] + s * sign < self.shape[a]
+        ]
+        if len(moves) > limit:
+            pick = rng.choice(len(moves), size=limit, replace=False)
+            moves = [moves[i] for i in sorted(pick)]
+        out = []
+        for a, s in moves:
+            target = (*base[:a], base[a] + s, *base[a + 1 :])
+            if target not in busy:
+                out.append((a, s, target))
+        return out
+
     def candidates(
         self, rng: np.random.Generator, busy: set[tuple[int, ...]] | None = None
     ) -> Candidates:
@@ -481,49 +511,19 @@ class SearchState:
         steps: list[int] = []
         axes: list[int] = []
         signs: list[int] = []
-        if self.current is not None:
-            cur = self.current
-            moves = [
-                (a, s * sign)
-                for a in range(len(self.shape))
-                for s in STEPS
-                for sign in (-1, 1)
-                if 0 <= cur[a] + s * sign < self.shape[a]
-            ]
-            if len(moves) > MAX_MOVES:
-                pick = rng.choice(len(moves), size=MAX_MOVES, replace=False)
-                moves = [moves[i] for i in sorted(pick)]
-            for a, s in moves:
-                target = (*cur[:a], cur[a] + s, *cur[a + 1 :])
-                if target in busy:
-                    continue
-                points.append(target)
-                kinds.append(0)
-                steps.append(abs(s))
-                axes.append(a)
-                signs.append(1 if s > 0 else -1)
-        n_current = len(points)
+        moves = self._moves_from(self.current, STEPS, MAX_MOVES, rng, busy)
         best = self.best_point
         if best is not None and best != self.current:
-            near = [
-                (a, s * sign)
-                for a in range(len(self.shape))
-                for s in STEPS[:2]
-                for sign in (-1, 1)
-                if 0 <= best[a] + s * sign < self.shape[a]
-            ]
-            if len(near) > BEST_MOVES:
-                pick = rng.choice(len(near), size=BEST_MOVES, replace=False)
-                near = [near[i] for i in sorted(pick)]
-            for a, s in near:
-                target = (*best[:a], best[a] + s, *best[a + 1 :])
-                if target in busy:
-                    continue
-                points.append(target)
-                kinds.append(0)
-                steps.append(abs(s))
-                axes.append(a)
-                signs.append(1 if s > 0 else -1)
+            near = self._moves_from(best, STEPS[:2], BEST_MOVES, rng, busy)
+        else:
+            near = []
+        for a, s, target in moves + near:
+            points.append(target)
+            kinds.append(0)
+            steps.append(abs(s))
+            axes.append(a)
+            signs.append(1 if s > 0 else -1)
+        n_current = len(moves)
         n_moves = len(points)
         jumps: list[tuple[int, tuple[int, ...]]] = []
         if self._ranked:
@@ -544,10 +544,13 @@ class SearchState:
             steps.append(0)
             axes.append(-1)
             signs.append(0)
-        as_int = [np.asarray(v, dtype=np.int64) for v in (kinds, steps, axes, signs)]
         from_best = np.zeros(len(points), dtype=bool)
         from_best[n_current:n_moves] = True
-        return Candidates(points, *as_int, from_best)
+
+        def ints(values: list[int]) -> np.ndarray:
+            return np.asarray(values, dtype=np.int64)
+
+        return Candidates(points, ints(kinds), ints(steps), ints(axes), ints(signs), from_best)
 
     # -------------------------------------------------------------- features
     def _quality(self, point: tuple[int, ...]) -> float:
