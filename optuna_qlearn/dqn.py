@@ -99,8 +99,8 @@ _NOT_FOR_THE_NETWORK = {
 class DQNSampler(QLearningSampler):
     """Sampler that walks a discretized search space with a deep Q-network (DQN).
 
-    The environment is :class:`~optuna_qlearn.QLearningSampler`'s (grid states,
-    neighbour moves, rewards, episodes, walks through evaluated points, restarts
+    The environment is the tabular agent's (``QLearningSampler(policy="table")``: grid
+    states, neighbour moves, rewards, episodes, walks through evaluated points, restarts
     from the best points, learning state rebuilt from storage), but ``Q(s, a)``
     comes from an MLP over the encoded grid point (scaled coordinate per ordered
     axis, one-hot per categorical axis) instead of a table, so it generalizes to
@@ -154,8 +154,9 @@ class DQNSampler(QLearningSampler):
         max_grad_norm: Gradient-norm clipping threshold (``None``: none).
         device: ``"cpu"`` (default; deterministic with ``seed``) or ``"cuda"``.
         environment: The environment's settings, as keyword arguments: every argument
-            of :class:`~optuna_qlearn.QLearningSampler` but ``alpha`` (the network
-            learns at ``learning_rate``) and ``warm_start``, with the same meaning and checks. Four
+            of :class:`~optuna_qlearn.QLearningSampler` with ``policy="table"`` but
+            ``policy``, ``alpha`` (the network learns at ``learning_rate``) and
+            ``warm_start``, with the same meaning and checks. Four
             defaults differ: ``gamma=0`` (``Q(s, a)`` is the expected reward of the
             move, a learned local surrogate of the objective), ``episode_length=1``
             (every trial starts afresh from one of the best points or the global

@@ -74,6 +74,15 @@ def _quiet(study: optuna.Study, n_finished: int) -> bool:
     return done >= n_finished and all(_settled(t) for t in trials)
 
 
+def learned_state(sampler: QLearningSampler, study: optuna.Study) -> Any:
+    """What the sampler learned from the study: the Q-table of the tabular agent, or the
+    learned policy's per-study table and the reward of every trial (JSON-friendly)."""
+    if sampler.policy == "table":
+        return sampler.q_table(study)
+    rewards = {str(n): r for n, r in sorted(sampler.trial_rewards(study).items())}
+    return {"correction": sampler.correction_table(study), "rewards": rewards}
+
+
 def main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -140,8 +149,8 @@ def main(spec_path: str) -> None:
         "worker": spec["seed"],
         "pid": os.getpid(),
         "ran": ran,
-        "incremental": sampler.q_table(study),
-        "fresh": fresh_sampler.q_table(study),
+        "incremental": learned_state(sampler, study),
+        "fresh": learned_state(fresh_sampler, study),
         # Trials learned from: falls short of the finished ones if learning got stuck.
         "n_learned": sampler.agent(study)[1].n_steps,
         "n_learned_fresh": fresh_sampler.agent(study)[1].n_steps,

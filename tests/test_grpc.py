@@ -90,7 +90,7 @@ def test_four_workers_through_the_grpc_proxy(proxy: dict[str, object], tmp_path:
         assert [t.number for t in trials] == list(range(N_TRIALS))
         assert all(t.state == TrialState.COMPLETE for t in trials)
         assert [t.params for t in trials] == [t.params for t in study.trials]
-        sampler = QLearningSampler(stale_after=100_000)
+        sampler = QLearningSampler(policy="table", stale_after=100_000)
         assert sampler.q_table(direct) == sampler.q_table(study)
     finally:
         _cleanup(shared)

@@ -81,7 +81,7 @@ def test_optuna_search_with_qlearning_sampler(ray_local: Any, tmp_path: Path) ->
     from ray.tune.search.optuna import OptunaSearch
 
     journal = tmp_path / "study.journal"
-    sampler_args: dict[str, Any] = {"n_startup": N_STARTUP, "seed": 0}
+    sampler_args: dict[str, Any] = {"policy": "table", "n_startup": N_STARTUP, "seed": 0}
     search = OptunaSearch(
         SPACE,
         metric="loss",
