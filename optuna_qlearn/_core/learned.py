@@ -212,6 +212,8 @@ class PolicyAgent:
         #: Trials learned from (drives the epsilon schedule).
         self.n_steps = 0
         self._pending: tuple[Decision, float] | None = None
+        # Finished trials not learned yet: trial number -> point (see note_finished).
+        self._unlearned: dict[int, State] = {}
 
     @property
     def epsilon(self) -> float:
@@ -221,7 +223,10 @@ class PolicyAgent:
 
     # ----------------------------------------------------------------- learning
     def note_finished(self, number: int, state: State, value: float | None) -> None:
-        """Decisions use only what :meth:`learn` took in (replay order)."""
+        """Note a finished trial that may not be learned yet (another worker's trial past
+        the learning cursor): until :meth:`learn` takes it in, no decision targets its
+        point. Learning still depends only on the trials in number order."""
+        self._unlearned[number] = tuple(int(i) for i in state)
 
     def learn(
         self, number: int, state: State, value: float | None, decision: Decision | None
@@ -235,6 +240,7 @@ class PolicyAgent:
             decision: The decision that chose it (``None``: the point was enqueued,
                 or chosen by another sampler; it is learned as data, not as an action).
         """
+        self._unlearned.pop(number, None)
         before = self.search.best_value
         self.search.record(state, None if value is None else self.sign * value)
         reward = improvement_reward(before, self.search.best_value, self.search.spread())
@@ -260,10 +266,11 @@ class PolicyAgent:
 
         Args:
             rng: The sampler's generator.
-            busy: Points other workers are evaluating now.
+            busy: Points other workers are evaluating now (finished trials not learned
+                yet are avoided alike).
         """
         gen = np.random.default_rng(int(rng.randint(0, 2**31 - 1)))
-        cands = self.search.candidates(gen, set(busy))
+        cands = self.search.candidates(gen, {*busy, *self._unlearned.values()})
         x = self.search.features(cands)
         q_net = self.network(x)
         kinds = [cands.correction_kind(i) for i in range(len(cands))]
