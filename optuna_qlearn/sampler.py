@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -111,6 +112,13 @@ def default_policy_path() -> Path:
     return Path(__file__).resolve().parent / "policies" / "default.npz"
 
 
+@functools.lru_cache(maxsize=1)
+def _default_network() -> PolicyNetwork:
+    """The shipped network, read and validated once per process (samplers only run it,
+    they never train it, so one instance serves them all)."""
+    return PolicyNetwork.load(default_policy_path())
+
+
 def _resolve_policy(
     policy: str | os.PathLike[str] | None,
 ) -> tuple[str | None, PolicyNetwork | None]:
@@ -130,7 +138,7 @@ def _resolve_policy(
     if policy == "table":
         return "table", None
     if policy == "default":
-        return "default", PolicyNetwork.load(default_policy_path())
+        return "default", _default_network()
     path = os.fspath(policy)
     return path, PolicyNetwork.load(path)
 

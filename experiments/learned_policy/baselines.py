@@ -11,11 +11,16 @@ the best-so-far regret curve is written to a JSON file that ``evaluate`` reads:
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from experiments.learned_policy.common import RESULTS, parse_seeds, suite_problems, write_curves
+from experiments.learned_policy.common import (
+    RESULTS,
+    harness_curves,
+    parse_seeds,
+    suite_problems,
+    write_curves,
+)
 
 
 def run(
@@ -32,24 +37,7 @@ def run(
     Raises:
         RuntimeError: If a study fails.
     """
-    import optuna
-
-    from benchmarks.run import Task, run_task
-
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    out: dict = {}
-    for sampler in samplers:
-        for problem in problems:
-            t0 = time.perf_counter()
-            for seed in seeds:
-                summary, _ = run_task(Task(problem, sampler, seed, trials, "experiment"))
-                if "error" in summary:
-                    raise RuntimeError(f"{sampler} on {problem}: {summary['error']}")
-                out.setdefault(sampler, {}).setdefault(problem, {})[str(seed)] = [
-                    round(r, 10) for r in summary["regret"]
-                ]
-            print(f"{sampler:8s} {problem:34s} {time.perf_counter() - t0:6.1f}s", flush=True)
-    return out
+    return {s: harness_curves(s, problems, seeds, trials) for s in samplers}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +44,30 @@ def write_curves(path: Path, trials: int, curves: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"trials": trials, "curves": curves}))
     print(f"wrote {path}")
+
+
+def harness_curves(
+    sampler: str, problems: Sequence[str], seeds: Sequence[int], trials: int, label: str = ""
+) -> dict[str, dict[str, list[float]]]:
+    """Regret curves ``{problem: {seed: [...]}}`` of a sampler of
+    ``benchmarks.samplers.SAMPLERS``, each study run by ``benchmarks.run.run_task``.
+
+    Raises:
+        RuntimeError: If a study fails.
+    """
+    import optuna
+
+    from benchmarks.run import Task, run_task
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    label = label or sampler
+    out: dict[str, dict[str, list[float]]] = {}
+    for problem in problems:
+        t0 = time.perf_counter()
+        for seed in seeds:
+            summary, _ = run_task(Task(problem, sampler, seed, trials, "experiment"))
+            if "error" in summary:
+                raise RuntimeError(f"{label} on {problem}: {summary['error']}")
+            out.setdefault(problem, {})[str(seed)] = [round(r, 10) for r in summary["regret"]]
+        print(f"{label:12s} {problem:34s} {time.perf_counter() - t0:6.1f}s", flush=True)
+    return out

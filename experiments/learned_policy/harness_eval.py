@@ -15,12 +15,16 @@ learning off):
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.learned_policy.common import parse_seeds, suite_problems, write_curves
+from experiments.learned_policy.common import (
+    harness_curves,
+    parse_seeds,
+    suite_problems,
+    write_curves,
+)
 
 
 def _factory(spec: str) -> Callable[[int], Any]:
@@ -51,27 +55,14 @@ def run(
     trials: int,
 ) -> dict[str, dict[str, list[float]]]:
     """Regret curves ``{problem: {seed: [...]}}`` of one sampler factory."""
-    import optuna
-
     from benchmarks import samplers
-    from benchmarks.run import Task, run_task
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     key = f"experiment-{name}"
     samplers.SAMPLERS[key] = (make, name)
-    out: dict[str, dict[str, list[float]]] = {}
     try:
-        for problem in problems:
-            t0 = time.perf_counter()
-            for seed in seeds:
-                summary, _ = run_task(Task(problem, key, seed, trials, "experiment"))
-                if "error" in summary:
-                    raise RuntimeError(f"{name} on {problem}: {summary['error']}")
-                out.setdefault(problem, {})[str(seed)] = [round(r, 10) for r in summary["regret"]]
-            print(f"{name:12s} {problem:34s} {time.perf_counter() - t0:6.1f}s", flush=True)
+        return harness_curves(key, problems, seeds, trials, label=name)
     finally:
         del samplers.SAMPLERS[key]
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -95,7 +95,8 @@ class Decision:
         epsilon: The exploration rate used.
         candidates: ``(label, q_net, q)`` of every candidate.
         features: The chosen candidate's features by name.
-        chosen: The chosen candidate's index in ``candidates``.
+        chosen: The chosen candidate's index in ``candidates`` (-1 when a stored
+            record does not say).
     """
 
     kind: str
@@ -131,8 +132,13 @@ class Decision:
             kind = str(attrs["kind"])
             kind_best = {str(k): float(v) for k, v in dict(attrs["kind_best"]).items()}
             q_net = float(attrs["q_net"])
+            candidates = [
+                (str(label), float(a), float(b)) for label, a, b in attrs.get("candidates") or ()
+            ]
+            features = {str(k): float(v) for k, v in dict(attrs.get("features") or {}).items()}
         except (KeyError, TypeError, ValueError):
             return None
+        chosen = attrs.get("chosen")
         if kind not in CORRECTION_KINDS or not math.isfinite(q_net):
             return None
         kind_best = {
@@ -146,8 +152,9 @@ class Decision:
             kind_best,
             bool(attrs.get("explored", False)),
             float(attrs.get("epsilon", 0.0)),
-            [],
-            {},
+            candidates,
+            features,
+            chosen if isinstance(chosen, int) and not isinstance(chosen, bool) else -1,
         )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -395,25 +395,3 @@ class _Learner:
         self.n_updates += 1
         if self.n_updates % cfg.sync_every == 0:
             self.target.copy_from(self.q)
-
-
-def evaluate_returns(
-    q: PolicyNetwork, tasks: Sequence[Task], budget: int, epsilon: float, seed: int
-) -> np.ndarray:
-    """The return (summed rewards) of one study per task, for comparing policies."""
-    out = []
-    for k, task in enumerate(tasks):
-        summed = _Sum()
-        run_episode(task, q, budget, epsilon, np.random.default_rng([seed, k]), summed)
-        out.append(summed.total)
-    return np.asarray(out)
-
-
-class _Sum:
-    """An ``on_step`` hook that sums the rewards."""
-
-    def __init__(self) -> None:
-        self.total = 0.0
-
-    def __call__(self, _x: np.ndarray, _i: int, r: float) -> None:
-        self.total += r

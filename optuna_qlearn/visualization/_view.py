@@ -406,19 +406,13 @@ def parse_decision(trial: FrozenTrial) -> DecisionView | None:
     core = Decision.from_attrs(attrs)
     if core is None:
         return None
-    rows: list[tuple[str, float, float]] = []
-    try:
-        for label, q_net, q in attrs.get("candidates") or ():
-            rows.append((str(label), float(q_net), float(q)))
-        features = {str(k): float(v) for k, v in dict(attrs.get("features") or {}).items()}
-    except (TypeError, ValueError):
-        return None
-    # The chosen candidate: its stored index; records without one (older releases) name
-    # the one with its label whose values are closest (candidates are rounded to 4
-    # decimals, the chosen values to 6).
-    index = attrs.get("chosen")
+    rows, features = core.candidates, core.features
+    # The chosen candidate: its stored index; records without one name the one with its
+    # label whose values are closest (candidates are rounded to 4 decimals, the chosen
+    # values to 6).
+    index = core.chosen
     pick: int | None
-    if isinstance(index, int) and 0 <= index < len(rows) and rows[index][0] == core.label:
+    if 0 <= index < len(rows) and rows[index][0] == core.label:
         pick = index
     else:
         same = [i for i, r in enumerate(rows) if r[0] == core.label]
