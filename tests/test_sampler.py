@@ -366,7 +366,13 @@ def test_parallel_threads_n_jobs(policy: str) -> None:
     fresh = QLearningSampler(policy=policy, seed=0)
     assert learned_state(fresh, study) == learned_state(sampler, study)
     if policy != "table":
-        assert sum(r["updates"] for r in fresh.correction_table(study).values()) == 38
+        # A decision's correction is updated when the next trial (in number order) was
+        # also chosen by the policy. Which of the first trials started before any
+        # finished (and so had no search space and no decision) depends on the threads.
+        decided = [KEY_DECISION in t.system_attrs for t in study.trials]
+        expected = sum(a and b for a, b in zip(decided, decided[1:]))
+        assert expected >= 30
+        assert sum(r["updates"] for r in fresh.correction_table(study).values()) == expected
 
 
 _RESUME_SCRIPT = textwrap.dedent(
