@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import pickle
@@ -370,7 +371,7 @@ def test_parallel_threads_n_jobs(policy: str) -> None:
         # also chosen by the policy. Which of the first trials started before any
         # finished (and so had no search space and no decision) depends on the threads.
         decided = [KEY_DECISION in t.system_attrs for t in study.trials]
-        expected = sum(a and b for a, b in zip(decided, decided[1:]))
+        expected = sum(a and b for a, b in itertools.pairwise(decided))
         assert expected >= 30
         assert sum(r["updates"] for r in fresh.correction_table(study).values()) == expected
 
