@@ -27,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=2000, help="training studies (2000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of everything (0)")
     parser.add_argument(
+        "--members", type=int, default=2,
+        help="networks to train, from seeds SEED, SEED+1, ...; Q is their mean (2)",
+    )  # fmt: skip
+    parser.add_argument(
         "--tasks", default=None, metavar="MODULE:NAME",
         help="a function rng -> GridTask or a list of GridTask (default: generated tasks)",
     )  # fmt: skip
@@ -55,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--episodes must be at least 1, got {args.episodes}.", USAGE)
     if args.seed < 0:
         raise CommandError(f"--seed must be at least 0, got {args.seed}.", USAGE)
+    if not 1 <= args.members <= 64:
+        raise CommandError(f"--members must be in [1, 64], got {args.members}.", USAGE)
     if args.out.suffix != ".npz":
         raise CommandError(f"OUT must end in .npz, got {str(args.out)!r}.", USAGE)
     if not args.out.parent.is_dir():
@@ -62,11 +68,12 @@ def run(args: argparse.Namespace) -> int:
     tasks = _load_tasks(args.tasks) if args.tasks else None
     try:
         rep = train_policy(args.out, tasks=tasks, episodes=args.episodes, seed=args.seed,
-                           verbose=True)  # fmt: skip
+                           members=args.members, verbose=True)  # fmt: skip
     except (TypeError, ValueError) as exc:
         raise CommandError(str(exc), USAGE) from exc
     print(
-        f"wrote {rep.path}: {rep.episodes} episodes in {rep.wall_s:.0f} s; mean return "
+        f"wrote {rep.path}: {rep.members} x {rep.episodes} episodes in {rep.wall_s:.0f} s; "
+        f"mean return "
         f"{rep.first_fifth_return:.3f} (first fifth) -> {rep.last_fifth_return:.3f} (last fifth)"
     )
     return 0

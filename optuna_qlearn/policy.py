@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from optuna_qlearn._core.checks import check_int
+from optuna_qlearn._core.policy import PolicyEnsemble
 from optuna_qlearn._core.training import Task, TrainingConfig, generate_task, train
 
 __all__ = ["GridTask", "TrainingReport", "generate_task", "train_policy"]
@@ -120,10 +121,12 @@ class TrainingReport:
 
     Args:
         path: The policy file written.
-        episodes: Training studies run.
+        episodes: Training studies run per network.
         wall_s: Seconds it took.
-        first_fifth_return: Mean return of the first fifth of the episodes.
+        first_fifth_return: Mean return of the first fifth of the episodes (over the
+            networks).
         last_fifth_return: Mean return of the last fifth.
+        members: Networks trained (from seeds ``seed``, ``seed + 1``, ...).
     """
 
     path: str
@@ -131,6 +134,7 @@ class TrainingReport:
     wall_s: float
     first_fifth_return: float
     last_fifth_return: float
+    members: int = 1
 
 
 def train_policy(
@@ -139,6 +143,7 @@ def train_policy(
     tasks: Callable[[np.random.Generator], Task] | Sequence[Task] | None = None,
     episodes: int = 1000,
     seed: int = 0,
+    members: int = 2,
     budgets: Sequence[int] = (50, 100, 150, 200),
     verbose: bool = False,
 ) -> TrainingReport:
@@ -150,8 +155,11 @@ def train_policy(
             sequence of tasks (one is drawn per pair of episodes); the built-in
             generator of random functions on random grids (:func:`generate_task`)
             when ``None``.
-        episodes: Training studies.
+        episodes: Training studies per network.
         seed: Seeds everything; the same seed gives the same weights.
+        members: Networks to train, from seeds ``seed``, ``seed + 1``, ...; the policy's
+            Q-value is their mean (:class:`~optuna_qlearn._core.policy.PolicyEnsemble`),
+            which varies less from seed to seed than one network's.
         budgets: Trials of a training study, drawn per episode.
         verbose: Print the mean return every 100 episodes.
 
@@ -163,6 +171,7 @@ def train_policy(
     """
     check_int("episodes", episodes, 1)
     check_int("seed", seed, 0)
+    check_int("members", members, 1, 64)
     draw: Callable[[np.random.Generator], Task]
     if tasks is None:
         draw = generate_task
@@ -184,13 +193,21 @@ def train_policy(
             recent = log.mean_return(slice(-100, None))
             print(f"episode {episode + 1}: mean return (last 100) {recent:.3f}", flush=True)
 
-    network, log = train(draw, seed=seed, config=config, progress=progress)
-    network.save(path)
+    networks, first, last = [], [], []
     k = max(1, episodes // 5)
+    for member in range(members):
+        if verbose and members > 1:
+            print(f"network {member + 1} of {members} (seed {seed + member})", flush=True)
+        network, log = train(draw, seed=seed + member, config=config, progress=progress)
+        networks.append(network)
+        first.append(log.mean_return(slice(0, k)))
+        last.append(log.mean_return(slice(-k, None)))
+    PolicyEnsemble(networks).save(path)
     return TrainingReport(
         os.fspath(path),
         episodes,
         time.perf_counter() - t0,
-        log.mean_return(slice(0, k)),
-        log.mean_return(slice(-k, None)),
+        float(np.mean(first)),
+        float(np.mean(last)),
+        members,
     )

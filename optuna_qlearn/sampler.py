@@ -28,7 +28,7 @@ from optuna_qlearn._core.checks import (
     check_int_tuple,
 )
 from optuna_qlearn._core.learned import PolicyAgent, PolicyConfig, PolicyProposal
-from optuna_qlearn._core.policy import PolicyNetwork
+from optuna_qlearn._core.policy import PolicyEnsemble, PolicyNetwork
 from optuna_qlearn._core.qlearning import MoveSet, SavedTable, load_table, save_table
 from optuna_qlearn._grid import Grid, State
 from optuna_qlearn._replay import (
@@ -113,15 +113,15 @@ def default_policy_path() -> Path:
 
 
 @functools.lru_cache(maxsize=1)
-def _default_network() -> PolicyNetwork:
-    """The shipped network, read and validated once per process (samplers only run it,
-    they never train it, so one instance serves them all)."""
-    return PolicyNetwork.load(default_policy_path())
+def _default_network() -> PolicyEnsemble:
+    """The shipped networks, read and validated once per process (samplers only run
+    them, they never train them, so one instance serves them all)."""
+    return PolicyEnsemble.load(default_policy_path())
 
 
 def _resolve_policy(
     policy: str | os.PathLike[str] | None,
-) -> tuple[str | None, PolicyNetwork | None]:
+) -> tuple[str | None, PolicyEnsemble | None]:
     """``(the policy as parameters reports it, its network or None for the table)``.
 
     Raises:
@@ -129,7 +129,7 @@ def _resolve_policy(
         PolicyFileError: If the file cannot be used (naming it and why).
     """
     if policy is None:
-        return None, PolicyNetwork.initial(seed=0)
+        return None, PolicyEnsemble([PolicyNetwork.initial(seed=0)])
     if not isinstance(policy, (str, os.PathLike)):
         raise TypeError(
             "policy must be 'default', 'table', None or the path of a policy file, got "
@@ -140,7 +140,7 @@ def _resolve_policy(
     if policy == "default":
         return "default", _default_network()
     path = os.fspath(policy)
-    return path, PolicyNetwork.load(path)
+    return path, PolicyEnsemble.load(path)
 
 
 def _model_on(env: dict[str, Any]) -> bool:
@@ -223,8 +223,9 @@ class QLearningSampler(BaseSampler):
 
     ``Q(s, a) = Q_net(features) + C[kind of a]``:
 
-    a small Q-network pre-trained by deep Q-learning over thousands of whole
-    studies on generated tasks (shipped with the package, NumPy only), plus the
+    small Q-networks pre-trained by deep Q-learning over thousands of whole studies
+    on generated tasks (two, from two seeds, their Q-values averaged; shipped with
+    the package, NumPy only), plus the
     study's own Q-table over action kinds, learned from this study's trial values
     by the Bellman update
     ``C[k] += alpha * (r + gamma * max_k' Q(s', k') - Q(s, a))``. Epsilon-greedy over
@@ -270,7 +271,7 @@ class QLearningSampler(BaseSampler):
             study.optimize(objective, n_trials=30)
 
     Args:
-        policy: ``"default"`` (the shipped pre-trained Q-network), ``None`` (the
+        policy: ``"default"`` (the shipped pre-trained Q-networks), ``None`` (one
             network untrained), the path (``str`` or ``os.PathLike``) of an ``.npz``
             policy file written by :func:`optuna_qlearn.policy.train_policy`, or
             ``"table"`` (the tabular agent).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from optuna_qlearn._core.policy import (
     ACTION_KINDS,
     FEATURE_NAMES,
     N_FEATURES,
+    PolicyEnsemble,
     PolicyFileError,
     PolicyNetwork,
     SearchState,
@@ -165,7 +167,7 @@ def test_the_shipped_policy_is_small_and_loads_without_pickle() -> None:
     assert path.stat().st_size < 1_000_000
     with np.load(path, allow_pickle=False) as data:
         assert tuple(str(f) for f in data["features"]) == FEATURE_NAMES
-    assert PolicyNetwork.load(path).hidden >= 1
+    assert [m.hidden for m in PolicyEnsemble.load(path).members] == [32, 32]
 
 
 @pytest.mark.parametrize(
@@ -326,11 +328,16 @@ def test_a_user_trains_a_policy_from_a_cheap_objective(tmp_path: Path) -> None:
     )
     assert task.table.min() == pytest.approx(best)
     path = tmp_path / "mine.npz"
-    report = train_policy(path, tasks=[task], episodes=12, seed=0, budgets=(20,))
-    assert report.path == str(path) and report.episodes == 12
+    report = train_policy(path, tasks=[task], episodes=12, seed=0, budgets=(20,), members=2)
+    assert report.path == str(path) and report.episodes == 12 and report.members == 2
     again = tmp_path / "again.npz"
-    train_policy(again, tasks=[task], episodes=12, seed=0, budgets=(20,))
+    train_policy(again, tasks=[task], episodes=12, seed=0, budgets=(20,), members=2)
     assert path.read_bytes() == again.read_bytes()  # deterministic given the seed
+    # Member k is the network trained alone from seed + k.
+    one = tmp_path / "one.npz"
+    train_policy(one, tasks=[task], episodes=12, seed=1, budgets=(20,), members=1)
+    second = PolicyEnsemble.load(path).members[1]
+    assert all(np.array_equal(a, b) for a, b in zip(second.params, PolicyNetwork.load(one).params))
     study = optuna.create_study(sampler=QLearningSampler(policy=path, seed=0))
     study.optimize(_cheap, n_trials=10)
     assert QLearningSampler(policy=path).parameters["policy"] == str(path)
@@ -343,6 +350,8 @@ def test_training_input_is_checked() -> None:
         train_policy("x.npz", tasks=[], episodes=1)
     with pytest.raises(ValueError, match="episodes"):
         train_policy("x.npz", episodes=0)
+    with pytest.raises(ValueError, match="members"):
+        train_policy("x.npz", episodes=1, members=0)
     with pytest.raises(ValueError, match="max_points"):
         GridTask.from_objective(_cheap, n_bins=50, max_bins=50, max_points=100)
     with pytest.raises(ValueError, match="returned nan"):
@@ -353,10 +362,55 @@ def test_the_train_policy_command(tmp_path: Path, capsys: pytest.CaptureFixture[
     from optuna_qlearn import cli
 
     out = tmp_path / "cli.npz"
-    assert cli.main(["train-policy", str(out), "--episodes", "3", "--seed", "1"]) == 0
-    assert "wrote" in capsys.readouterr().out and PolicyNetwork.load(out).hidden == 32
+    argv = ["train-policy", str(out), "--episodes", "3", "--seed", "1", "--members", "2"]
+    assert cli.main(argv) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert [m.hidden for m in PolicyEnsemble.load(out).members] == [32, 32]
+    assert cli.main(["train-policy", str(out), "--members", "0"]) == 2
+    assert "--members must be in [1, 64]" in capsys.readouterr().err
     assert cli.main(["train-policy", str(tmp_path / "p.json"), "--episodes", "1"]) == 2
     assert "must end in .npz" in capsys.readouterr().err
     assert cli.main(["train-policy", str(out), "--tasks", "no_such_module:x"]) == 2
     assert "cannot import" in capsys.readouterr().err
     assert cli.main(["train-policy", str(out), "--tasks", "nocolon"]) == 2
+
+
+def test_an_ensemble_averages_its_members_and_round_trips_through_its_file(
+    tmp_path: Path,
+) -> None:
+    members = [PolicyNetwork.initial(seed=s, hidden=h) for s, h in ((0, 8), (1, 4), (2, 8))]
+    ensemble = PolicyEnsemble(members)
+    x = np.random.default_rng(0).random((5, N_FEATURES))
+    assert np.allclose(ensemble(x), np.mean([m(x) for m in members], axis=0))
+    assert np.array_equal(PolicyEnsemble(members[:1])(x), members[0](x))  # one: itself
+    path = tmp_path / "three.npz"
+    ensemble.save(path)
+    assert np.array_equal(PolicyEnsemble.load(path)(x), ensemble(x))
+    with pytest.raises(PolicyFileError, match="holds 3 networks"):
+        PolicyNetwork.load(path)
+    single = tmp_path / "one.npz"
+    members[1].save(single)
+    assert [m.hidden for m in PolicyEnsemble.load(single).members] == [4]
+    with pytest.raises(ValueError, match="at least one network"):
+        PolicyEnsemble([])
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"members": np.array(4)}, "misses ['m3_w0'"),
+        ({"members": np.array(0)}, "members="),
+        ({"members": np.array([3])}, "members="),
+        ({"members": np.array(2.0)}, "members="),
+        ({"m2_w1": np.zeros(3)}, "shape"),
+    ],
+)
+def test_a_malformed_ensemble_file_is_refused_by_name(
+    tmp_path: Path, changes: dict[str, np.ndarray], message: str
+) -> None:
+    path = tmp_path / "ens.npz"
+    PolicyEnsemble([PolicyNetwork.initial(seed=s, hidden=4) for s in range(3)]).save(path)
+    _rewrite(path, **changes)
+    with pytest.raises(PolicyFileError, match=re.escape(message)) as info:
+        QLearningSampler(policy=path)
+    assert str(path) in str(info.value)

@@ -186,3 +186,33 @@ def test_joint_prior_rejects_bad_arguments() -> None:
         JointGridPrior((3, 3), categorical=[True])
     with pytest.raises(ValueError, match="prior_weight"):
         JointGridPrior((3,), prior_weight=0.0)
+
+
+def test_joint_prior_with_a_cap_fits_the_latest_points() -> None:
+    rng = np.random.default_rng(5)
+    points = [tuple(int(v) for v in rng.integers(0, 4, 2)) for _ in range(80)]
+    uncapped, huge, capped, tail = (
+        JointGridPrior((4, 4), max_rest=m) for m in (None, 10**6, 20, None)
+    )
+    for p in points:
+        for prior in (uncapped, huge, capped):
+            prior.add(p)
+    good = sorted(set(points))[:3]
+    for prior in (uncapped, huge, capped):
+        prior.fit(good)
+    grid = [(i, j) for i in range(4) for j in range(4)]
+    assert np.allclose(uncapped.score_many(grid), huge.score_many(grid))
+    # The capped g is the uncapped one of the good points plus the latest 20 others.
+    rest = []
+    drop = dict.fromkeys(good, 1)
+    for p in points:
+        if drop.get(p, 0):
+            drop[p] -= 1
+        else:
+            rest.append(p)
+    for p in [*good, *rest[-20:]]:
+        tail.add(p)
+    tail.fit(good)
+    assert np.allclose(capped.score_many(grid), tail.score_many(grid))
+    with pytest.raises(ValueError, match="max_rest"):
+        JointGridPrior((3,), max_rest=0)

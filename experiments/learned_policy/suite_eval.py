@@ -19,12 +19,12 @@ import numpy as np
 
 from experiments.learned_policy.common import parse_seeds, suite_problems
 from experiments.learned_policy.stats import compare
-from optuna_qlearn._core.policy import PolicyNetwork
+from optuna_qlearn._core.policy import PolicyEnsemble, PolicyNetwork
 from optuna_qlearn._core.training import Task, run_episode
 
 
 def policy_curves(
-    q: PolicyNetwork, problems: Sequence[str], seeds: Sequence[int], trials: int, epsilon: float
+    q: PolicyEnsemble, problems: Sequence[str], seeds: Sequence[int], trials: int, epsilon: float
 ) -> dict[str, dict[str, list[float]]]:
     """Best-so-far regret curves ``{problem: {seed: [...]}}`` of a policy on the suite."""
     from benchmarks.problems import get_problem
@@ -61,7 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, per in json.loads(path.read_text())["curves"].items():
             curves[name] = {p: {str(s): per[p][str(s)] for s in seeds} for p in problems}
     for path in args.policies:
-        q = PolicyNetwork.load(path) if path.suffix == ".npz" else PolicyNetwork.initial(0)
+        q = (
+            PolicyEnsemble.load(path)
+            if path.suffix == ".npz"
+            else PolicyEnsemble([PolicyNetwork.initial(0)])
+        )
         curves[path.stem] = policy_curves(q, problems, seeds, args.trials, args.epsilon)
     families = {p: family_of(p) for p in problems}
     report = {}

@@ -40,7 +40,7 @@ from optuna_qlearn._core.checks import check_float
 from optuna_qlearn._core.policy import (
     CORRECTION_KINDS,
     FEATURE_NAMES,
-    PolicyNetwork,
+    PolicyEnsemble,
     SearchState,
     epsilon_greedy,
     improvement_reward,
@@ -188,7 +188,7 @@ class PolicyAgent:
     """A pre-trained Q-network and a per-study correction table, choosing every point.
 
     Args:
-        network: The Q-network (pre-trained, or at its initialization).
+        network: The Q-function (pre-trained networks, or one at its initialization).
         config: Settings.
         shape: Points per axis of the grid.
         categorical: Per axis, whether it is unordered.
@@ -198,7 +198,7 @@ class PolicyAgent:
 
     def __init__(
         self,
-        network: PolicyNetwork,
+        network: PolicyEnsemble,
         config: PolicyConfig,
         shape: Sequence[int],
         categorical: Sequence[bool],

@@ -10,8 +10,8 @@ it would evaluate:
   (at most :data:`BEST_MOVES`; labelled ``"best K+1"``);
 * ``restart-best``: an unevaluated point 1-2 steps from one of the 5 best points;
 * ``model``: the :data:`MODEL_TOP` best of :data:`MODEL_DRAWS` draws from the good-point
-  density of :class:`~optuna_qlearn._core.prior.GridPrior` (univariate TPE's density
-  ratio over the grid), ranked by ``log l - log g``;
+  density of :class:`~optuna_qlearn._core.prior.JointGridPrior` (multivariate TPE's
+  density ratio over the grid, Optuna's default), ranked by ``log l - log g``;
 * ``random``: a uniformly random unevaluated point.
 
 Each candidate is described by :data:`FEATURE_NAMES`, features that depend neither
@@ -30,7 +30,8 @@ per-study table (:mod:`optuna_qlearn._core.learned`) learns in the second.
 
 The cost of a decision does not grow with the number of trials: membership and
 ranks use a dict and a sorted list, the density model is refitted on at most
-:data:`MODEL_MAX_GOOD` points, and candidate features touch only the candidates.
+:data:`MODEL_MAX_GOOD` good points and the latest :data:`MODEL_MAX_REST` others, and
+candidate features touch only the candidates.
 
 Example:
 
@@ -62,7 +63,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optuna_qlearn._core.prior import GridPrior, n_good
+from optuna_qlearn._core.prior import JointGridPrior, n_good
 
 #: Step sizes of the neighbour moves.
 STEPS = (1, 2, 4)
@@ -76,8 +77,12 @@ MODEL_DRAWS = 24
 BEST_MOVES = 16
 #: Most candidates at one trial.
 MAX_CANDIDATES = MAX_MOVES + BEST_MOVES + 2 + MODEL_TOP
-#: Fraction and most of the evaluated points the density model counts as good.
-MODEL_GAMMA, MODEL_MAX_GOOD = 0.15, 25
+#: Fraction and most of the evaluated points the density model counts as good
+#: (TPE's defaults: ``min(ceil(0.1 * n), 25)``).
+MODEL_GAMMA, MODEL_MAX_GOOD = 0.1, 25
+#: Most of the other points the density model's ``g`` is fitted on (the latest; TPE
+#: uses all, and the oldest carry the least weight), so its cost stops growing.
+MODEL_MAX_REST = 500
 #: How many of the best points ``restart-best`` starts from.
 RESTART_TOP = 5
 #: Action kinds, in the order of their one-hot features.
@@ -104,8 +109,10 @@ FEATURE_NAMES = (
     *(f"kind_{k}" for k in ACTION_KINDS),
 )
 N_FEATURES = len(FEATURE_NAMES)
-#: Version of the policy file format written by :meth:`PolicyNetwork.save`.
-FILE_VERSION = 1
+#: Version of the policy file format written by :meth:`PolicyNetwork.save` (2: the
+#: ``score`` features come from the joint density model; version-1 files, trained on the
+#: per-axis one, are refused).
+FILE_VERSION = 2
 
 
 class PolicyFileError(ValueError):
@@ -212,22 +219,92 @@ class PolicyNetwork:
         return float(loss.mean())
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the weights to an ``.npz`` file (read back with ``allow_pickle=False``).
+        """Write the weights to an ``.npz`` policy file of one network (read back with
+        ``allow_pickle=False``; see :class:`PolicyEnsemble` for the format).
 
         Args:
             path: Destination; ``.npz`` is appended by NumPy when missing.
         """
-        arrays = {f"w{i}": p for i, p in enumerate(self.params)}
+        PolicyEnsemble([self]).save(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> PolicyNetwork:
+        """Read a policy file of one network, validated whole.
+
+        Args:
+            path: An ``.npz`` policy file.
+
+        Raises:
+            PolicyFileError: As :meth:`PolicyEnsemble.load`, and for a file of several
+                networks (read it with :meth:`PolicyEnsemble.load`).
+        """
+        members = PolicyEnsemble.load(path).members
+        if len(members) != 1:
+            raise PolicyFileError(
+                f"Policy file {os.fspath(path)!r} holds {len(members)} networks; read it "
+                "with PolicyEnsemble.load."
+            )
+        return members[0]
+
+
+def _member_keys(k: int) -> list[str]:
+    """The archive keys of member ``k``'s weight arrays."""
+    return [f"w{i}" if k == 0 else f"m{k}_w{i}" for i in range(6)]
+
+
+class PolicyEnsemble:
+    """The Q-function of a policy: the mean Q-value of independently trained networks.
+
+    Deep Q-learning from one seed is noisy: on the benchmark suite, networks trained
+    alike from different seeds differed more than the variants compared, and the mean
+    of two ranked above either (``experiments/learned_policy``). Averaging the members'
+    Q-values is a plain ensemble (as in bootstrapped or averaged DQN); with one member
+    it is that network exactly.
+
+    Files are ``.npz`` archives: ``version``, ``features`` (:data:`FEATURE_NAMES`),
+    ``members`` (their number; 1 when absent), member 0's arrays ``w0`` ... ``w5`` and
+    member ``k``'s ``m{k}_w0`` ... ``m{k}_w5``.
+
+    Args:
+        members: The networks (at least one).
+
+    Raises:
+        ValueError: If ``members`` is empty.
+    """
+
+    def __init__(self, members: Sequence[PolicyNetwork]) -> None:
+        if not members:
+            raise ValueError("A policy needs at least one network.")
+        self.members = list(members)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Q-values of feature rows ``x``: the members' mean."""
+        if len(self.members) == 1:
+            return self.members[0](x)
+        return np.asarray(np.mean([m(x) for m in self.members], axis=0))
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write every member to one ``.npz`` file (read back with ``allow_pickle=False``).
+
+        Args:
+            path: Destination; ``.npz`` is appended by NumPy when missing.
+        """
+        arrays = {
+            key: p
+            for k, member in enumerate(self.members)
+            for key, p in zip(_member_keys(k), member.params)
+        }
         np.savez(
             path,
             version=np.array(FILE_VERSION),
             features=np.array(FEATURE_NAMES),
+            members=np.array(len(self.members)),
             **arrays,  # type: ignore[arg-type]
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> PolicyNetwork:
-        """Read weights written by :meth:`save`, validated whole.
+    def load(cls, path: str | os.PathLike[str]) -> PolicyEnsemble:
+        """Read a policy file written by :meth:`save`, validated whole.
 
         Args:
             path: An ``.npz`` policy file.
@@ -247,9 +324,7 @@ class PolicyNetwork:
             raise PolicyFileError(
                 f"Policy file {name!r} is not a NumPy .npz archive: {err}"
             ) from err
-        missing = [
-            k for k in ("version", "features", *(f"w{i}" for i in range(6))) if k not in arrays
-        ]
+        missing = [k for k in ("version", "features", *_member_keys(0)) if k not in arrays]
         if missing:
             raise PolicyFileError(f"Policy file {name!r} misses {missing}.")
         if arrays["version"].shape != () or int(arrays["version"]) != FILE_VERSION:
@@ -263,10 +338,22 @@ class PolicyNetwork:
                 f"Policy file {name!r} was trained on other features {list(features)}; this "
                 f"release computes {list(FEATURE_NAMES)}."
             )
-        try:
-            return cls([arrays[f"w{i}"] for i in range(6)])
-        except (ValueError, TypeError) as err:
-            raise PolicyFileError(f"Policy file {name!r}: {err}") from err
+        count = arrays.get("members", np.array(1))
+        if count.shape != () or count.dtype.kind not in "iu" or not 1 <= int(count) <= 64:
+            raise PolicyFileError(
+                f"Policy file {name!r} has members={count!r}; expected an integer in [1, 64]."
+            )
+        members = []
+        for k in range(int(count)):
+            keys = _member_keys(k)
+            lost = [key for key in keys if key not in arrays]
+            if lost:
+                raise PolicyFileError(f"Policy file {name!r} misses {lost}.")
+            try:
+                members.append(PolicyNetwork([arrays[key] for key in keys]))
+            except (ValueError, TypeError) as err:
+                raise PolicyFileError(f"Policy file {name!r}: {err}") from err
+        return cls(members)
 
 
 def epsilon_greedy(
@@ -365,7 +452,7 @@ class SearchState:
         self.cat = np.asarray([bool(c) for c in categorical], dtype=bool)
         self.span = np.maximum(self.dims - 1, 1).astype(float)
         self.n_points = int(np.prod(self.dims.astype(float)))
-        self.prior = GridPrior(self.shape, self.cat.tolist())
+        self.prior = JointGridPrior(self.shape, self.cat.tolist(), max_rest=MODEL_MAX_REST)
         #: point -> best value seen there.
         self.values: dict[tuple[int, ...], float] = {}
         self._sorted: list[float] = []  # the values of ``values``, sorted

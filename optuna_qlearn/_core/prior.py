@@ -241,6 +241,8 @@ class JointGridPrior:
         shape: Points per axis.
         categorical: Per axis, whether it is unordered.
         prior_weight: Weight of each density's prior component (each point has 1).
+        max_rest: Most points ``g`` is fitted on (the latest; ``None``: all, as TPE).
+            With it, the cost of a fit stops growing with the trials.
 
     Example:
 
@@ -260,12 +262,17 @@ class JointGridPrior:
         shape: Sequence[int],
         categorical: Sequence[bool] | None = None,
         prior_weight: float = 1.0,
+        max_rest: int | None = None,
     ) -> None:
         self.shape, self.categorical = _axes(shape, categorical)
         if not prior_weight > 0:
             raise ValueError(f"prior_weight must be positive, got {prior_weight}.")
+        if max_rest is not None and max_rest < 1:
+            raise ValueError(f"max_rest must be at least 1, got {max_rest}.")
         self.prior_weight = float(prior_weight)
+        self.max_rest = max_rest
         self._points: list[State] = []
+        self._counts: collections.Counter[State] = collections.Counter()
         self.fitted = False
         self._l = self._mixture([], np.ones(0), sampled=True)
         self._g = self._l
@@ -291,18 +298,31 @@ class JointGridPrior:
 
     def add(self, state: Sequence[int]) -> None:
         """Count one evaluated point (in trial order)."""
-        self._points.append(tuple(int(i) for i in state))
+        point = tuple(int(i) for i in state)
+        self._points.append(point)
+        self._counts[point] += 1
 
     def fit(self, good: Sequence[State]) -> None:
         """Refit ``l`` on the ``good`` points and ``g`` on every other counted point."""
         self.fitted = True
         left = collections.Counter(tuple(s) for s in good)
         rest = []
-        for p in self._points:
-            if left[p] > 0:
-                left[p] -= 1
-            else:
+        if self.max_rest is None:
+            for p in self._points:
+                if left[p] > 0:
+                    left[p] -= 1
+                else:
+                    rest.append(p)
+        else:  # the latest max_rest others (the oldest carry the least weight anyway)
+            seen: collections.Counter[State] = collections.Counter()
+            for p in reversed(self._points):
+                seen[p] += 1
+                if self._counts[p] - seen[p] < left[p]:
+                    continue  # one of p's earliest occurrences, which the good points take
                 rest.append(p)
+                if len(rest) == self.max_rest:
+                    break
+            rest.reverse()
         self._l = self._mixture(good, np.ones(len(good)), sampled=True)
         self._g = self._mixture(rest, tpe_weights(len(rest)), sampled=False)
 

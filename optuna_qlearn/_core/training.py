@@ -27,6 +27,7 @@ import numpy as np
 from optuna_qlearn._core.policy import (
     MAX_CANDIDATES,
     N_FEATURES,
+    PolicyEnsemble,
     PolicyNetwork,
     SearchState,
     epsilon_greedy,
@@ -216,7 +217,7 @@ class TrainingConfig:
 
     episodes: int = 1000
     budgets: tuple[int, ...] = (50, 100, 150, 200)
-    gamma: float = 0.9
+    gamma: float = 0.97
     batch: int = 64
     update_every: int = 2
     sync_every: int = 200
@@ -264,7 +265,7 @@ class TrainingLog:
 
 def run_episode(
     task: Task,
-    q: PolicyNetwork,
+    q: PolicyNetwork | PolicyEnsemble,
     budget: int,
     epsilon: float,
     rng: np.random.Generator,

@@ -1,0 +1,153 @@
+"""Train and screen policy variants: the discount, the density model, suite training,
+ensembles of training seeds (the second step of issue 14; see this folder's README).
+
+``train`` pre-trains one network as ``optuna_qlearn._core.training.train`` does, with
+the variant's settings; ``screen`` runs policies straight on the suite's tables (as
+``suite_eval`` does, study seeds ``[seed, 7]``) and ranks them against the harness
+curves of Optuna's samplers and of the previous default (``results/curves``). Several
+files given to ``--policy`` (comma-separated) are one ensemble (mean Q). The library now
+uses the joint model; ``--model per-axis`` puts back the per-axis ``GridPrior`` of the
+previous default (``MODEL_GAMMA`` 0.15), for the rows that compare the two:
+
+    python -m experiments.learned_policy.variants train --gamma 0.97 --seed 1 --out s1.npz
+    python -m experiments.learned_policy.variants train --gamma 0.9 --model per-axis \
+        --out g90.npz
+    python -m experiments.learned_policy.variants screen --policy s0.npz,s1.npz --name ens01
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments.learned_policy.common import parse_seeds, suite_problems
+from experiments.learned_policy.stats import compare
+from experiments.learned_policy.suite_eval import policy_curves
+from optuna_qlearn._core import policy as core_policy
+from optuna_qlearn._core.policy import PolicyEnsemble, PolicyNetwork
+from optuna_qlearn._core.prior import GridPrior
+from optuna_qlearn._core.training import TrainingConfig, TrainingLog, generate_task, train
+
+RESULTS = Path(__file__).resolve().parent / "results" / "curves"
+#: Harness curves screened against: method -> file.
+BASELINES = {
+    "tpe": "optuna_samplers.json.gz",
+    "dqn": "optuna_samplers.json.gz",
+    "cmaes": "optuna_samplers.json.gz",
+    "qlearn-previous": "qlearn.json.gz",
+    "qlearn-rule": "qlearn.json.gz",
+}
+
+
+def use_per_axis_model() -> None:
+    """Put back the previous default's per-axis density model (this process only)."""
+    core_policy.MODEL_GAMMA = 0.15
+    original = core_policy.SearchState.__init__
+
+    def init(self: Any, shape: Sequence[int], categorical: Sequence[bool]) -> None:
+        original(self, shape, categorical)
+        self.prior = GridPrior(self.shape, self.cat.tolist())
+
+    core_policy.SearchState.__init__ = init  # type: ignore[method-assign]
+
+
+def read_networks(spec: str) -> PolicyEnsemble:
+    """Comma-separated ``.npz`` files as one ensemble (the weights of every member of
+    each, whatever the file's version: screens also read files written before it)."""
+    members = []
+    for path in spec.split(","):
+        with np.load(path, allow_pickle=False) as data:
+            count = int(data["members"]) if "members" in data.files else 1
+            for k in range(count):
+                keys = [f"w{i}" if k == 0 else f"m{k}_w{i}" for i in range(6)]
+                members.append(PolicyNetwork([data[key] for key in keys]))
+    return PolicyEnsemble(members)
+
+
+def train_variant(args: argparse.Namespace) -> int:
+    tasks: Any = generate_task
+    if args.suite:
+        from experiments.learned_policy.train_suite import MixedTasks, suite_tasks
+
+        tasks = MixedTasks(suite_tasks(args.exclude))
+    config = TrainingConfig(episodes=args.episodes, gamma=args.gamma)
+
+    def progress(episode: int, log: TrainingLog) -> None:
+        if (episode + 1) % 200 == 0:
+            ret = log.mean_return(slice(-200, None))
+            print(f"{episode + 1} {ret:.4f} {log.wall_s:.0f}s", flush=True)
+
+    q, log = train(tasks, seed=args.seed, config=config, progress=progress)
+    q.save(args.out)
+    print(f"wrote {args.out} in {log.wall_s:.0f} s")
+    return 0
+
+
+def screen(args: argparse.Namespace) -> int:
+    from benchmarks.problems import family_of
+
+    seeds = parse_seeds(args.seeds)
+    problems = suite_problems()
+    curves: dict[str, Any] = {}
+    for method, name in BASELINES.items():
+        with gzip.open(RESULTS / name, "rt") as f:
+            per = json.load(f)["curves"][method]
+        curves[method] = {p: {str(s): per[p][str(s)] for s in seeds} for p in problems}
+    for other in args.compare:
+        curves[Path(other).stem] = json.loads(Path(other).read_text())
+    t0 = time.perf_counter()
+    curves[args.name] = policy_curves(
+        read_networks(args.policy), problems, seeds, args.trials, 0.05
+    )
+    print(f"{args.name}: {time.perf_counter() - t0:.0f} s", flush=True)
+    if args.out is not None:
+        args.out.write_text(json.dumps(curves[args.name]))
+    families = {p: family_of(p) for p in problems}
+    for budget in (50, 100, 200):
+        if budget > args.trials:
+            continue
+        res = compare(curves, families, budget, args.name)
+        ranks = "  ".join(f"{m} {v['mean']:.2f}" for m, v in res["mean_rank"].items())
+        h2h = "  ".join(
+            f"vs {m} {v['pair_mean_rank']:.3f} [{v['ci95'][0]:.3f},{v['ci95'][1]:.3f}]"
+            for m, v in res["head_to_head"].items()
+        )
+        print(f"@{budget}: {ranks}\n    {h2h}", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    tr = sub.add_parser("train", help="pre-train one network")
+    tr.add_argument("--out", type=Path, required=True)
+    tr.add_argument("--gamma", type=float, default=0.97)
+    tr.add_argument("--episodes", type=int, default=2000)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--suite", action="store_true", help="half the studies on suite tables")
+    tr.add_argument("--exclude", default=None, help="with --suite: a family to leave out")
+    sc = sub.add_parser("screen", help="rank policies on the suite's tables")
+    sc.add_argument("--policy", required=True, help="a file, or files of one ensemble")
+    sc.add_argument("--name", required=True)
+    sc.add_argument("--seeds", default="0-9")
+    sc.add_argument("--trials", type=int, default=200)
+    sc.add_argument("--compare", nargs="*", default=[], help="curve files of earlier screens")
+    sc.add_argument("--out", type=Path, default=None, help="write this policy's curves")
+    for p in (tr, sc):
+        p.add_argument("--model", choices=("joint", "per-axis"), default="joint")
+    args = parser.parse_args(argv)
+    if args.model == "per-axis":
+        use_per_axis_model()
+    return train_variant(args) if args.command == "train" else screen(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
