@@ -277,7 +277,8 @@ class QLearningSampler(BaseSampler):
             ``"table"`` (the tabular agent).
         alpha: Learning rate of the Bellman update, in ``[0, 1]``: of the per-study
             correction table (default 0: off; on the benchmark suite ``alpha=0.1``
-            ranked below the pre-trained network alone, see the README), or of the
+            ranked below the pre-trained networks alone at 50 trials and level with
+            them at 100 and 200, see the README), or of the
             Q-table with ``policy="table"`` (in ``(0, 1]``, default 0.5).
         gamma: Discount factor, in ``[0, 1]`` (default 0.9).
         epsilon: Initial probability of a random action, in ``[0, 1]`` (default 0.05;

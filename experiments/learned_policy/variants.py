@@ -104,7 +104,7 @@ def screen(args: argparse.Namespace) -> int:
         curves[Path(other).stem] = json.loads(Path(other).read_text())
     t0 = time.perf_counter()
     curves[args.name] = policy_curves(
-        read_networks(args.policy), problems, seeds, args.trials, 0.05
+        read_networks(args.policy), problems, seeds, args.trials, args.epsilon
     )
     print(f"{args.name}: {time.perf_counter() - t0:.0f} s", flush=True)
     if args.out is not None:
@@ -139,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sc.add_argument("--name", required=True)
     sc.add_argument("--seeds", default="0-9")
     sc.add_argument("--trials", type=int, default=200)
+    sc.add_argument("--epsilon", type=float, default=0.05, help="exploration rate (0.05)")
     sc.add_argument("--compare", nargs="*", default=[], help="curve files of earlier screens")
     sc.add_argument("--out", type=Path, default=None, help="write this policy's curves")
     for p in (tr, sc):
