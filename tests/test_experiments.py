@@ -146,3 +146,18 @@ def test_learned_policy_harness_runner_matches_the_harness() -> None:
     assert curves["branin"]["0"] == pytest.approx(summary["regret"], abs=1e-9)
     with pytest.raises(ValueError, match="only alpha"):
         _factory("default,beta=1")
+
+
+def test_learned_policy_variants_read_ensembles_and_single_networks(tmp_path: Path) -> None:
+    from experiments.learned_policy.variants import read_networks
+    from optuna_qlearn._core.policy import N_FEATURES, PolicyEnsemble, PolicyNetwork
+
+    nets = [PolicyNetwork.initial(seed=s, hidden=4) for s in range(3)]
+    PolicyEnsemble(nets[:2]).save(tmp_path / "two.npz")
+    # A file written before the ensemble format: member 0's arrays only, version 1.
+    arrays = {f"w{i}": p for i, p in enumerate(nets[2].params)}
+    np.savez(tmp_path / "old.npz", version=np.array(1), **arrays)  # type: ignore[arg-type]
+    ensemble = read_networks(f"{tmp_path / 'two.npz'},{tmp_path / 'old.npz'}")
+    x = np.random.default_rng(0).random((4, N_FEATURES))
+    assert len(ensemble.members) == 3
+    assert np.allclose(ensemble(x), np.mean([n(x) for n in nets], axis=0))
