@@ -53,14 +53,15 @@ def _load_tasks(spec: str) -> Any:
 @reports_errors("train-policy")
 def run(args: argparse.Namespace) -> int:
     """Train and write the policy; print a summary."""
+    from optuna_qlearn._core.policy import MAX_MEMBERS
     from optuna_qlearn.policy import train_policy
 
     if args.episodes < 1:
         raise CommandError(f"--episodes must be at least 1, got {args.episodes}.", USAGE)
     if args.seed < 0:
         raise CommandError(f"--seed must be at least 0, got {args.seed}.", USAGE)
-    if not 1 <= args.members <= 64:
-        raise CommandError(f"--members must be in [1, 64], got {args.members}.", USAGE)
+    if not 1 <= args.members <= MAX_MEMBERS:
+        raise CommandError(f"--members must be in [1, {MAX_MEMBERS}], got {args.members}.", USAGE)
     if args.out.suffix != ".npz":
         raise CommandError(f"OUT must end in .npz, got {str(args.out)!r}.", USAGE)
     if not args.out.parent.is_dir():

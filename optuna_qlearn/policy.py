@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from optuna_qlearn._core.checks import check_int
-from optuna_qlearn._core.policy import PolicyEnsemble
+from optuna_qlearn._core.policy import MAX_MEMBERS, PolicyEnsemble
 from optuna_qlearn._core.training import Task, TrainingConfig, generate_task, train
 
 __all__ = ["GridTask", "TrainingReport", "generate_task", "train_policy"]
@@ -171,7 +171,7 @@ def train_policy(
     """
     check_int("episodes", episodes, 1)
     check_int("seed", seed, 0)
-    check_int("members", members, 1, 64)
+    check_int("members", members, 1, MAX_MEMBERS)
     draw: Callable[[np.random.Generator], Task]
     if tasks is None:
         draw = generate_task

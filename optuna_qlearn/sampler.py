@@ -225,9 +225,8 @@ class QLearningSampler(BaseSampler):
 
     small Q-networks pre-trained by deep Q-learning over thousands of whole studies
     on generated tasks (two, from two seeds, their Q-values averaged; shipped with
-    the package, NumPy only), plus the
-    study's own Q-table over action kinds, learned from this study's trial values
-    by the Bellman update
+    the package, NumPy only), plus the study's own Q-table over action kinds, learned
+    from this study's trial values by the Bellman update
     ``C[k] += alpha * (r + gamma * max_k' Q(s', k') - Q(s, a))``. Epsilon-greedy over
     those values picks the action; no other rule picks a point. The density model is
     one input and one kind of action, not the decider.
@@ -278,8 +277,8 @@ class QLearningSampler(BaseSampler):
         alpha: Learning rate of the Bellman update, in ``[0, 1]``: of the per-study
             correction table (default 0: off; on the benchmark suite ``alpha=0.1``
             ranked below the pre-trained networks alone at 50 trials and level with
-            them at 100 and 200, see the README), or of the
-            Q-table with ``policy="table"`` (in ``(0, 1]``, default 0.5).
+            them at 100 and 200, see the README), or of the Q-table with
+            ``policy="table"`` (in ``(0, 1]``, default 0.5).
         gamma: Discount factor, in ``[0, 1]`` (default 0.9).
         epsilon: Initial probability of a random action, in ``[0, 1]`` (default 0.05;
             0.3 with ``policy="table"``).

@@ -14,6 +14,7 @@ import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,21 @@ def policy_curves(
             best = np.minimum.accumulate(np.array([table[p] for p in order]))
             out.setdefault(name, {})[str(seed)] = [max(0.0, float(v - opt)) for v in best]
     return out
+
+
+def print_comparison(
+    curves: dict[str, Any], families: dict[str, str], budget: int, ref: str
+) -> dict[str, Any]:
+    """Rank ``ref`` against every other method at ``budget``, print the mean ranks and the
+    head-to-head pair mean ranks (with 95% intervals) on two lines, return the result."""
+    res = compare(curves, families, budget, ref)
+    ranks = "  ".join(f"{m} {v['mean']:.2f}" for m, v in res["mean_rank"].items())
+    h2h = "  ".join(
+        f"vs {m} {v['pair_mean_rank']:.3f} [{v['ci95'][0]:.3f},{v['ci95'][1]:.3f}]"
+        for m, v in res["head_to_head"].items()
+    )
+    print(f"{ref} @{budget}: {ranks}\n    {h2h}", flush=True)
+    return res
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,14 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = {}
     for budget in (int(b) for b in args.budgets.split(",")):
         for ref in [p.stem for p in args.policies]:
-            res = compare(curves, families, budget, ref)
-            report[f"{ref}@{budget}"] = res
-            ranks = "  ".join(f"{m} {v['mean']:.2f}" for m, v in res["mean_rank"].items())
-            h2h = "  ".join(
-                f"vs {m} {v['pair_mean_rank']:.3f} [{v['ci95'][0]:.3f},{v['ci95'][1]:.3f}]"
-                for m, v in res["head_to_head"].items()
-            )
-            print(f"{ref} @{budget}: {ranks}\n    {h2h}", flush=True)
+            report[f"{ref}@{budget}"] = print_comparison(curves, families, budget, ref)
     if args.out is not None:
         args.out.write_text(json.dumps({"report": report, "curves": curves}))
     return 0

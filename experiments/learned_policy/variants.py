@@ -28,10 +28,9 @@ from typing import Any
 import numpy as np
 
 from experiments.learned_policy.common import parse_seeds, suite_problems
-from experiments.learned_policy.stats import compare
-from experiments.learned_policy.suite_eval import policy_curves
+from experiments.learned_policy.suite_eval import policy_curves, print_comparison
 from optuna_qlearn._core import policy as core_policy
-from optuna_qlearn._core.policy import PolicyEnsemble, PolicyNetwork
+from optuna_qlearn._core.policy import PolicyEnsemble, PolicyNetwork, member_keys
 from optuna_qlearn._core.prior import GridPrior
 from optuna_qlearn._core.training import TrainingConfig, TrainingLog, generate_task, train
 
@@ -66,8 +65,7 @@ def read_networks(spec: str) -> PolicyEnsemble:
         with np.load(path, allow_pickle=False) as data:
             count = int(data["members"]) if "members" in data.files else 1
             for k in range(count):
-                keys = [f"w{i}" if k == 0 else f"m{k}_w{i}" for i in range(6)]
-                members.append(PolicyNetwork([data[key] for key in keys]))
+                members.append(PolicyNetwork([data[key] for key in member_keys(k)]))
     return PolicyEnsemble(members)
 
 
@@ -111,15 +109,8 @@ def screen(args: argparse.Namespace) -> int:
         args.out.write_text(json.dumps(curves[args.name]))
     families = {p: family_of(p) for p in problems}
     for budget in (50, 100, 200):
-        if budget > args.trials:
-            continue
-        res = compare(curves, families, budget, args.name)
-        ranks = "  ".join(f"{m} {v['mean']:.2f}" for m, v in res["mean_rank"].items())
-        h2h = "  ".join(
-            f"vs {m} {v['pair_mean_rank']:.3f} [{v['ci95'][0]:.3f},{v['ci95'][1]:.3f}]"
-            for m, v in res["head_to_head"].items()
-        )
-        print(f"@{budget}: {ranks}\n    {h2h}", flush=True)
+        if budget <= args.trials:
+            print_comparison(curves, families, budget, args.name)
     return 0
 
 

@@ -57,8 +57,8 @@ class PolicyConfig:
             default) turns in-study learning off. Measured on the benchmark suite, the
             table with ``alpha=0.1`` ranked below the networks alone at 50 trials and
             level at 100 and 200 (its observable reward is not the networks' currency),
-            so it is off until a reward that
-            matches is found; see ``experiments/learned_policy``.
+            so it is off until a reward that matches is found; see
+            ``experiments/learned_policy``.
         gamma: Discount factor of its Bellman update, in ``[0, 1]``.
         epsilon: Initial exploration rate.
         epsilon_min: Floor of the exploration rate.

@@ -109,10 +109,12 @@ FEATURE_NAMES = (
     *(f"kind_{k}" for k in ACTION_KINDS),
 )
 N_FEATURES = len(FEATURE_NAMES)
-#: Version of the policy file format written by :meth:`PolicyNetwork.save` (2: the
+#: Version of the policy file format written by :meth:`PolicyEnsemble.save` (2: the
 #: ``score`` features come from the joint density model; version-1 files, trained on the
 #: per-axis one, are refused).
 FILE_VERSION = 2
+#: Most networks a policy file may hold.
+MAX_MEMBERS = 64
 
 
 class PolicyFileError(ValueError):
@@ -247,7 +249,7 @@ class PolicyNetwork:
         return members[0]
 
 
-def _member_keys(k: int) -> list[str]:
+def member_keys(k: int) -> list[str]:
     """The archive keys of member ``k``'s weight arrays."""
     return [f"w{i}" if k == 0 else f"m{k}_w{i}" for i in range(6)]
 
@@ -292,7 +294,7 @@ class PolicyEnsemble:
         arrays = {
             key: p
             for k, member in enumerate(self.members)
-            for key, p in zip(_member_keys(k), member.params)
+            for key, p in zip(member_keys(k), member.params)
         }
         np.savez(
             path,
@@ -324,7 +326,7 @@ class PolicyEnsemble:
             raise PolicyFileError(
                 f"Policy file {name!r} is not a NumPy .npz archive: {err}"
             ) from err
-        missing = [k for k in ("version", "features", *_member_keys(0)) if k not in arrays]
+        missing = [k for k in ("version", "features", *member_keys(0)) if k not in arrays]
         if missing:
             raise PolicyFileError(f"Policy file {name!r} misses {missing}.")
         if arrays["version"].shape != () or int(arrays["version"]) != FILE_VERSION:
@@ -339,13 +341,14 @@ class PolicyEnsemble:
                 f"release computes {list(FEATURE_NAMES)}."
             )
         count = arrays.get("members", np.array(1))
-        if count.shape != () or count.dtype.kind not in "iu" or not 1 <= int(count) <= 64:
+        if count.shape != () or count.dtype.kind not in "iu" or not 1 <= count <= MAX_MEMBERS:
             raise PolicyFileError(
-                f"Policy file {name!r} has members={count!r}; expected an integer in [1, 64]."
+                f"Policy file {name!r} has members={count!r}; expected an integer in "
+                f"[1, {MAX_MEMBERS}]."
             )
         members = []
         for k in range(int(count)):
-            keys = _member_keys(k)
+            keys = member_keys(k)
             lost = [key for key in keys if key not in arrays]
             if lost:
                 raise PolicyFileError(f"Policy file {name!r} misses {lost}.")
