@@ -57,6 +57,16 @@ def use_per_axis_model() -> None:
     core_policy.SearchState.__init__ = init  # type: ignore[method-assign]
 
 
+def never_offer_evaluated_points() -> None:
+    """Leave evaluated points out of the candidates, as busy ones are (this process only)."""
+    original = core_policy.SearchState.candidates
+
+    def candidates(self: Any, rng: np.random.Generator, busy: Any = None) -> Any:
+        return original(self, rng, {*(busy or ()), *self.values})
+
+    core_policy.SearchState.candidates = candidates  # type: ignore[method-assign]
+
+
 def read_networks(spec: str) -> PolicyEnsemble:
     """Comma-separated ``.npz`` files as one ensemble (the weights of every member of
     each, whatever the file's version: screens also read files written before it)."""
@@ -133,11 +143,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     sc.add_argument("--epsilon", type=float, default=0.05, help="exploration rate (0.05)")
     sc.add_argument("--compare", nargs="*", default=[], help="curve files of earlier screens")
     sc.add_argument("--out", type=Path, default=None, help="write this policy's curves")
+    sc.add_argument("--no-reevaluation", action="store_true", help="never offer an evaluated point")
     for p in (tr, sc):
         p.add_argument("--model", choices=("joint", "per-axis"), default="joint")
     args = parser.parse_args(argv)
     if args.model == "per-axis":
         use_per_axis_model()
+    if getattr(args, "no_reevaluation", False):
+        never_offer_evaluated_points()
     return train_variant(args) if args.command == "train" else screen(args)
 
 
