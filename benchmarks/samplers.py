@@ -9,8 +9,12 @@ pre-trained Q-network plus a per-study correction table, ``policy="default"``);
 hand-set decision rule the learned policy is measured against (issue 14);
 ``qlearn-seed`` is the original design (``QLearningSampler.seed_design_parameters()``),
 and the ``qlearn-prototype`` / ``qlearn-no-*`` / ``qlearn-*`` entries are ablations of
-the tabular agent, each switching one of its improvements off. ``dqn`` and its
-ablations are registered only when ``optuna_qlearn.DQNSampler`` can be imported.
+the tabular agent, each switching one of its improvements off. ``dqn`` is
+:class:`~optuna_qlearn.DQNSampler` with its defaults (the learned policy, its networks
+fine-tuned in the study), ``dqn-untrained`` the same from one network at its
+initialization (``policy=None``), ``dqn-table`` the earlier design (``policy="table"``)
+and ``dqn-table-*`` its ablations; they are registered only when
+``optuna_qlearn.DQNSampler`` can be imported.
 
 A sampler's *version* identifies the code that produced a stored study: Optuna's
 version for Optuna's samplers, plus a hash of the sampler's source files for
@@ -38,9 +42,9 @@ _QL_SOURCES = (
     "_grid.py", "_core/qlearning.py", "_core/rewards.py", "_core/agent.py", "_core/prior.py",
     "_replay.py", "sampler.py", "_core/policy.py", "_core/learned.py", *_POLICY_WEIGHTS,
 )  # fmt: skip
-#: DQNSampler always runs the tabular environment (``policy="table"``): new weights of
-#: the learned policy leave its results as they are.
-_DQN_SOURCES = (*(f for f in _QL_SOURCES if f not in _POLICY_WEIGHTS), "dqn.py", "_core/dqn.py")
+#: Source files (and the weights) whose content defines a DQNSampler result; with
+#: ``policy="table"`` or ``None`` the shipped weights are not read (see :func:`_sources`).
+_DQN_SOURCES = (*_QL_SOURCES, "_core/training.py", "dqn.py", "_core/dqn.py")
 
 
 #: The agent settings from before the global model, start-up trials and 5-trial
@@ -81,8 +85,6 @@ def _fields(kind: str) -> dict[str, str]:
         for name, param in inspect.signature(cls).parameters.items():
             if name not in _NOT_SETTINGS:
                 out[name] = str(param.annotation)
-    if kind == "dqn":
-        del out["policy"]  # the DQN's environment is always the tabular agent's
     return out
 
 
@@ -150,15 +152,16 @@ def parse_variant(text: str, kind: str = "qlearn") -> dict[str, Any]:
 def variant_sampler(kind: str, seed: int, text: str = "default", **kwargs: Any) -> BaseSampler:
     """``QLearningSampler`` (``kind="qlearn"``) or ``DQNSampler`` (``"dqn"``) with a variant.
 
-    The variants of ``kind="qlearn"`` are the tabular agent's (``policy="table"``, see
-    :data:`VARIANT_POLICY`) unless they name another ``policy``.
+    The variants are the tabular agent's (``policy="table"``, see :data:`VARIANT_POLICY`:
+    QLearningSampler's table, or DQNSampler's network over grid points) unless they
+    name another ``policy``.
 
     Args:
         kind: ``"qlearn"`` or ``"dqn"``.
         seed: The sampler's seed.
         text: The variant (see :func:`parse_variant`); ``"default"`` builds exactly the
-            defaults of the tabular agent (``QLearningSampler(policy="table")``) or of
-            ``DQNSampler``.
+            defaults of ``QLearningSampler(policy="table")`` or of
+            ``DQNSampler(policy="table")``.
         kwargs: Further sampler arguments.
 
     Raises:
@@ -173,7 +176,8 @@ def variant_sampler(kind: str, seed: int, text: str = "default", **kwargs: Any) 
         return QLearningSampler(seed=seed, **settings)
     from optuna_qlearn import DQNSampler
 
-    sampler: BaseSampler = DQNSampler(seed=seed, **settings, **kwargs)
+    settings = {"policy": VARIANT_POLICY, **settings, **kwargs}
+    sampler: BaseSampler = DQNSampler(seed=seed, **settings)
     return sampler
 
 
@@ -294,18 +298,31 @@ SAMPLERS: dict[str, tuple[Callable[[int], BaseSampler], str]] = {
     ),
 }
 if dqn_available():
-    SAMPLERS["dqn"] = (_dqn, "DQNSampler, defaults")
-    SAMPLERS["dqn-episodes5"] = (
-        lambda seed: _dqn(seed, episode_length=5),
-        "DQNSampler, defaults with 5-trial episodes",
-    )
-    SAMPLERS["dqn-factorized"] = (
-        lambda seed: _dqn(seed, model_joint=False),
-        "DQNSampler, defaults with the factorized model (GridPrior), its default before",
+    SAMPLERS["dqn"] = (
+        _dqn,
+        "DQNSampler, defaults: the learned policy, its networks fine-tuned in the study",
     )
     SAMPLERS["dqn-untrained"] = (
-        lambda seed: _dqn(seed, n_updates_per_step=0),
-        "DQNSampler, defaults but the network never trained (n_updates_per_step=0)",
+        lambda seed: _dqn(seed, policy=None),
+        "DQNSampler from one network at initialization (policy=None), trained in the study "
+        "alone (ablation)",
+    )
+    SAMPLERS["dqn-table"] = (
+        lambda seed: _dqn(seed, **TABLE),
+        'DQNSampler(policy="table"): the earlier design, a network over grid points in the '
+        "tabular agent's environment",
+    )
+    SAMPLERS["dqn-table-episodes5"] = (
+        lambda seed: _dqn(seed, **TABLE, episode_length=5),
+        'DQNSampler(policy="table") with 5-trial episodes',
+    )
+    SAMPLERS["dqn-table-factorized"] = (
+        lambda seed: _dqn(seed, **TABLE, model_joint=False),
+        'DQNSampler(policy="table") with the factorized model (GridPrior), its default before',
+    )
+    SAMPLERS["dqn-table-untrained"] = (
+        lambda seed: _dqn(seed, **TABLE, n_updates_per_step=0),
+        'DQNSampler(policy="table") with the network never trained (n_updates_per_step=0)',
     )
 
 if peers.smac_available():
@@ -344,12 +361,11 @@ def make_sampler(name: str, seed: int) -> BaseSampler:
 
 def _sources(name: str) -> tuple[str, ...]:
     """The files whose content defines the results of sampler ``name``."""
-    if name == "dqn" or name.startswith("dqn-"):
-        return _DQN_SOURCES
+    files = _DQN_SOURCES if name == "dqn" or name.startswith("dqn-") else _QL_SOURCES
     if getattr(make_sampler(name, 0), "policy", None) == "default":
-        return _QL_SOURCES
+        return files
     # The tabular agent and the untrained network never read the shipped weights.
-    return tuple(f for f in _QL_SOURCES if f not in _POLICY_WEIGHTS)
+    return tuple(f for f in files if f not in _POLICY_WEIGHTS)
 
 
 def sampler_version(name: str) -> str:

@@ -1,12 +1,13 @@
-"""``DQNSampler``: the Q-learning sampler with a deep Q-network instead of a Q-table.
+"""``DQNSampler``: the learned policy with its Q-networks fine-tuned in the study by DQN.
 
-The environment is the tabular sampler's, unchanged: grid states, neighbour moves,
-rewards and episodes, the record stored on each trial and the replay of finished
-trials from storage. Only the Q-function changes: the agent pushes the transitions
-each replayed trial teaches into a replay memory and takes gradient steps on a
-Q-network (the private RL core, ``optuna_qlearn/_core/dqn.py``), and its decisions
-read Q-values from that network, so a grid point never visited still gets an estimate
-learned from its neighbours. This module is the Optuna glue only.
+By default (``policy="default"``) it is :class:`~optuna_qlearn.QLearningSampler`'s
+learned policy, the same candidates, features and epsilon-greedy choice, with one
+difference: the pre-trained networks keep learning within the study by double deep
+Q-learning on the trials' transitions (replay memory, target network, Huber loss;
+``optuna_qlearn/_core/dqn.py``), where QLearningSampler keeps them frozen.
+``policy="table"`` is the earlier design: the tabular sampler's grid walk with a
+network over encoded grid points for its Q-table. This module is the Optuna glue
+only.
 
 This module needs PyTorch (``pip install 'optuna-qlearn[torch]'``).
 """
@@ -15,30 +16,46 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from optuna.samplers import BaseSampler
+from optuna.study import Study
 
 from optuna_qlearn._core.agent import AgentConfig
-from optuna_qlearn._core.dqn import DQNAgent, DQNConfig, StateEncoder
+from optuna_qlearn._core.dqn import (
+    DQNAgent,
+    DQNConfig,
+    FineTuneConfig,
+    FineTunedPolicy,
+    FineTunedPolicyAgent,
+    StateEncoder,
+)
+from optuna_qlearn._core.learned import PolicyAgent, PolicyConfig
+from optuna_qlearn._core.policy import PolicyEnsemble
 from optuna_qlearn._core.qlearning import MoveSet
+from optuna_qlearn._core.training import TrainingConfig
 from optuna_qlearn._grid import Grid
 from optuna_qlearn.sampler import QLearningSampler
 
-#: DQNSampler's discount factor: 0 ranked best at 100 trials (0.2, 0.5, 0.9 were worse).
+#: The fine-tuning discount: pre-training's, so that ``Q`` stays in the currency the
+#: networks learned (the discounted return of the rest of the study).
+DEFAULT_POLICY_GAMMA = TrainingConfig.gamma
+#: ``policy="table"``: the discount factor; 0 ranked best at 100 trials (0.2, 0.5, 0.9
+#: were worse).
 DEFAULT_GAMMA = 0.0
-#: DQNSampler's walk bound (``max_walk``): QLearningSampler's default of 4
+#: ``policy="table"``: the walk bound (``max_walk``): QLearningSampler's default of 4
 #: is cheaper, but with the network's scores 8 did better (48 problems x 5 seeds x
 #: 100 trials: 4 better in 65 studies, worse in 83; ``experiments.agent_variants.run
 #: --sampler dqn``), and the network, not the walk, dominates DQNSampler's cost.
 DEFAULT_MAX_WALK = 8
-#: DQNSampler's episode length: one trial. With ``gamma=0`` the network learns the
+#: ``policy="table"``: the episode length: one trial. With ``gamma=0`` the network learns the
 #: expected reward of a move, so episodes only decide where a move starts; starting
 #: every trial afresh (from one of the best points, or from the global model) ranked
 #: far better on the benchmark suite than continuing 5-trial episodes (docs/dqn.md).
 DEFAULT_EPISODE_LENGTH = 1
-#: DQNSampler's global model: joint (``model_joint``, Optuna's multivariate
+#: ``policy="table"``: the global model: joint (``model_joint``, Optuna's multivariate
 #: TPE density ratio) rather than
 #: QLearningSampler's per-axis one. It costs more per trial, but little next to the
 #: network's training, and it ranked better on the benchmark suite (docs/dqn.md).
@@ -96,33 +113,36 @@ _NOT_FOR_THE_NETWORK = {
 }
 
 
+#: Network settings of ``policy="table"`` only (its network is built from scratch).
+_TABLE_NETWORK_ARGS = ("hidden_sizes", "double_dqn")
+#: Fine-tuning settings of the learned policy only.
+_POLICY_NETWORK_ARGS = ("warmup", "optimizer")
+
+
 class DQNSampler(QLearningSampler):
-    """Sampler that walks a discretized search space with a deep Q-network (DQN).
+    """Sampler whose pre-trained Q-networks keep learning in the study by deep Q-learning.
 
-    The environment is the tabular agent's (``QLearningSampler(policy="table")``: grid
-    states, neighbour moves, rewards, episodes, walks through evaluated points, restarts
-    from the best points, learning state rebuilt from storage), but ``Q(s, a)``
-    comes from an MLP over the encoded grid point (scaled coordinate per ordered
-    axis, one-hot per categorical axis) instead of a table, so it generalizes to
-    points never visited. It is trained as in DQN (Mnih et al., 2015): each
-    finished trial's transitions ``(s, a, r, s', done)`` go into a replay memory,
-    and ``n_updates_per_step`` Adam steps on minibatches minimize the Huber loss
-    between ``Q(s, a)`` and ``r + gamma * max_a' Q_target(s', a')``, with a target
-    network synchronized every ``target_update`` steps (softly with ``tau < 1``).
+    Every proposal is chosen as :class:`~optuna_qlearn.QLearningSampler` chooses it:
+    the candidate actions of the current state (neighbour moves, moves from the best
+    point, a restart near one of the best points, the density model's best candidates,
+    a random unevaluated point), each valued by the Q-networks from its features, and
+    epsilon-greedy over those values; nothing else picks a point. Where
+    QLearningSampler keeps the shipped networks frozen, DQNSampler fine-tunes them on
+    the study's own trials as in DQN (Mnih et al., 2015), double-DQN targets as in
+    pre-training: each finished trial, after the first ``warmup``, is a transition
+    (the chosen candidate's features, the reward the study observes, the candidates
+    of the next state) pushed into a replay memory, and every network takes
+    ``n_updates_per_step`` SGD steps on minibatches, minimizing the Huber loss
+    between ``Q(x)`` and ``r + gamma * Q_target(x')`` (``x'``: the next candidate the
+    network ranks first), with a target network synchronized every ``target_update``
+    steps. The networks are rebuilt from the study's trials in every process, so
+    workers sharing a storage and a resumed study get the same networks (on CPU,
+    given the same ``seed``); within a process they are trained incrementally.
+    :meth:`fine_tuned_policy` returns them, to save and start other studies from.
 
-    The replay memory and the network are rebuilt from the study's trials, so
-    workers sharing a storage, and a process resuming a study, get the same network
-    (on CPU, given the same ``seed``); within a process the network is cached and
-    trained incrementally on new trials only. ``replay_capacity=1, batch_size=1,
-    target_update=1`` is plain online Q-learning with a network.
-
-    Untried moves into unvisited points, and model restarts, are scored by the
-    agent's global model of good points; the DQN's is joint by default
-    (the density ratio of Optuna's
-    multivariate TPE), where the tabular sampler's is per axis. On the benchmark
-    suite, at 100 trials, the network's own training changed the results less than
-    seed noise with that model in charge (``docs/dqn.md``: the ``dqn-untrained``
-    ablation); scoring unvisited moves by the network instead of the model is worse.
+    ``policy="table"`` is the earlier design, kept as a baseline: the tabular
+    sampler's environment (grid walk, restarts, the density model scoring untried
+    moves) with ``Q(s, a)`` from an MLP over the encoded grid point.
 
     Example:
 
@@ -141,48 +161,69 @@ class DQNSampler(QLearningSampler):
             study.optimize(objective, n_trials=30)
 
     Args:
-        hidden_sizes: Hidden layer widths of the Q-network.
-        learning_rate: Adam learning rate.
-        batch_size: Transitions per minibatch.
-        replay_capacity: Transitions kept in the replay memory (oldest dropped).
-        learning_starts: Transitions stored before the first gradient step.
-        n_updates_per_step: Gradient steps per finished trial.
-        target_update: Gradient steps between target-network synchronizations.
-        tau: ``1``: copy the policy network into the target network (hard update);
-            ``tau < 1``: ``target += tau * (policy - target)`` (soft update).
-        double_dqn: Use the double-DQN target (policy network picks ``a'``).
-        max_grad_norm: Gradient-norm clipping threshold (``None``: none).
+        policy: ``"default"`` (the shipped pre-trained networks), ``None`` (one network
+            at its initialization, then trained in the study alone), the path of a
+            policy file (``str`` or ``os.PathLike``), or ``"table"`` (the earlier
+            design).
+        hidden_sizes: ``policy="table"``: hidden layer widths (default ``(64, 64)``; a
+            policy's networks have the widths of its file).
+        learning_rate: Step size (default 0.1 for SGD; Adam's ``1e-3`` with
+            ``policy="table"``).
+        batch_size: Transitions per minibatch (default 32).
+        replay_capacity: Transitions kept in the replay memory, oldest dropped (default
+            10,000).
+        learning_starts: Transitions stored before the first gradient step (default 16;
+            1 with ``policy="table"``).
+        n_updates_per_step: Gradient steps per learned trial (default 2 per network; 4
+            with ``policy="table"``).
+        target_update: Gradient steps between target-network synchronizations
+            (default 50; 10 with ``policy="table"``).
+        tau: ``1``: copy the network into the target network (hard update, default);
+            ``tau < 1``: ``target += tau * (network - target)`` (soft update).
+        double_dqn: ``policy="table"``: use the double-DQN target (default ``False``;
+            a policy is always fine-tuned with it, as it was pre-trained).
+        max_grad_norm: Gradient-norm clipping threshold (``None``: none; default 10).
+        warmup: Learned policy: trials not learned from at the start of a study
+            (default 10: the observable reward of the first trials is about four
+            times the pre-training reward, later ones are on its scale).
+        optimizer: Learned policy: ``"sgd"`` (default) or ``"adam"`` (see
+            :class:`~optuna_qlearn._core.dqn.FineTuneConfig`: with Adam the fine-tuning
+            made the policy worse on the benchmark suite). ``policy="table"`` trains
+            with Adam.
         device: ``"cpu"`` (default; deterministic with ``seed``) or ``"cuda"``.
-        environment: The environment's settings, as keyword arguments: every argument
-            of :class:`~optuna_qlearn.QLearningSampler` with ``policy="table"`` but
-            ``policy``, ``alpha`` (the network learns at ``learning_rate``) and
-            ``warm_start``, with the same meaning and checks. Four
-            defaults differ: ``gamma=0`` (``Q(s, a)`` is the expected reward of the
-            move, a learned local surrogate of the objective), ``episode_length=1``
-            (every trial starts afresh from one of the best points or the global
-            model), ``max_walk=8`` and ``model_joint=True``; each ranked best at 100
-            trials on the benchmark suite (``docs/dqn.md``). Workers sharing a study
-            must use the same ``seed``: the network's initial weights depend on it.
+        environment: The other settings, as keyword arguments: every argument of
+            :class:`~optuna_qlearn.QLearningSampler` but ``alpha`` (the networks learn
+            at ``learning_rate``) and ``warm_start``, with the same meaning and checks.
+            For a learned policy ``gamma`` is the fine-tuning discount (default 0.97,
+            pre-training's). With ``policy="table"`` four defaults differ from
+            QLearningSampler's: ``gamma=0``, ``episode_length=1``, ``max_walk=8`` and
+            ``model_joint=True`` (``docs/dqn.md``). Workers sharing a study must use
+            the same ``seed``: minibatches (and, with ``policy="table"``, the initial
+            weights) depend on it.
 
     Raises:
         TypeError: For an unknown argument (``alpha`` included) or one of the wrong type.
-        ValueError: For an out-of-range argument, one the other settings leave unused,
+        ValueError: For an out-of-range argument, one the other settings leave unused
+            (``hidden_sizes`` with a learned policy, ``warmup`` with ``"table"``...),
             or ``device="cuda"`` without CUDA.
     """
 
     def __init__(
         self,
         *,
-        hidden_sizes: Sequence[int] = DQNConfig.hidden_sizes,
-        learning_rate: float = DQNConfig.learning_rate,
+        policy: str | os.PathLike[str] | None = "default",
+        hidden_sizes: Sequence[int] | None = None,
+        learning_rate: float | None = None,
         batch_size: int = DQNConfig.batch_size,
         replay_capacity: int = DQNConfig.replay_capacity,
-        learning_starts: int = DQNConfig.learning_starts,
-        n_updates_per_step: int = DQNConfig.n_updates_per_step,
-        target_update: int = DQNConfig.target_update,
+        learning_starts: int | None = None,
+        n_updates_per_step: int | None = None,
+        target_update: int | None = None,
         tau: float = DQNConfig.tau,
-        double_dqn: bool = DQNConfig.double_dqn,
+        double_dqn: bool | None = None,
         max_grad_norm: float | None = DQNConfig.max_grad_norm,
+        warmup: int | None = None,
+        optimizer: str | None = None,
         device: str = DQNConfig.device,
         **environment: Unpack[_Environment],
     ) -> None:
@@ -191,31 +232,56 @@ class DQNSampler(QLearningSampler):
             hint = _NOT_FOR_THE_NETWORK.get(unknown[0])
             why = f" ({hint})" if hint else ""
             raise TypeError(f"DQNSampler got an unexpected keyword argument {unknown[0]!r}{why}.")
-        environment.setdefault("gamma", DEFAULT_GAMMA)
-        environment.setdefault("episode_length", DEFAULT_EPISODE_LENGTH)
-        self._dqn = DQNConfig(
-            hidden_sizes=hidden_sizes,  # type: ignore[arg-type]  # validated to a tuple
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            replay_capacity=replay_capacity,
-            learning_starts=learning_starts,
-            n_updates_per_step=n_updates_per_step,
-            target_update=target_update,
-            tau=tau,
-            double_dqn=double_dqn,
-            max_grad_norm=max_grad_norm,
-            device=device,
-        )
-        super().__init__(policy="table", **environment)
+        given: dict[str, Any] = {
+            "hidden_sizes": hidden_sizes,
+            "double_dqn": double_dqn,
+            "warmup": warmup,
+            "optimizer": optimizer,
+        }
+        table = policy == "table"
+        for name in _POLICY_NETWORK_ARGS if table else _TABLE_NETWORK_ARGS:
+            if given[name] is not None:
+                needs = "a learned policy (not policy='table')" if table else "policy='table'"
+                raise ValueError(f"{name}={given[name]!r} is a setting of {needs}.")
+        shared: dict[str, Any] = {
+            "batch_size": batch_size,
+            "replay_capacity": replay_capacity,
+            "tau": tau,
+            "max_grad_norm": max_grad_norm,
+            "device": device,
+        }
+        differing = {
+            "learning_rate": learning_rate,
+            "learning_starts": learning_starts,
+            "n_updates_per_step": n_updates_per_step,
+            "target_update": target_update,
+        }
+        shared.update((k, v) for k, v in differing.items() if v is not None)
+        self._dqn: DQNConfig | FineTuneConfig
+        if table:
+            environment.setdefault("gamma", DEFAULT_GAMMA)
+            environment.setdefault("episode_length", DEFAULT_EPISODE_LENGTH)
+            extra: dict[str, Any] = {
+                k: v for k, v in given.items() if k in _TABLE_NETWORK_ARGS and v is not None
+            }
+            self._dqn = DQNConfig(**shared, **extra)
+        else:
+            environment.setdefault("gamma", DEFAULT_POLICY_GAMMA)
+            tuning: dict[str, Any] = {
+                k: v for k, v in given.items() if k in _POLICY_NETWORK_ARGS and v is not None
+            }
+            self._dqn = FineTuneConfig(**shared, **tuning)
+        super().__init__(policy=policy, **environment)
 
     @property
     def parameters(self) -> dict[str, Any]:
         """The keyword arguments that rebuild an equivalent sampler (JSON-serializable):
         the environment's (see :attr:`QLearningSampler.parameters`, without ``alpha``)
         and the network's."""
-        out = {k: v for k, v in super().parameters.items() if k in _ENVIRONMENT_ARGS}
+        out = {k: v for k, v in super().parameters.items() if k != "alpha"}
         net = dataclasses.asdict(self._dqn)
-        net["hidden_sizes"] = list(self._dqn.hidden_sizes)
+        if isinstance(self._dqn, DQNConfig):
+            net["hidden_sizes"] = list(self._dqn.hidden_sizes)
         return {**out, **net}
 
     _CONDITIONAL_DEFAULTS: ClassVar[dict[str, Any]] = {
@@ -225,12 +291,50 @@ class DQNSampler(QLearningSampler):
     }
 
     @property
-    def dqn_config(self) -> DQNConfig:
-        """The network and training hyperparameters."""
+    def dqn_config(self) -> DQNConfig | FineTuneConfig:
+        """The network and training hyperparameters (:class:`FineTuneConfig` for a
+        learned policy)."""
         return self._dqn
+
+    def fine_tuned_policy(self, study: Study) -> PolicyEnsemble:
+        """The networks as fine-tuned on ``study``'s finished trials so far.
+
+        Save it (``.save(path)``) and pass the file as ``policy=`` to start another
+        study of the same kind from what this one learned.
+
+        Args:
+            study: A study this sampler samples (its trials are replayed if needed).
+
+        Raises:
+            ValueError: With ``policy="table"`` (no policy networks), or before the
+                study has a grid (no trial yet).
+        """
+        if not isinstance(self._dqn, FineTuneConfig):
+            raise ValueError("policy='table' has no policy networks to fine-tune.")
+        _, agent = self.agent(study)
+        assert isinstance(agent, FineTunedPolicyAgent)
+        return agent.tuner.ensemble()
+
+    def _seed_value(self) -> int:
+        return 0 if self._seed is None else int(self._seed)
+
+    def _make_policy_agent(self, grid: Grid, minimize: bool) -> PolicyAgent:
+        assert self._network is not None and isinstance(self._config, PolicyConfig)
+        assert isinstance(self._dqn, FineTuneConfig)
+        tuner = FineTunedPolicy(self._network, self._dqn, self._config.gamma, self._seed_value())
+        return FineTunedPolicyAgent(
+            tuner,
+            self._config,
+            grid.shape,
+            grid.categorical.tolist(),
+            grid.names,
+            minimize=minimize,
+            seed=self._seed_value(),
+        )
 
     def _make_agent(self, moves: MoveSet, minimize: bool, grid: Grid) -> DQNAgent:
         encoder = StateEncoder(grid.shape, grid.categorical.tolist())
-        seed = 0 if self._seed is None else int(self._seed)
-        assert isinstance(self._config, AgentConfig)  # DQNSampler's agent is never a policy
-        return DQNAgent(moves, self._config, encoder, self._dqn, minimize=minimize, seed=seed)
+        assert isinstance(self._config, AgentConfig) and isinstance(self._dqn, DQNConfig)
+        return DQNAgent(
+            moves, self._config, encoder, self._dqn, minimize=minimize, seed=self._seed_value()
+        )

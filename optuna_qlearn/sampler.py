@@ -703,15 +703,7 @@ class QLearningSampler(BaseSampler):
             minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
             agent: QLearningAgent | PolicyAgent
             if self._network is not None:
-                assert isinstance(self._config, PolicyConfig)
-                agent = PolicyAgent(
-                    self._network,
-                    self._config,
-                    grid.shape,
-                    grid.categorical.tolist(),
-                    grid.names,
-                    minimize=minimize,
-                )
+                agent = self._make_policy_agent(grid, minimize)
             else:
                 moves = MoveSet(
                     grid.shape, self._moves_kind, self._step_sizes, grid.names, self._allow_stay
@@ -725,6 +717,19 @@ class QLearningSampler(BaseSampler):
             history = study._storage.get_all_trials(study._study_id, deepcopy=False)
             replay.update(study, [t for t in history if t.number < upto], upto)
         return replay
+
+    def _make_policy_agent(self, grid: Grid, minimize: bool) -> PolicyAgent:
+        """Create the learned-policy agent for one study and grid (DQNSampler's
+        fine-tunes its networks)."""
+        assert self._network is not None and isinstance(self._config, PolicyConfig)
+        return PolicyAgent(
+            self._network,
+            self._config,
+            grid.shape,
+            grid.categorical.tolist(),
+            grid.names,
+            minimize=minimize,
+        )
 
     def _make_agent(self, moves: MoveSet, minimize: bool, grid: Grid) -> QLearningAgent:
         """Create the tabular learner for one study and grid (subclasses swap the

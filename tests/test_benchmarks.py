@@ -336,11 +336,10 @@ def test_variant_settings_are_typed_keyword_arguments_of_the_sampler() -> None:
         parse_variant("dyna=yes")
     with pytest.raises(ValueError, match="Unknown sampler 'tpe'"):
         parse_variant("default", "tpe")
-    # The policy is QLearningSampler's to choose; the DQN's environment is the table's.
+    # A variant may name the policy (the table's settings are the default variants').
     assert parse_variant("policy=default,alpha=0") == {"policy": "default", "alpha": 0.0}
     assert parse_variant("policy=None") == {"policy": None}
-    with pytest.raises(ValueError, match=r"Bad variant 'policy=table'"):
-        parse_variant("policy=table", "dqn")
+    assert parse_variant("policy=default,warmup=5", "dqn") == {"policy": "default", "warmup": 5}
 
 
 def test_variant_sampler_starts_from_each_samplers_defaults() -> None:
@@ -362,12 +361,15 @@ def test_variant_sampler_starts_from_each_samplers_defaults() -> None:
     assert frozen.parameters == QLearningSampler(alpha=0.0, seed=0).parameters
     with pytest.raises(ValueError, match=r"max_walk=2 is a setting of the tabular agent"):
         variant_sampler("qlearn", 0, "policy=default,max_walk=2")
-    dqn_default = DQNSampler(seed=0).parameters
+    dqn_default = DQNSampler(policy="table", seed=0).parameters
     dqn = variant_sampler("dqn", 0)
     assert isinstance(dqn, DQNSampler) and dqn.parameters == dqn_default
     changed = variant_sampler("dqn", 0, "max_walk=2,learning_rate=0.003")
     assert isinstance(changed, DQNSampler)
     assert changed.parameters == {**dqn_default, "max_walk": 2, "learning_rate": 0.003}
+    tuned = variant_sampler("dqn", 0, "policy=default,learning_rate=0.001")
+    assert isinstance(tuned, DQNSampler)
+    assert tuned.parameters == DQNSampler(learning_rate=0.001, seed=0).parameters
     # Whether settings go together is the sampler's to say.
     with pytest.raises(ValueError, match="max_walk"):
         variant_sampler("qlearn", 0, "walk_known=False,max_walk=3")
@@ -407,8 +409,10 @@ def test_versions_hash_every_source_and_the_policy_weights_where_loaded() -> Non
     for name in ("qlearn-rule", "qlearn-untrained", "qlearn-seed", "qlearn-no-walk"):
         assert "_core/learned.py" in _sources(name)
         assert "policies/default.npz" not in _sources(name), name
-    if "dqn" in SAMPLERS:
-        assert "policies/default.npz" not in _sources("dqn")
+    if "dqn" in SAMPLERS:  # the fine-tuned policy starts from the shipped weights
+        assert "policies/default.npz" in _sources("dqn") and "_core/dqn.py" in _sources("dqn")
+        for name in ("dqn-table", "dqn-untrained"):
+            assert "policies/default.npz" not in _sources(name), name
 
 
 def test_new_policy_weights_re_run_the_learned_policy_only(
@@ -454,8 +458,10 @@ def test_dqn_variants_are_versioned_by_the_dqn_code() -> None:
 
     if "dqn" not in SAMPLERS:
         pytest.skip("torch is not installed")
-    assert sampler_version("dqn-episodes5") == sampler_version("dqn") != sampler_version("tpe")
-    assert "+ql-" in sampler_version("dqn-episodes5")
+    table = sampler_version("dqn-table")
+    assert sampler_version("dqn-table-episodes5") == table != sampler_version("tpe")
+    assert sampler_version("dqn") != table  # the shipped weights are a part of its version
+    assert "+ql-" in sampler_version("dqn-table-episodes5")
     # The network's own module is part of a DQN result's version.
     from benchmarks.samplers import _DQN_SOURCES
 
@@ -467,13 +473,16 @@ def test_dqn_ablations_change_one_setting() -> None:
 
     if "dqn" not in SAMPLERS:
         pytest.skip("torch is not installed")
-    dqn = make_sampler("dqn", 0)
-    factorized = make_sampler("dqn-factorized", 0)
-    untrained = make_sampler("dqn-untrained", 0)
+    dqn = make_sampler("dqn-table", 0)
+    factorized = make_sampler("dqn-table-factorized", 0)
+    untrained = make_sampler("dqn-table-untrained", 0)
     assert dqn.config.model_joint and not factorized.config.model_joint  # type: ignore[attr-defined]
     assert dataclasses.replace(factorized.config, model_joint=True) == dqn.config  # type: ignore[attr-defined]
     assert untrained.dqn_config.n_updates_per_step == 0  # type: ignore[attr-defined]
     assert untrained.config == dqn.config  # type: ignore[attr-defined]
+    learned, scratch = make_sampler("dqn", 0), make_sampler("dqn-untrained", 0)
+    assert learned.policy == "default" and scratch.policy is None  # type: ignore[attr-defined]
+    assert learned.parameters == {**scratch.parameters, "policy": "default"}  # type: ignore[attr-defined]
 
 
 def test_gp_is_a_seeded_gpsampler_in_the_main_set() -> None:

@@ -413,11 +413,23 @@ def test_command_publishes_then_serves(tmp_path: Path, monkeypatch: pytest.Monke
     assert dash.run(bad) == 2
 
 
-def test_dqn_sampler_is_shown_and_not_rebuilt_as_a_table() -> None:
+def test_dqn_sampler_learned_policy_is_shown_with_its_fine_tuning() -> None:
     pytest.importorskip("torch")
     from optuna_qlearn import DQNSampler
 
     study = optuna.create_study(sampler=DQNSampler(seed=0))
+    study.optimize(objective, n_trials=25)
+    dash.publish(study)
+    note = optuna_dashboard.get_note(study)
+    assert "## DQNSampler on" in note and "| warmup | 10 |" in note
+    assert "| optimizer | sgd |" in note and "| hidden_sizes |" not in note
+
+
+def test_dqn_sampler_table_is_shown_and_not_rebuilt_as_a_table() -> None:
+    pytest.importorskip("torch")
+    from optuna_qlearn import DQNSampler
+
+    study = optuna.create_study(sampler=DQNSampler(policy="table", seed=0))
     study.optimize(objective, n_trials=25)
     dash.publish(study)
     note = optuna_dashboard.get_note(study)

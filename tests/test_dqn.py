@@ -1,4 +1,5 @@
-"""DQNSampler: Optuna's sampler contract, the pure DQN update, storage replay, no-torch import."""
+"""DQNSampler: Optuna's sampler contract, the DQN updates (the learned policy's fine-tuning
+and ``policy="table"``'s network), storage replay, no-torch import."""
 
 from __future__ import annotations
 
@@ -30,25 +31,43 @@ from optuna_qlearn._core.dqn import (
     DQNAgent,
     DQNConfig,
     DQNLearner,
+    FineTuneConfig,
+    FineTunedPolicy,
+    FineTunedPolicyAgent,
     NetworkQTable,
     QNetwork,
     ReplayMemory,
     StateEncoder,
     dqn_update,
+    network_from_numpy,
+    network_to_numpy,
     sync_target,
     td_target,
 )
+from optuna_qlearn._core.learned import PolicyConfig
+from optuna_qlearn._core.policy import FEATURE_NAMES, N_FEATURES, PolicyEnsemble, PolicyNetwork
 from optuna_qlearn._core.prior import JointGridPrior
 from optuna_qlearn._core.qlearning import MoveSet
+from optuna_qlearn._core.training import TrainingConfig
+from optuna_qlearn._replay import KEY_DECISION
 from optuna_qlearn.dqn import DEFAULT_EPISODE_LENGTH, DEFAULT_MAX_WALK, DQNSampler
+from optuna_qlearn.sampler import default_policy_path
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-#: Small settings keep the conformance suite fast; the code paths are the defaults'.
-SMALL = {"hidden_sizes": (16,), "batch_size": 8, "n_updates_per_step": 1}
+#: ``policy="table"`` (the earlier design) with small settings, to keep its tests fast.
+SMALL = {"policy": "table", "hidden_sizes": (16,), "batch_size": 8, "n_updates_per_step": 1}
 
 
 class TestDQNSamplerConformance(
+    BasicSamplerTestCase, RelativeSamplerTestCase, SingleOnlySamplerTestCase
+):
+    @pytest.fixture
+    def sampler(self) -> Callable[[], BaseSampler]:
+        return lambda: DQNSampler(seed=0)
+
+
+class TestDQNSamplerTableConformance(
     BasicSamplerTestCase, RelativeSamplerTestCase, SingleOnlySamplerTestCase
 ):
     @pytest.fixture
@@ -241,8 +260,8 @@ def test_online_mode_capacity_one_learns() -> None:
     assert len(learner.memory) == 1
     assert learner.q_values(s[None])[0, 1] == pytest.approx(1.0, abs=0.05)
 
-    sampler = DQNSampler(replay_capacity=1, batch_size=1, target_update=1, n_updates_per_step=1,
-                         seed=0)  # fmt: skip
+    sampler = DQNSampler(policy="table", replay_capacity=1, batch_size=1, target_update=1,
+                         n_updates_per_step=1, seed=0)  # fmt: skip
     study = optuna.create_study(sampler=sampler)
     study.optimize(five_params, n_trials=60)
     _, agent = sampler.agent(study)
@@ -288,28 +307,30 @@ def test_global_model_does_not_smooth_across_categorical_choices() -> None:
     # tabular agent sees them: a good point at choice 0 says nothing about the order
     # of choices 1 and 2, while on the ordered axis index 1 is closer than index 2.
     encoder = StateEncoder((5, 3), (False, True))
-    agent = DQNAgent(MoveSet((5, 3)), AgentConfig(), encoder, DQNConfig(**SMALL))  # type: ignore[arg-type]
+    agent = DQNAgent(MoveSet((5, 3)), AgentConfig(), encoder, DQNConfig(hidden_sizes=(16,)))
     for state in [(0, 0), (1, 1), (2, 2), (3, 1), (4, 2)]:
         agent.prior.add(state)
     agent.prior.fit([(0, 0)])
     assert agent.prior.score((0, 1)) == pytest.approx(agent.prior.score((0, 2)))
     assert agent.prior.score((1, 0)) > agent.prior.score((2, 0))
     # DQNSampler's default joint model gets the same flags.
-    joint = DQNAgent(MoveSet((5, 3)), DQNSampler().config, encoder, DQNConfig(**SMALL))  # type: ignore[arg-type]
+    config = DQNSampler(policy="table").config
+    assert isinstance(config, AgentConfig)
+    joint = DQNAgent(MoveSet((5, 3)), config, encoder, DQNConfig(hidden_sizes=(16,)))
     assert isinstance(joint.prior, JointGridPrior) and joint.prior.categorical == (False, True)
 
 
-def test_dqn_defaults_and_environment_arguments() -> None:
-    base = DQNSampler(seed=0).config
-    assert isinstance(base, AgentConfig)  # the tabular environment, never a learned policy
+def test_dqn_table_defaults_and_environment_arguments() -> None:
+    base = DQNSampler(policy="table", seed=0).config
+    assert isinstance(base, AgentConfig)  # the tabular environment
     assert base.max_walk == DEFAULT_MAX_WALK == 8  # not QLearningSampler's 4
     assert base.episode_length == DEFAULT_EPISODE_LENGTH == 1  # not QLearningSampler's 5
     assert base.gamma == 0.0 and base.model_joint is True  # the table's: 0.9, False
-    assert DQNSampler(seed=0).policy == "table" and "policy" not in DQNSampler().parameters
-    with pytest.raises(TypeError, match="unexpected keyword argument 'policy'"):
-        DQNSampler(policy="default")  # type: ignore[call-arg]
+    assert DQNSampler(policy="table").parameters["policy"] == "table"
+    assert isinstance(DQNSampler(policy="table").dqn_config, DQNConfig)
     # Every environment argument of QLearningSampler (but alpha) is accepted and wins.
-    sampler = DQNSampler(seed=0, max_walk=2, gamma=0.9, episode_length=7, model_joint=False)
+    sampler = DQNSampler(policy="table", seed=0, max_walk=2, gamma=0.9, episode_length=7,
+                         model_joint=False)  # fmt: skip
     assert isinstance(sampler.config, AgentConfig)
     assert (sampler.config.max_walk, sampler.config.gamma) == (2, 0.9)
     assert sampler.config.episode_length == 7 and sampler.config.model_joint is False
@@ -320,7 +341,7 @@ def test_dqn_defaults_and_environment_arguments() -> None:
     with pytest.raises(TypeError, match="walk_lenght"):
         DQNSampler(walk_lenght=3)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="max_walk=3 is unused"):
-        DQNSampler(walk_known=False, max_walk=3)
+        DQNSampler(policy="table", walk_known=False, max_walk=3)
     with pytest.raises(TypeError, match="batch_size"):
         DQNSampler(batch_size=2.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="tau"):
@@ -363,7 +384,7 @@ _RESUME_SCRIPT = textwrap.dedent(
         return float(sum((xi - 8) ** 2 for xi in x) + 4 * (c != "b"))
 
     url, out = sys.argv[1], sys.argv[2]
-    sampler = DQNSampler(seed=5, hidden_sizes=(16,), batch_size=8)
+    sampler = DQNSampler(policy="table", seed=5, hidden_sizes=(16,), batch_size=8)
     study = optuna.create_study(storage=url, study_name="resume", sampler=sampler)
     study.optimize(objective, n_trials=30)
     _, agent = sampler.agent(study)
@@ -380,7 +401,7 @@ def test_resume_in_new_process_rebuilds_replay_memory_and_network(tmp_path: Path
     out = tmp_path / "first.npz"
     subprocess.run([sys.executable, str(script), url, str(out)], check=True)
 
-    sampler = DQNSampler(seed=5, hidden_sizes=(16,), batch_size=8)
+    sampler = DQNSampler(policy="table", seed=5, hidden_sizes=(16,), batch_size=8)
     study = optuna.load_study(study_name="resume", storage=url, sampler=sampler)
     _, agent = sampler.agent(study)
     assert isinstance(agent, DQNAgent)
@@ -419,3 +440,148 @@ def test_import_without_torch_names_the_extra() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert "ERROR: DQNSampler needs PyTorch: pip install 'optuna-qlearn[torch]'" in result.stdout
+
+
+# --------------------------------------------------------------------- the learned policy
+def test_the_default_is_the_learned_policy_fine_tuned() -> None:
+    sampler = DQNSampler(seed=0)
+    assert sampler.policy == "default" and isinstance(sampler.config, PolicyConfig)
+    assert isinstance(sampler.dqn_config, FineTuneConfig)
+    assert sampler.config.gamma == TrainingConfig.gamma  # Q stays in pre-training's currency
+    assert sampler.config.alpha == 0.0  # no correction table: the networks learn
+    clone = DQNSampler(**sampler.parameters)
+    assert clone.config == sampler.config and clone.dqn_config == sampler.dqn_config
+    with pytest.raises(ValueError, match=r"hidden_sizes=\(8,\) is a setting of policy='table'"):
+        DQNSampler(hidden_sizes=(8,))
+    with pytest.raises(ValueError, match="double_dqn"):
+        DQNSampler(double_dqn=True)
+    with pytest.raises(ValueError, match="warmup=3 is a setting of a learned policy"):
+        DQNSampler(policy="table", warmup=3)
+    with pytest.raises(ValueError, match="warmup"):
+        DQNSampler(warmup=-1)
+    with pytest.raises(ValueError, match="episode_length"):
+        DQNSampler(episode_length=3)  # a setting of the tabular environment
+
+
+def test_every_proposal_is_an_argmax_of_the_fine_tuned_q_or_an_exploration() -> None:
+    sampler = DQNSampler(seed=3)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(five_params, n_trials=40)
+    _, agent = sampler.agent(study)
+    assert isinstance(agent, FineTunedPolicyAgent)
+    explored = 0
+    for trial in study.trials[1:]:
+        d = trial.system_attrs[KEY_DECISION]
+        if d["explored"]:
+            explored += 1
+        else:
+            assert d["q"] == pytest.approx(max(c[2] for c in d["candidates"]), abs=1e-4)
+        assert d["q"] == pytest.approx(d["q_net"], abs=1e-6)  # no correction table
+    assert explored <= 10  # epsilon 0.05 over 39 decisions
+
+
+def test_fine_tuning_starts_after_the_warmup_and_moves_the_networks() -> None:
+    config = FineTuneConfig(warmup=10, learning_starts=1, n_updates_per_step=3)
+    pre = PolicyEnsemble.load(default_policy_path())
+    tuner = FineTunedPolicy(pre, config, gamma=0.97, seed=0)
+    agent = FineTunedPolicyAgent(tuner, PolicyConfig(), (9, 9, 3), (False, False, True),
+                                 ("a", "b", "c"))  # fmt: skip
+    rng = np.random.RandomState(0)
+    x = np.random.default_rng(1).uniform(0, 1, (6, len(FEATURE_NAMES)))
+    np.testing.assert_allclose(tuner(x), pre(x), atol=1e-5)  # starts as the shipped networks
+    for number in range(25):
+        proposal = agent.propose(rng)
+        value = float(sum((i - 4) ** 2 for i in proposal.state))
+        agent.learn(number, proposal.state, value, proposal.decision)
+        steps = max(0, number + 1 - config.warmup) * config.n_updates_per_step
+        assert tuner.n_optim_steps == steps
+    assert len(tuner) == 15 and math.isfinite(tuner.last_loss)
+    assert np.abs(tuner(x) - pre(x)).max() > 1e-4  # learned...
+    for before, after in zip(pre.members, PolicyEnsemble.load(default_policy_path()).members):
+        for p, q in zip(before.params, after.params):
+            np.testing.assert_array_equal(p, q)  # ...on a copy: the shipped weights are intact
+
+
+def test_a_fine_tuning_step_moves_q_toward_the_bellman_target() -> None:
+    net = PolicyNetwork.initial(seed=0, hidden=8)
+    config = FineTuneConfig(batch_size=1, learning_starts=1, n_updates_per_step=0,
+                            learning_rate=1e-2, target_update=1000)  # fmt: skip
+    tuner = FineTunedPolicy(PolicyEnsemble([net]), config, gamma=0.5, seed=0)
+    rng = np.random.default_rng(0)
+    x, nx = rng.uniform(0, 1, N_FEATURES), rng.uniform(0, 1, (3, N_FEATURES))
+    tuner.push(x, 2.0, nx)
+    y = 2.0 + 0.5 * float(net(nx[int(np.argmax(net(nx)))][None])[0])  # double DQN, target = net
+    target_before = network_to_numpy(tuner.targets[0]).params
+    for _ in range(5):
+        gap = abs(float(tuner(x[None])[0]) - y)
+        tuner.train(1)
+        assert abs(float(tuner(x[None])[0]) - y) < gap
+    for p, q in zip(target_before, network_to_numpy(tuner.targets[0]).params):
+        np.testing.assert_array_equal(p, q)  # the target network waits for its sync
+
+
+def test_numpy_and_torch_networks_are_the_same_function() -> None:
+    net = PolicyNetwork.initial(seed=4, hidden=16)
+    x = np.random.default_rng(0).normal(size=(7, N_FEATURES))
+    module = network_from_numpy(net)
+    with torch.no_grad():
+        out = module(torch.from_numpy(x).float())[:, 0].numpy()
+    np.testing.assert_allclose(out, net(x), atol=1e-5)
+    back = network_to_numpy(module)
+    np.testing.assert_allclose(back(x), net(x), atol=1e-5)
+
+
+def test_fine_tuned_networks_are_rebuilt_from_storage_and_saved(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    sampler = DQNSampler(seed=5)
+    study = optuna.create_study(storage=url, study_name="ft", sampler=sampler)
+    study.optimize(five_params, n_trials=30)
+    tuned = sampler.fine_tuned_policy(study)
+    # A fresh process (here: a fresh sampler) replays the trials to the same networks.
+    fresh = DQNSampler(seed=5)
+    again = fresh.fine_tuned_policy(optuna.load_study(study_name="ft", storage=url, sampler=fresh))
+    for a, b in zip(tuned.members, again.members):
+        for p, q in zip(a.params, b.params):
+            np.testing.assert_array_equal(p, q)
+    # What one study learned starts the next one.
+    path = tmp_path / "tuned.npz"
+    tuned.save(path)
+    warm = optuna.create_study(sampler=QLearningSampler(policy=path, seed=0))
+    warm.optimize(five_params, n_trials=5)
+    assert len(warm.trials) == 5
+    with pytest.raises(ValueError, match="policy='table'"):
+        DQNSampler(policy="table", seed=0).fine_tuned_policy(study)
+
+
+def test_learned_policy_threads_share_one_network() -> None:
+    sampler = DQNSampler(seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(five_params, n_trials=24, n_jobs=2)
+    assert len(study.trials) == 24
+    _, agent = sampler.agent(study)
+    assert agent.n_steps == 24
+
+
+def test_untrained_policy_learns_in_the_study_alone() -> None:
+    sampler = DQNSampler(policy=None, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(five_params, n_trials=30)
+    _, agent = sampler.agent(study)
+    assert isinstance(agent, FineTunedPolicyAgent) and agent.tuner.n_optim_steps > 0
+
+
+@pytest.mark.parametrize("kind", ["random", "model"])
+def test_with_learning_off_a_fixed_q_function_decides(tmp_path: Path, kind: str) -> None:
+    # Bar 1 for DQNSampler: a fixed Q-function (no gradient steps) preferring one action
+    # kind gets that kind at every greedy decision.
+    j = FEATURE_NAMES.index(f"kind_{kind}")
+    w1 = np.zeros((N_FEATURES, 2))
+    w1[j, 0] = 1.0
+    w2, w3 = np.eye(2), np.array([[10.0], [0.0]])
+    path = tmp_path / "prefers.npz"
+    PolicyNetwork([w1, np.zeros(2), w2, np.zeros(2), w3, np.zeros(1)]).save(path)
+    sampler = DQNSampler(policy=path, epsilon=0.0, n_updates_per_step=0, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(five_params, n_trials=20)
+    decisions = [t.system_attrs[KEY_DECISION] for t in study.trials[1:]]
+    assert all(d["label"] == kind and not d["explored"] for d in decisions)

@@ -144,8 +144,14 @@ def test_learned_policy_harness_runner_matches_the_harness() -> None:
     curves = run("x", _factory("table"), ["branin"], [0], 15)
     summary, _ = run_task(Task("branin", "qlearn-rule", 0, 15, "test"))
     assert curves["branin"]["0"] == pytest.approx(summary["regret"], abs=1e-9)
-    with pytest.raises(ValueError, match="only alpha"):
+    with pytest.raises(ValueError, match="Bad variant 'beta=1'"):
         _factory("default,beta=1")
+    assert _factory("default,alpha=0.1")(3).config.alpha == 0.1
+    dqn = _factory("default,dqn,learning_rate=0.001")(3)
+    assert type(dqn).__name__ == "DQNSampler" and dqn.dqn_config.learning_rate == 0.001
+    curves = run("d", _factory("table,dqn"), ["branin"], [0], 15)
+    summary, _ = run_task(Task("branin", "dqn-table", 0, 15, "test"))
+    assert curves["branin"]["0"] == pytest.approx(summary["regret"], abs=1e-9)
 
 
 def test_learned_policy_variants_read_ensembles_and_single_networks(tmp_path: Path) -> None:

@@ -706,12 +706,28 @@ def test_dqn_sampler_invariants(case: Case) -> None:
     except ImportError:
         require(False, "DQNSampler needs torch (pip install 'optuna-qlearn[torch]')")
 
-    small = {"hidden_sizes": (16,), "batch_size": 8, "n_updates_per_step": 1}
+    small = {"policy": "table", "hidden_sizes": (16,), "batch_size": 8, "n_updates_per_step": 1}
 
     def make() -> QLearningSampler:
         return DQNSampler(**case.settings.kwargs(), **small)  # type: ignore[arg-type]
 
     check_study(make, case, repeats=True)
+
+
+@given(case=cases(st.one_of(search_spaces(max_params=12), small_search_spaces()), max_trials=16))
+@_profile(max(1, BASE_EXAMPLES // 4))
+def test_dqn_learned_policy_invariants(case: Case) -> None:
+    # Past the warm-up (learning_starts 1, warmup 2), so that the fine-tuning runs.
+    try:
+        from optuna_qlearn.dqn import DQNSampler
+    except ImportError:
+        require(False, "DQNSampler needs torch (pip install 'optuna-qlearn[torch]')")
+
+    def make() -> QLearningSampler:
+        kwargs = case.settings.kwargs(learned=True)
+        return DQNSampler(**kwargs, warmup=2, learning_starts=1, batch_size=8)  # type: ignore[arg-type]
+
+    check_study(make, case, repeats=False)
 
 
 # ----------------------------------------------------------------------------- Q-table files

@@ -505,11 +505,11 @@ def test_sampler_rebuilt_from_the_settings_stored_in_the_study() -> None:
     assert not view.warnings and view.settings["moves"] == "joint"
 
 
-def test_dqn_sampler() -> None:
+def test_dqn_sampler_table() -> None:
     require(importlib.util.find_spec("torch") is not None, "torch is not installed")
     from optuna_qlearn import DQNSampler
 
-    study = optuna.create_study(sampler=DQNSampler(seed=0))
+    study = optuna.create_study(sampler=DQNSampler(policy="table", seed=0))
     study.optimize(objective, n_trials=20)
     want = expected(study, ("lr", "x"))
     z = vis.plot_greedy_value(study, params=["lr", "x"]).data[0].z

@@ -55,11 +55,9 @@ def harness_curves(
     Raises:
         RuntimeError: If a study fails.
     """
-    import optuna
+    from benchmarks.run import Task, init_worker, run_task
 
-    from benchmarks.run import Task, run_task
-
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    init_worker()  # one torch thread (GPSampler, DQNSampler), quiet Optuna, as the harness
     label = label or sampler
     out: dict[str, dict[str, list[float]]] = {}
     for problem in problems:

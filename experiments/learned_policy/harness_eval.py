@@ -4,12 +4,12 @@ Each study runs in memory through ``benchmarks.run.run_task`` (the harness's own
 objective, noise, seeding and regret bookkeeping), so the curves compare directly
 with ``baselines``' curves of Optuna's samplers. ``--policy NAME=SPEC`` runs one
 sampler on the whole suite; ``SPEC`` is a policy file, ``default``, ``none`` (the
-untrained network) or ``table``, optionally followed by ``,alpha=0`` (in-study
-learning off):
+untrained network) or ``table``, optionally followed by ``,dqn`` (DQNSampler instead
+of QLearningSampler) and by settings such as ``,alpha=0`` (in-study learning off):
 
     python -m experiments.learned_policy.harness_eval --seeds 0-9 --trials 200 \
         --policy learned=default --policy untrained=none,alpha=0 \
-        --out results/harness.json
+        --policy dqn=default,dqn --out results/harness.json
 """
 
 from __future__ import annotations
@@ -28,20 +28,25 @@ from experiments.learned_policy.common import (
 
 
 def _factory(spec: str) -> Callable[[int], Any]:
-    """``SPEC[,alpha=A]`` -> ``seed -> QLearningSampler``."""
+    """``POLICY[,dqn][,setting=value...]`` -> ``seed -> QLearningSampler`` (or
+    ``DQNSampler`` with ``dqn``); the settings are the sampler's keyword arguments, in
+    the grammar of ``benchmarks.samplers.parse_variant``."""
+    from benchmarks.samplers import parse_variant
     from optuna_qlearn import QLearningSampler
 
     head, *options = spec.split(",")
-    kwargs: dict[str, Any] = {}
-    for option in options:
-        key, _, value = option.partition("=")
-        if key != "alpha":
-            raise ValueError(f"Unknown option {option!r} in {spec!r} (only alpha=...).")
-        kwargs["alpha"] = float(value)
+    kind = "dqn" if "dqn" in options else "qlearn"
+    settings = [o for o in options if o != "dqn"]
+    kwargs = parse_variant(",".join(settings), kind) if settings else {}
     policy: str | None = {"none": None}.get(head, head)
+    cls: Any = QLearningSampler
+    if kind == "dqn":
+        from optuna_qlearn import DQNSampler
+
+        cls = DQNSampler
 
     def make(seed: int) -> Any:
-        return QLearningSampler(policy=policy, seed=seed, **kwargs)
+        return cls(policy=policy, seed=seed, **kwargs)
 
     make(0)  # fail early on a bad file or setting
     return make

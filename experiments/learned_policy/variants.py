@@ -98,6 +98,49 @@ def train_variant(args: argparse.Namespace) -> int:
     return 0
 
 
+def agent_curves(
+    q: PolicyEnsemble,
+    problems: Sequence[str],
+    seeds: Sequence[int],
+    trials: int,
+    epsilon: float,
+    fine_tune: dict[str, Any] | None,
+) -> dict[str, dict[str, list[float]]]:
+    """Regret curves of the sampler's agent run on the tables: ``PolicyAgent`` (the
+    frozen networks, ``fine_tune=None``) or ``FineTunedPolicyAgent`` (DQNSampler's, with
+    these ``FineTuneConfig`` settings), proposing and learning trial by trial."""
+    import torch
+
+    from benchmarks.problems import get_problem
+    from optuna_qlearn._core.dqn import FineTuneConfig, FineTunedPolicy, FineTunedPolicyAgent
+    from optuna_qlearn._core.learned import PolicyAgent, PolicyConfig
+
+    torch.set_num_threads(1)
+    out: dict[str, dict[str, list[float]]] = {}
+    for name in problems:
+        problem = get_problem(name)
+        table, opt = problem.table, problem.optimum
+        cat = [a.kind == "cat" for a in problem.axes]
+        names = [f"x{i}" for i in range(table.ndim)]
+        for seed in seeds:
+            config = PolicyConfig(epsilon=epsilon)
+            agent: PolicyAgent
+            if fine_tune is None:
+                agent = PolicyAgent(q, config, table.shape, cat, names)
+            else:
+                tuner = FineTunedPolicy(q, FineTuneConfig(**fine_tune), 0.97, seed)
+                agent = FineTunedPolicyAgent(tuner, config, table.shape, cat, names, seed=seed)
+            rng = np.random.RandomState([seed, 7])
+            values = []
+            for number in range(trials):
+                prop = agent.propose(rng)
+                values.append(float(table[prop.state]))
+                agent.learn(number, prop.state, values[-1], prop.decision)
+            best = np.minimum.accumulate(np.array(values))
+            out.setdefault(name, {})[str(seed)] = [max(0.0, float(v - opt)) for v in best]
+    return out
+
+
 def screen(args: argparse.Namespace) -> int:
     from benchmarks.problems import family_of
 
@@ -111,9 +154,12 @@ def screen(args: argparse.Namespace) -> int:
     for other in args.compare:
         curves[Path(other).stem] = json.loads(Path(other).read_text())
     t0 = time.perf_counter()
-    curves[args.name] = policy_curves(
-        read_networks(args.policy), problems, seeds, args.trials, args.epsilon
-    )
+    q = read_networks(args.policy)
+    if args.agent == "table-episode":
+        curves[args.name] = policy_curves(q, problems, seeds, args.trials, args.epsilon)
+    else:
+        fine_tune = json.loads(args.fine_tune) if args.agent == "fine-tuned" else None
+        curves[args.name] = agent_curves(q, problems, seeds, args.trials, args.epsilon, fine_tune)
     print(f"{args.name}: {time.perf_counter() - t0:.0f} s", flush=True)
     if args.out is not None:
         args.out.write_text(json.dumps(curves[args.name]))
@@ -144,6 +190,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     sc.add_argument("--compare", nargs="*", default=[], help="curve files of earlier screens")
     sc.add_argument("--out", type=Path, default=None, help="write this policy's curves")
     sc.add_argument("--no-reevaluation", action="store_true", help="never offer an evaluated point")
+    sc.add_argument(
+        "--agent",
+        choices=("table-episode", "frozen", "fine-tuned"),
+        default="table-episode",
+        help="run_episode (default), the sampler's frozen agent or DQNSampler's fine-tuned one",
+    )
+    sc.add_argument("--fine-tune", default="{}", help="FineTuneConfig settings as JSON")
+    sc.add_argument("--model-top", type=int, default=None, help="model candidates per trial (3)")
+    sc.add_argument("--model-draws", type=int, default=None, help="model draws per trial (24)")
     for p in (tr, sc):
         p.add_argument("--model", choices=("joint", "per-axis"), default="joint")
     args = parser.parse_args(argv)
@@ -151,6 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         use_per_axis_model()
     if getattr(args, "no_reevaluation", False):
         never_offer_evaluated_points()
+    if getattr(args, "model_top", None) is not None:
+        core_policy.MODEL_TOP = args.model_top
+    if getattr(args, "model_draws", None) is not None:
+        core_policy.MODEL_DRAWS = args.model_draws
     return train_variant(args) if args.command == "train" else screen(args)
 
 

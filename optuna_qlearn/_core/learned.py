@@ -30,7 +30,7 @@ and the chosen one's features.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,12 +40,15 @@ from optuna_qlearn._core.checks import check_float
 from optuna_qlearn._core.policy import (
     CORRECTION_KINDS,
     FEATURE_NAMES,
-    PolicyEnsemble,
     SearchState,
     epsilon_greedy,
     improvement_reward,
 )
 from optuna_qlearn._core.qlearning import State, epsilon_at
+
+#: A Q-function over candidate features: ``(n, N_FEATURES)`` rows -> ``(n,)`` values
+#: (a :class:`~optuna_qlearn._core.policy.PolicyEnsemble`, or a network being fine-tuned).
+QFunction = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -189,7 +192,8 @@ class PolicyAgent:
     """A pre-trained Q-network and a per-study correction table, choosing every point.
 
     Args:
-        network: The Q-function (pre-trained networks, or one at its initialization).
+        network: The Q-function (pre-trained networks, one at its initialization, or
+            networks being fine-tuned: anything mapping feature rows to Q-values).
         config: Settings.
         shape: Points per axis of the grid.
         categorical: Per axis, whether it is unordered.
@@ -199,7 +203,7 @@ class PolicyAgent:
 
     def __init__(
         self,
-        network: PolicyEnsemble,
+        network: QFunction,
         config: PolicyConfig,
         shape: Sequence[int],
         categorical: Sequence[bool],
