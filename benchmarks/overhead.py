@@ -326,10 +326,13 @@ def _dqn_main(args: argparse.Namespace, dims: list[int]) -> int:
     from optuna.samplers import GPSampler
 
     torch.set_num_threads(1)
+    # The samplers' own defaults (the learned policy), unless the variant picks a policy.
+    named = "policy" in parse_variant(args.variant, "dqn")
+    default_policy: dict[str, Any] = {} if named else {"policy": "default"}
     samplers: dict[str, Callable[[], BaseSampler]] = {
-        "DQNSampler": lambda: variant_sampler("dqn", 0, args.variant),
+        "DQNSampler": lambda: variant_sampler("dqn", 0, args.variant, **default_policy),
         "GPSampler": lambda: GPSampler(seed=0),
-        "QLearningSampler": lambda: variant_sampler("qlearn", 0),
+        "QLearningSampler": lambda: variant_sampler("qlearn", 0, policy="default"),
     }
     repeats = args.repeats or 1
     gp_max = args.gp_max or 300

@@ -38,7 +38,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "curves"
 #: Harness curves screened against: method -> file.
 BASELINES = {
     "tpe": "optuna_samplers.json.gz",
-    "dqn": "optuna_samplers.json.gz",
+    "dqn": "dqn.json.gz",
+    "dqn-table": "optuna_samplers.json.gz",
     "cmaes": "optuna_samplers.json.gz",
     "qlearn-previous": "qlearn.json.gz",
     "qlearn-rule": "qlearn.json.gz",
