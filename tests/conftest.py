@@ -141,7 +141,7 @@ SLOW_TESTS = frozenset(
         "tests/test_benchmarks.py::"
         "test_overhead_measures_a_variant_and_refuses_arguments_of_the_other_comparison",
         "tests/test_integrations.py::test_lightning_plain_entry_never_passes_the_loss",
-        "tests/test_dashboard.py::test_dqn_sampler_is_shown_and_not_rebuilt_as_a_table",
+        "tests/test_dashboard.py::test_dqn_sampler_table_is_shown_and_not_rebuilt_as_a_table",
         "tests/test_chargpt.py::test_lr_cli_runs_a_study",
         "tests/test_properties.py::test_seed_design_invariants",
         "tests/test_objectives_fid.py::test_vae_is_deterministic_and_caches",
