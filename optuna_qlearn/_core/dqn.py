@@ -84,27 +84,36 @@ class DQNConfig:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "hidden_sizes", check_int_tuple("hidden_sizes", self.hidden_sizes, 1))
-        set_(
-            self,
-            "learning_rate",
-            check_float("learning_rate", self.learning_rate, 0.0, low_open=True),
-        )
-        for name, low in (
-            ("batch_size", 1),
-            ("replay_capacity", 1),
-            ("learning_starts", 0),
-            ("n_updates_per_step", 0),
-            ("target_update", 1),
-        ):
-            set_(self, name, check_int(name, getattr(self, name), low))
-        set_(self, "tau", check_float("tau", self.tau, 0.0, 1.0, low_open=True))
         set_(self, "double_dqn", check_bool("double_dqn", self.double_dqn))
-        if self.max_grad_norm is not None:
-            norm = check_float("max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
-            set_(self, "max_grad_norm", norm)
-        if not isinstance(self.device, str):
-            raise TypeError(f"device must be a string such as 'cpu', got {self.device!r}.")
-        resolve_device(self.device)
+        check_training(self)
+
+
+def check_training(config: Any) -> None:
+    """Validate, in place, the training settings a frozen config of either learner has
+    (``learning_rate``, ``batch_size``, ``replay_capacity``, ``learning_starts``,
+    ``n_updates_per_step``, ``target_update``, ``tau``, ``max_grad_norm``, ``device``).
+
+    Raises:
+        TypeError, ValueError: Naming the setting.
+    """
+    set_ = object.__setattr__
+    rate = check_float("learning_rate", config.learning_rate, 0.0, low_open=True)
+    set_(config, "learning_rate", rate)
+    for name, low in (
+        ("batch_size", 1),
+        ("replay_capacity", 1),
+        ("learning_starts", 0),
+        ("n_updates_per_step", 0),
+        ("target_update", 1),
+    ):
+        set_(config, name, check_int(name, getattr(config, name), low))
+    set_(config, "tau", check_float("tau", config.tau, 0.0, 1.0, low_open=True))
+    if config.max_grad_norm is not None:
+        norm = check_float("max_grad_norm", config.max_grad_norm, 0.0, low_open=True)
+        set_(config, "max_grad_norm", norm)
+    if not isinstance(config.device, str):
+        raise TypeError(f"device must be a string such as 'cpu', got {config.device!r}.")
+    resolve_device(config.device)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -695,27 +704,10 @@ class FineTuneConfig:
     optimizer: str = "sgd"
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}.")
-        rate = check_float("learning_rate", self.learning_rate, 0.0, low_open=True)
-        set_(self, "learning_rate", rate)
-        for name, low in (
-            ("batch_size", 1),
-            ("replay_capacity", 1),
-            ("learning_starts", 0),
-            ("n_updates_per_step", 0),
-            ("target_update", 1),
-            ("warmup", 0),
-        ):
-            set_(self, name, check_int(name, getattr(self, name), low))
-        set_(self, "tau", check_float("tau", self.tau, 0.0, 1.0, low_open=True))
-        if self.max_grad_norm is not None:
-            norm = check_float("max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
-            set_(self, "max_grad_norm", norm)
-        if not isinstance(self.device, str):
-            raise TypeError(f"device must be a string such as 'cpu', got {self.device!r}.")
-        resolve_device(self.device)
+        object.__setattr__(self, "warmup", check_int("warmup", self.warmup, 0))
+        check_training(self)
 
 
 def network_from_numpy(net: PolicyNetwork) -> QNetwork:
