@@ -136,8 +136,9 @@ class DQNSampler(QLearningSampler):
     between ``Q(x)`` and ``r + gamma * Q_target(x')`` (``x'``: the next candidate the
     network ranks first), with a target network synchronized every ``target_update``
     steps. The networks are rebuilt from the study's trials in every process, so
-    workers sharing a storage and a resumed study get the same networks (on CPU,
-    given the same ``seed``); within a process they are trained incrementally.
+    workers sharing a storage and a resumed study get the same networks on CPU,
+    whatever their ``seed`` (it only drives the proposals' randomness); within a
+    process they are trained incrementally.
     :meth:`fine_tuned_policy` returns them, to save and start other studies from.
 
     ``policy="table"`` is the earlier design, kept as a baseline: the tabular
@@ -197,9 +198,9 @@ class DQNSampler(QLearningSampler):
             For a learned policy ``gamma`` is the fine-tuning discount (default 0.97,
             pre-training's). With ``policy="table"`` four defaults differ from
             QLearningSampler's: ``gamma=0``, ``episode_length=1``, ``max_walk=8`` and
-            ``model_joint=True`` (``docs/dqn.md``). Workers sharing a study must use
-            the same ``seed``: minibatches (and, with ``policy="table"``, the initial
-            weights) depend on it.
+            ``model_joint=True`` (``docs/dqn.md``). With ``policy="table"``, workers
+            sharing a study must use the same ``seed``: the initial weights and the
+            minibatches depend on it (a learned policy's fine-tuning does not).
 
     Raises:
         TypeError: For an unknown argument (``alpha`` included) or one of the wrong type.
@@ -319,9 +320,11 @@ class DQNSampler(QLearningSampler):
         return 0 if self._seed is None else int(self._seed)
 
     def _make_policy_agent(self, grid: Grid, minimize: bool) -> PolicyAgent:
+        # Seed 0 whatever the sampler's seed: the networks are then a function of the
+        # stored trials alone, so workers with different seeds share them.
         assert self._network is not None and isinstance(self._config, PolicyConfig)
         assert isinstance(self._dqn, FineTuneConfig)
-        tuner = FineTunedPolicy(self._network, self._dqn, self._config.gamma, self._seed_value())
+        tuner = FineTunedPolicy(self._network, self._dqn, self._config.gamma, seed=0)
         return FineTunedPolicyAgent(
             tuner,
             self._config,
@@ -329,7 +332,7 @@ class DQNSampler(QLearningSampler):
             grid.categorical.tolist(),
             grid.names,
             minimize=minimize,
-            seed=self._seed_value(),
+            seed=0,
         )
 
     def _make_agent(self, moves: MoveSet, minimize: bool, grid: Grid) -> DQNAgent:

@@ -74,13 +74,31 @@ def _quiet(study: optuna.Study, n_finished: int) -> bool:
     return done >= n_finished and all(_settled(t) for t in trials)
 
 
+def make_sampler(settings: dict[str, Any], seed: int | None = None) -> QLearningSampler:
+    """QLearningSampler, or DQNSampler when the settings say ``"dqn": True``."""
+    settings = dict(settings)
+    if settings.pop("dqn", False):
+        import torch
+
+        from optuna_qlearn import DQNSampler
+
+        torch.set_num_threads(1)
+        return DQNSampler(seed=seed, **settings)
+    return QLearningSampler(seed=seed, **settings)
+
+
 def learned_state(sampler: QLearningSampler, study: optuna.Study) -> Any:
     """What the sampler learned from the study: the Q-table of the tabular agent, or the
-    learned policy's per-study table and the reward of every trial (JSON-friendly)."""
+    learned policy's per-study table and the reward of every trial, and DQNSampler's
+    fine-tuned weights (JSON-friendly)."""
     if sampler.policy == "table":
         return sampler.q_table(study)
     rewards = {str(n): r for n, r in sorted(sampler.trial_rewards(study).items())}
-    return {"correction": sampler.correction_table(study), "rewards": rewards}
+    out: dict[str, Any] = {"correction": sampler.correction_table(study), "rewards": rewards}
+    tuned = getattr(sampler, "fine_tuned_policy", None)
+    if tuned is not None:
+        out["weights"] = [p.tolist() for m in tuned(study).members for p in m.params]
+    return out
 
 
 def main(spec_path: str) -> None:
@@ -88,7 +106,7 @@ def main(spec_path: str) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = make_storage(spec["storage"])
     settings: dict[str, Any] = spec["sampler"]
-    sampler = QLearningSampler(seed=spec["seed"], **settings)
+    sampler = make_sampler(settings, spec["seed"])
     study = optuna.load_study(study_name=spec["study_name"], storage=storage, sampler=sampler)
     jitter = random.Random(spec["seed"])
     die_on: int | None = spec.get("die_on_trial")
@@ -144,7 +162,7 @@ def main(spec_path: str) -> None:
         time.sleep(0.05)
 
     # This worker's long-lived, incrementally fed agent, then a rebuild from storage alone.
-    fresh_sampler = QLearningSampler(**settings)
+    fresh_sampler = make_sampler(settings)
     result = {
         "worker": spec["seed"],
         "pid": os.getpid(),

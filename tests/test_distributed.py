@@ -47,7 +47,7 @@ from optuna_qlearn._replay import KEY_DECISION, KEY_STALE, parse_record
 pytestmark = pytest.mark.service
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _worker import learned_state, make_storage  # noqa: E402
+from _worker import learned_state, make_sampler, make_storage  # noqa: E402
 
 WORKER = Path(__file__).with_name("_worker.py")
 PG_URL = os.environ.get("OPTUNA_QLEARN_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1/test")
@@ -276,12 +276,22 @@ def test_four_workers_share_one_learned_policy(shared_study: SharedStudy, tmp_pa
     check_workers_share_one_study(shared_study, tmp_path, N_TRIALS, policy="default")
 
 
+@pytest.mark.parametrize("shared_study", ["rdb"], indirect=True)
+def test_four_workers_share_one_fine_tuned_network(
+    shared_study: SharedStudy, tmp_path: Path
+) -> None:
+    """DQNSampler's learned policy: workers with different seeds fine-tune the same
+    networks from the shared trials (and a fresh rebuild gets them too)."""
+    check_workers_share_one_study(shared_study, tmp_path, N_TRIALS, policy="default", dqn=True)
+
+
 def check_workers_share_one_study(
     shared_study: SharedStudy,
     tmp_path: Path,
     n_trials: int,
     n_workers: int = N_WORKERS,
     policy: str = "table",
+    dqn: bool = False,
 ) -> optuna.Study:
     """Run ``n_workers`` workers for ``n_trials`` trials in all and check what they did.
 
@@ -295,7 +305,9 @@ def check_workers_share_one_study(
     # stale_after=64, a worker starved for seconds -- e.g. waiting for the journal
     # file lock on a loaded machine -- has its live trial skipped for learning.)
     settings: dict[str, Any] = {"stale_after": 100_000, "policy": policy}
-    if policy != "table":
+    if dqn:
+        settings["dqn"] = True  # the networks learn (DQNSampler has no per-study table)
+    elif policy != "table":
         settings["alpha"] = 0.1  # the per-study table on, so that there is one to compare
     specs = [
         {"sampler": settings, "mode": "fixed", "n_trials": per_worker, "wait_finished": n_trials}
@@ -316,7 +328,7 @@ def check_workers_share_one_study(
 
     # The agent proposed (almost) every trial; only the first few, before any trial
     # finished and the search space was known, were random.
-    sampler = QLearningSampler(**settings)
+    sampler = make_sampler(settings)
     grid, agent = sampler.agent(study)
     n_recorded = sum(parse_record(t, grid) is not None for t in trials)
     assert n_recorded >= n_trials - 2 * n_workers
@@ -327,6 +339,10 @@ def check_workers_share_one_study(
     reference = learned_state(sampler, study)
     if policy == "table":
         assert len(reference) > 20
+    elif dqn:
+        assert len(reference["rewards"]) >= n_trials - 2 * n_workers
+        assert sampler.agent(study)[1].tuner.n_optim_steps > 20  # type: ignore[union-attr]
+        assert len(reference["weights"]) == 12  # two networks of six arrays
     else:
         assert len(reference["rewards"]) >= n_trials - 2 * n_workers
         assert sum(row["updates"] for row in reference["correction"].values()) > 20

@@ -742,8 +742,9 @@ class FineTunedPolicy:
     member itself ranks first (double DQN, as in pre-training).
 
     Training is a pure function of ``seed`` and the sequence of :meth:`push` calls
-    (minibatches come from a NumPy generator seeded with ``seed``), so two processes
-    replaying the same trials get the same networks on CPU.
+    (the minibatches after each push come from a NumPy generator seeded with ``seed``
+    and the number of transitions pushed), so two processes replaying the same trials
+    get the same networks on CPU.
 
     Args:
         ensemble: The pre-trained networks (copied; they are not changed).
@@ -772,7 +773,7 @@ class FineTunedPolicy:
         self._nx = np.zeros((cap, MAX_CANDIDATES, N_FEATURES), dtype=np.float32)
         self._mask = np.zeros((cap, MAX_CANDIDATES), dtype=bool)
         self.n_pushed = 0
-        self.rng = np.random.default_rng(int(seed))
+        self.seed = int(seed)
         #: Gradient steps taken so far (per member).
         self.n_optim_steps = 0
         #: Mean loss of the latest step over the members (``nan`` before the first).
@@ -816,8 +817,11 @@ class FineTunedPolicy:
     def train(self, n_updates: int) -> None:
         """Take ``n_updates`` gradient steps on every member."""
         c = self.config
+        # One generator per push count: the minibatches of a push do not depend on how
+        # many steps earlier calls took, only on the transitions stored so far.
+        rng = np.random.default_rng([self.seed, self.n_pushed])
         for _ in range(n_updates):
-            idx = self.rng.integers(0, len(self), size=c.batch_size)
+            idx = rng.integers(0, len(self), size=c.batch_size)
             x = torch.from_numpy(self._x[idx]).to(self.device)
             r = torch.from_numpy(self._r[idx]).to(self.device)
             nx = torch.from_numpy(self._nx[idx]).to(self.device)
