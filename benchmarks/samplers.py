@@ -168,15 +168,13 @@ def variant_sampler(kind: str, seed: int, text: str = "default", **kwargs: Any) 
         ValueError: For another ``kind``, a bad variant, or settings the sampler refuses
             (such as ``max_walk`` with ``walk_known=False``).
     """
-    settings = parse_variant(text, kind)
+    settings = {"policy": VARIANT_POLICY, **parse_variant(text, kind), **kwargs}
     if kind == "qlearn":
         from optuna_qlearn import QLearningSampler
 
-        settings = {"policy": VARIANT_POLICY, **settings, **kwargs}
         return QLearningSampler(seed=seed, **settings)
     from optuna_qlearn import DQNSampler
 
-    settings = {"policy": VARIANT_POLICY, **settings, **kwargs}
     sampler: BaseSampler = DQNSampler(seed=seed, **settings)
     return sampler
 

@@ -316,15 +316,12 @@ class DQNSampler(QLearningSampler):
         assert isinstance(agent, FineTunedPolicyAgent)
         return agent.tuner.ensemble()
 
-    def _seed_value(self) -> int:
-        return 0 if self._seed is None else int(self._seed)
-
     def _make_policy_agent(self, grid: Grid, minimize: bool) -> PolicyAgent:
-        # Seed 0 whatever the sampler's seed: the networks are then a function of the
-        # stored trials alone, so workers with different seeds share them.
+        # No seed: the networks are a function of the stored trials alone, so workers
+        # with different seeds share them.
         assert self._network is not None and isinstance(self._config, PolicyConfig)
         assert isinstance(self._dqn, FineTuneConfig)
-        tuner = FineTunedPolicy(self._network, self._dqn, self._config.gamma, seed=0)
+        tuner = FineTunedPolicy(self._network, self._dqn, self._config.gamma)
         return FineTunedPolicyAgent(
             tuner,
             self._config,
@@ -332,12 +329,10 @@ class DQNSampler(QLearningSampler):
             grid.categorical.tolist(),
             grid.names,
             minimize=minimize,
-            seed=0,
         )
 
     def _make_agent(self, moves: MoveSet, minimize: bool, grid: Grid) -> DQNAgent:
         encoder = StateEncoder(grid.shape, grid.categorical.tolist())
         assert isinstance(self._config, AgentConfig) and isinstance(self._dqn, DQNConfig)
-        return DQNAgent(
-            moves, self._config, encoder, self._dqn, minimize=minimize, seed=self._seed_value()
-        )
+        seed = 0 if self._seed is None else int(self._seed)
+        return DQNAgent(moves, self._config, encoder, self._dqn, minimize=minimize, seed=seed)

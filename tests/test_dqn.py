@@ -483,7 +483,7 @@ def test_every_proposal_is_an_argmax_of_the_fine_tuned_q_or_an_exploration() -> 
 def test_fine_tuning_starts_after_the_warmup_and_moves_the_networks() -> None:
     config = FineTuneConfig(warmup=10, learning_starts=1, n_updates_per_step=3)
     pre = PolicyEnsemble.load(default_policy_path())
-    tuner = FineTunedPolicy(pre, config, gamma=0.97, seed=0)
+    tuner = FineTunedPolicy(pre, config, gamma=0.97)
     agent = FineTunedPolicyAgent(tuner, PolicyConfig(), (9, 9, 3), (False, False, True),
                                  ("a", "b", "c"))  # fmt: skip
     rng = np.random.RandomState(0)
@@ -506,7 +506,7 @@ def test_a_fine_tuning_step_moves_q_toward_the_bellman_target() -> None:
     net = PolicyNetwork.initial(seed=0, hidden=8)
     config = FineTuneConfig(batch_size=1, learning_starts=1, n_updates_per_step=0,
                             learning_rate=1e-2, target_update=1000)  # fmt: skip
-    tuner = FineTunedPolicy(PolicyEnsemble([net]), config, gamma=0.5, seed=0)
+    tuner = FineTunedPolicy(PolicyEnsemble([net]), config, gamma=0.5)
     rng = np.random.default_rng(0)
     x, nx = rng.uniform(0, 1, N_FEATURES), rng.uniform(0, 1, (3, N_FEATURES))
     tuner.push(x, 2.0, nx)

@@ -129,8 +129,8 @@ def agent_curves(
             if fine_tune is None:
                 agent = PolicyAgent(q, config, table.shape, cat, names)
             else:
-                tuner = FineTunedPolicy(q, FineTuneConfig(**fine_tune), 0.97, seed)
-                agent = FineTunedPolicyAgent(tuner, config, table.shape, cat, names, seed=seed)
+                tuner = FineTunedPolicy(q, FineTuneConfig(**fine_tune), 0.97)
+                agent = FineTunedPolicyAgent(tuner, config, table.shape, cat, names)
             rng = np.random.RandomState([seed, 7])
             values = []
             for number in range(trials):

@@ -741,21 +741,18 @@ class FineTunedPolicy:
     ``Q(x)`` and ``r + gamma * Q_target(x'*)``, where ``x'*`` is the next candidate the
     member itself ranks first (double DQN, as in pre-training).
 
-    Training is a pure function of ``seed`` and the sequence of :meth:`push` calls
-    (the minibatches after each push come from a NumPy generator seeded with ``seed``
-    and the number of transitions pushed), so two processes replaying the same trials
-    get the same networks on CPU.
+    Training is a pure function of the sequence of :meth:`push` calls (the minibatches
+    after each push come from a NumPy generator seeded with the number of transitions
+    pushed), so two processes replaying the same trials get the same networks on CPU,
+    whatever seeds their samplers were given.
 
     Args:
         ensemble: The pre-trained networks (copied; they are not changed).
         config: Hyperparameters.
         gamma: Discount factor (the pre-training one keeps ``Q`` in its currency).
-        seed: Seed of minibatch sampling.
     """
 
-    def __init__(
-        self, ensemble: PolicyEnsemble, config: FineTuneConfig, gamma: float, seed: int = 0
-    ) -> None:
+    def __init__(self, ensemble: PolicyEnsemble, config: FineTuneConfig, gamma: float) -> None:
         self.config = config
         self.gamma = check_float("gamma", gamma, 0.0, 1.0)
         self.device = resolve_device(config.device)
@@ -773,7 +770,6 @@ class FineTunedPolicy:
         self._nx = np.zeros((cap, MAX_CANDIDATES, N_FEATURES), dtype=np.float32)
         self._mask = np.zeros((cap, MAX_CANDIDATES), dtype=bool)
         self.n_pushed = 0
-        self.seed = int(seed)
         #: Gradient steps taken so far (per member).
         self.n_optim_steps = 0
         #: Mean loss of the latest step over the members (``nan`` before the first).
@@ -819,7 +815,7 @@ class FineTunedPolicy:
         c = self.config
         # One generator per push count: the minibatches of a push do not depend on how
         # many steps earlier calls took, only on the transitions stored so far.
-        rng = np.random.default_rng([self.seed, self.n_pushed])
+        rng = np.random.default_rng([0, self.n_pushed])
         for _ in range(n_updates):
             idx = rng.integers(0, len(self), size=c.batch_size)
             x = torch.from_numpy(self._x[idx]).to(self.device)
@@ -864,7 +860,6 @@ class FineTunedPolicyAgent(PolicyAgent):
         categorical: Per axis, whether it is unordered.
         names: Parameter names, for labels.
         minimize: Whether lower objective values are better.
-        seed: Seeds the draws of the next candidates.
     """
 
     def __init__(
@@ -875,13 +870,16 @@ class FineTunedPolicyAgent(PolicyAgent):
         categorical: Sequence[bool],
         names: Sequence[str],
         minimize: bool = True,
-        seed: int = 0,
     ) -> None:
         if config.alpha != 0:
             raise ValueError("A fine-tuned policy learns in its network: alpha must be 0.")
         super().__init__(network, config, shape, categorical, names, minimize)
-        self.tuner = network
-        self.seed = int(seed)
+
+    @property
+    def tuner(self) -> FineTunedPolicy:
+        """The Q-function being fine-tuned (:attr:`network`, typed)."""
+        assert isinstance(self.network, FineTunedPolicy)
+        return self.network
 
     def learn(
         self, number: int, state: State, value: float | None, decision: Decision | None
@@ -891,6 +889,6 @@ class FineTunedPolicyAgent(PolicyAgent):
         if decision is None or self.search.n_trials <= self.tuner.config.warmup:
             return
         x = np.array([round(decision.features.get(n, 0.0), 4) for n in FEATURE_NAMES])
-        gen = np.random.default_rng([self.seed, int(number)])
+        gen = np.random.default_rng([0, int(number)])
         next_x = self.search.features(self.search.candidates(gen))
         self.tuner.push(x, self.step_rewards[number], next_x)
