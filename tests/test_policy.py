@@ -14,10 +14,8 @@ from optuna_qlearn import QLearningSampler
 from optuna_qlearn._core.learned import Decision
 from optuna_qlearn._core.policy import (
     ACTION_KINDS,
-    CORRECTION_KINDS,
     FEATURE_NAMES,
     N_FEATURES,
-    YIELD_WINDOW,
     PolicyEnsemble,
     PolicyFileError,
     PolicyNetwork,
@@ -267,29 +265,6 @@ def test_failed_points_count_as_evaluated_without_a_value() -> None:
     state.record((1,), 5.0)
     state.record((1,), 3.0)  # the best value of a point is kept
     assert state.best_value == 3.0 and state.best_points(5) == [(1,)]
-
-
-def test_kind_yield_tracks_how_each_action_kind_fared_in_this_study() -> None:
-    state = SearchState((10,), (False,))
-    model, random_kind = CORRECTION_KINDS.index("model"), CORRECTION_KINDS.index("random")
-    cands = state.candidates(np.random.default_rng(0))
-    yield_at = FEATURE_NAMES.index("kind_yield")
-    assert (state.features(cands)[:, yield_at] == 0.5).all()  # nothing chosen yet
-    state.record((0,), 5.0, model)  # the first outcome: 0.5
-    state.record((1,), 1.0, model)  # a new best: 1
-    state.record((2,), 9.0, random_kind)  # worse than both before: 0
-    state.record((3,), None, random_kind)  # a failure: 0
-    state.record((4,), 0.5)  # chosen by no action: no outcome
-    assert state.kind_yield(model) == pytest.approx((0.5 + 1.0 + 1.0) / 4)
-    assert state.kind_yield(random_kind) == pytest.approx(1.0 / 4)
-    assert state.kind_yield(CORRECTION_KINDS.index("restart-best")) == 0.5
-    cands = state.candidates(np.random.default_rng(0))
-    x = state.features(cands)
-    for i in range(len(cands)):
-        assert x[i, yield_at] == state.kind_yield(cands.correction_kind(i))
-    for t in range(3 * YIELD_WINDOW):  # only the latest outcomes count
-        state.record((5 + t % 5,), 100.0 + t, model)
-    assert state.kind_yield(model) == pytest.approx(1.0 / (YIELD_WINDOW + 2))
 
 
 def test_training_is_deterministic_and_learns() -> None:

@@ -30,7 +30,7 @@ from optuna.trial import Trial
 from optuna_qlearn import QLearningSampler
 from optuna_qlearn import visualization as vis
 from optuna_qlearn._core.agent import QLearningAgent
-from optuna_qlearn._core.policy import CORRECTION_KINDS, N_FEATURES
+from optuna_qlearn._core.policy import CORRECTION_KINDS
 from optuna_qlearn.visualization import matplotlib as vis_mpl
 from optuna_qlearn.visualization._plotly import DECISION_COLORS
 from optuna_qlearn.visualization._view import KEY_SETTINGS, agent_view
@@ -309,7 +309,7 @@ def test_decision_of_a_trial(learned: optuna.Study) -> None:
             assert total.y[i] == max(total.y)
         # The chosen one's features, as the network saw them: a table, and its hover.
         names, shown = table.cells["values"]
-        assert list(names) == list(attrs["features"]) and len(names) == N_FEATURES
+        assert list(names) == list(attrs["features"]) and len(names) == 17
         assert [float(v) for v in shown] == pytest.approx(
             list(attrs["features"].values()), rel=1e-3, abs=1e-4
         )

@@ -254,8 +254,7 @@ class PolicyAgent:
         """
         self._unlearned.pop(number, None)
         before = self.search.best_value
-        kind = None if decision is None else CORRECTION_KINDS.index(decision.kind)
-        self.search.record(state, None if value is None else self.sign * value, kind)
+        self.search.record(state, None if value is None else self.sign * value)
         reward = improvement_reward(before, self.search.best_value, self.search.spread())
         c = self.config
         if self._pending is not None:

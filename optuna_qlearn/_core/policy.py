@@ -57,7 +57,6 @@ import itertools
 import math
 import os
 import zipfile
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,8 +91,6 @@ ACTION_KINDS = ("move", "restart-best", "model", "random")
 CORRECTION_KINDS = tuple(f"move-{s}" for s in STEPS) + ACTION_KINDS[1:]
 #: Trial count at which the ``progress`` and ``stale`` features reach 1.
 HORIZON = 1000
-#: Latest outcomes per correction kind that the ``kind_yield`` feature averages.
-YIELD_WINDOW = 16
 #: Names of the features of a candidate action.
 FEATURE_NAMES = (
     "bias",
@@ -110,14 +107,12 @@ FEATURE_NAMES = (
     "stale",  # log(1 + trials since the best improved) / log(1 + HORIZON), at most 1
     "neighbours_evaluated",  # fraction of the target's +-1 neighbours evaluated
     *(f"kind_{k}" for k in ACTION_KINDS),
-    "kind_yield",  # how good this study's recent points of the action's kind came out
 )
 N_FEATURES = len(FEATURE_NAMES)
-#: Version of the policy file format written by :meth:`PolicyEnsemble.save` (3: the
-#: ``kind_yield`` feature; 2: the
+#: Version of the policy file format written by :meth:`PolicyEnsemble.save` (2: the
 #: ``score`` features come from the joint density model; version-1 files, trained on the
 #: per-axis one, are refused).
-FILE_VERSION = 3
+FILE_VERSION = 2
 #: Most networks a policy file may hold.
 MAX_MEMBERS = 64
 
@@ -472,31 +467,15 @@ class SearchState:
         self.best_point: tuple[int, ...] | None = None
         self.last_improvement = 0
         self._fitted_at = -1
-        #: Per correction kind, the latest outcomes (``1 - value rank`` among the values
-        #: seen before, 1 = a new best) of the points that kind chose.
-        self.outcomes: list[deque[float]] = [
-            deque(maxlen=YIELD_WINDOW) for _ in CORRECTION_KINDS
-        ]
 
     # -------------------------------------------------------------- recording
-    def record(
-        self, point: Sequence[int], value: float | None, kind: int | None = None
-    ) -> None:
+    def record(self, point: Sequence[int], value: float | None) -> None:
         """Count one evaluation of ``point`` (``value=None``: it failed).
 
         A failed point becomes the current point and counts as evaluated (it is not
         proposed again), with no value.
-
-        Args:
-            point: The grid point evaluated.
-            value: Its value (minimized), ``None`` or non-finite when it failed.
-            kind: The correction kind (index into :data:`CORRECTION_KINDS`) of the
-                action that chose it, ``None`` when no action did (an enqueued point,
-                another sampler's): its outcome then feeds no ``kind_yield``.
         """
         p = tuple(int(i) for i in point)
-        if kind is not None:
-            self.outcomes[kind].append(self._outcome(value))
         self.n_trials += 1
         self.current = p
         old = self.values.get(p)
@@ -517,22 +496,6 @@ class SearchState:
         if value < self.best_value:
             self.best_value, self.best_point = value, p
             self.last_improvement = self.n_trials
-
-    def _outcome(self, value: float | None) -> float:
-        """``1 - value rank`` of a new value among the values seen (0.5 before any, 0
-        for a failure)."""
-        if value is None or not math.isfinite(value):
-            return 0.0
-        n = len(self._sorted)
-        if n == 0:
-            return 0.5
-        return 1.0 - bisect.bisect_left(self._sorted, value) / n
-
-    def kind_yield(self, kind: int) -> float:
-        """Mean outcome of the latest points of correction kind ``kind``, shrunk toward
-        0.5 by two pseudo-outcomes (0.5 when the kind chose none yet)."""
-        out = self.outcomes[kind]
-        return (sum(out) + 1.0) / (len(out) + 2)
 
     def spread(self) -> float:
         """The scale of the values seen: their 75th percentile minus the best (0 if none)."""
@@ -730,6 +693,4 @@ class SearchState:
                             hit += (*p[:a], j, *p[a + 1 :]) in self.values
                 x[i, 12] = hit / max(valid, 1)
         x[np.arange(n_c), 13 + cands.kinds] = 1.0
-        yields = [self.kind_yield(k) for k in range(len(CORRECTION_KINDS))]
-        x[:, 17] = [yields[cands.correction_kind(i)] for i in range(n_c)]
         return x

@@ -298,7 +298,7 @@ def run_episode(
         i, _ = epsilon_greedy(q(x), epsilon, rng)
         point = cands.points[i]
         before = state.best_value
-        state.record(point, task.observe(point, rng), cands.correction_kind(i))
+        state.record(point, task.observe(point, rng))
         order.append(point)
         if on_step is None:
             continue
